@@ -1,0 +1,56 @@
+"""fslib: an online feature store on Redis >= 7.4, one hash per entity.
+
+Batch features share a key-level TTL (the batch cycle); streaming features
+each carry their own field TTL, so a stalled pipeline shows up as missing
+data, never as silently stale data.
+
+    >>> import fslib
+    >>> store = fslib.FeatureStore(fslib.connect())      # embedded Redis 8 unless REDIS_URL is set
+    >>> store.bulk_load(fslib.synthesize_users(200))
+    200
+"""
+
+from __future__ import annotations
+
+from fslib.errors import FeatureStoreError, InvariantError, RedisVersionError
+from fslib.schema import DEFAULT_SCHEMA, FeatureKind, FeatureSpec, Schema, decode_value, encode_value
+from fslib.server import (
+    MIN_REDIS_VERSION,
+    EmbeddedRedis,
+    connect,
+    embedded_server,
+    mask_url,
+    parse_version,
+    require_version,
+    server_version,
+)
+from fslib.store import DEFAULT_CHUNK_SIZE, EntityInspection, FeatureStore, FieldState, StoreStats
+from fslib.synth import SyntheticUsers, streaming_features, synthesize_users
+
+__all__ = [
+    "DEFAULT_CHUNK_SIZE",
+    "DEFAULT_SCHEMA",
+    "MIN_REDIS_VERSION",
+    "EmbeddedRedis",
+    "EntityInspection",
+    "FeatureKind",
+    "FeatureSpec",
+    "FeatureStore",
+    "FeatureStoreError",
+    "FieldState",
+    "InvariantError",
+    "RedisVersionError",
+    "Schema",
+    "StoreStats",
+    "SyntheticUsers",
+    "connect",
+    "decode_value",
+    "embedded_server",
+    "encode_value",
+    "mask_url",
+    "parse_version",
+    "require_version",
+    "server_version",
+    "streaming_features",
+    "synthesize_users",
+]

@@ -1,0 +1,21 @@
+"""The exceptions fslib raises on top of redis-py's own."""
+
+from __future__ import annotations
+
+__all__ = ["FeatureStoreError", "InvariantError", "RedisVersionError"]
+
+
+class FeatureStoreError(Exception):
+    """Base class of every error fslib raises itself."""
+
+
+class InvariantError(FeatureStoreError):
+    """A write did not leave Redis in the state the data model promises.
+
+    Raised when a streaming write could not give every field its TTL: a field
+    without a TTL would outlive a stalled pipeline and be served stale.
+    """
+
+
+class RedisVersionError(FeatureStoreError):
+    """The server is too old for per-field TTL (needs Redis >= 7.4)."""

@@ -1,0 +1,554 @@
+"""FeatureStore: the batch, streaming and inference paths over Redis hashes.
+
+One hash per entity at ``{key_prefix}{entity_id}``, one field per feature.
+Batch features are bulk-loaded with a key-level ``EXPIRE`` (the batch cycle);
+streaming features carry a per-field TTL, so a stalled pipeline shows up as
+missing data instead of stale data.
+"""
+
+from __future__ import annotations
+
+import numbers
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from functools import cached_property
+from itertools import islice
+from typing import TYPE_CHECKING, Any, Literal, Union
+
+from tqdm.auto import tqdm
+
+from fslib.errors import InvariantError
+from fslib.schema import DEFAULT_SCHEMA, FeatureKind, FeatureValue, Schema, check_feature_name, decode_value
+from fslib.server import parse_version, server_version
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "DEFAULT_CHUNK_SIZE",
+    "EntityInspection",
+    "FeatureStore",
+    "FieldState",
+    "Rows",
+    "StoreStats",
+    "check_entity_id",
+    "check_field_ttl_codes",
+    "check_ttl",
+]
+
+Rows = Union[
+    Mapping[str, Mapping[str, object]],
+    Iterable[tuple[str, Mapping[str, object]]],
+    "pd.DataFrame",
+]
+"""Input of :meth:`FeatureStore.bulk_load`: id -> features, ``(id, features)`` pairs, or a DataFrame."""
+
+DEFAULT_CHUNK_SIZE = 500
+"""Entities per pipeline round trip in :meth:`FeatureStore.bulk_load`."""
+
+_SCAN_COUNT = 1000
+_UNLINK_BATCH = 500
+
+
+def check_entity_id(entity_id: object) -> str:
+    """Return ``entity_id`` as a string; integers are accepted and converted.
+
+    Raises:
+        TypeError: Not a string or integer.
+        ValueError: Empty.
+    """
+    if isinstance(entity_id, numbers.Integral) and not isinstance(entity_id, bool):
+        return str(int(entity_id))
+    if not isinstance(entity_id, str):
+        raise TypeError(f"entity id must be a string, got {type(entity_id).__name__}: {entity_id!r}")
+    if not entity_id:
+        raise ValueError("entity id must not be empty")
+    return entity_id
+
+
+def check_ttl(ttl_seconds: object, what: str = "ttl_seconds") -> int:
+    """Return ``ttl_seconds`` if it is a positive whole number of seconds.
+
+    Raises:
+        TypeError: Not an integer (floats are refused: Redis TTLs are whole seconds).
+        ValueError: Zero or negative.
+    """
+    if not isinstance(ttl_seconds, numbers.Integral) or isinstance(ttl_seconds, bool):
+        raise TypeError(f"{what} must be an integer number of seconds, got {ttl_seconds!r}")
+    if ttl_seconds <= 0:
+        raise ValueError(f"{what} must be > 0, got {ttl_seconds}")
+    return int(ttl_seconds)
+
+
+def check_field_ttl_codes(command: str, key: str, fields: list[str], codes: Sequence[int]) -> None:
+    """Raise unless every code is 1, i.e. every written field got its TTL.
+
+    HEXPIRE answers per field: 1 TTL set, 0 NX/XX/GT/LT condition not met,
+    2 deleted because the TTL was <= 0, -2 no such field or key. HSETEX
+    answers one 1 when all fields were set with their expiry.
+
+    Raises:
+        InvariantError: Naming the command, key, fields and codes.
+    """
+    if any(code != 1 for code in codes):
+        raise InvariantError(
+            f"{command} invariant violated: not every field of {key} got its TTL: "
+            f"fields {fields}, codes {list(codes)} (1 set, 0 condition not met, "
+            "2 deleted as TTL <= 0, -2 no such field or key)"
+        )
+
+
+def _check_names(names: Sequence[str] | str) -> list[str]:
+    if isinstance(names, str):
+        raise TypeError("feature names must be a list of strings, not one string")
+    return [check_feature_name(n) for n in names]
+
+
+def _glob_escape(text: str) -> str:
+    return "".join("\\" + ch if ch in "*?[]\\" else ch for ch in text)
+
+
+@dataclass(frozen=True)
+class StoreStats:
+    """Cumulative counters of one :class:`FeatureStore` (a snapshot)."""
+
+    batch_writes: int = 0
+    """Entities written by :meth:`FeatureStore.bulk_load` and batch-field refreshes."""
+    streaming_writes: int = 0
+    """Calls of :meth:`FeatureStore.update_streaming` that wrote something."""
+    reads: int = 0
+    """Entities read (one ``HMGET`` each)."""
+    fields_read: int = 0
+    """Feature values returned by those reads (missing fields not counted)."""
+
+    def as_dict(self) -> dict[str, int]:
+        """The counters as a plain dict."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class FieldState:
+    """One field of an inspected hash."""
+
+    value: str
+    ttl_seconds: int
+    """Seconds left on the field's own TTL, or -1 when only the key TTL covers it."""
+
+
+@dataclass(frozen=True)
+class EntityInspection:
+    """The whole hash of one entity, with field TTLs and the key TTL (debugging only)."""
+
+    entity_id: str
+    key: str
+    key_ttl_seconds: int
+    """``TTL`` of the key: seconds left, -1 no expiry, -2 no such entity."""
+    fields: dict[str, FieldState] = field(default_factory=dict)
+
+    @property
+    def exists(self) -> bool:
+        """False when the entity is absent (never written, expired or deleted)."""
+        return self.key_ttl_seconds != -2
+
+    def to_frame(self, schema: Schema = DEFAULT_SCHEMA) -> pd.DataFrame:
+        """The fields as a DataFrame: value, kind (from ``schema``) and TTL."""
+        import pandas as pd
+
+        rows = [
+            {
+                "feature": name,
+                "value": state.value,
+                "kind": spec.kind.value if (spec := schema.get(name)) else "unknown",
+                "field_ttl_seconds": state.ttl_seconds,
+            }
+            for name, state in self.fields.items()
+        ]
+        return pd.DataFrame(rows, columns=["feature", "value", "kind", "field_ttl_seconds"])
+
+    def __str__(self) -> str:
+        if not self.exists:
+            return f"{self.key}: no such entity (never written, expired or deleted)"
+        key_ttl = "no expiry" if self.key_ttl_seconds == -1 else f"{self.key_ttl_seconds} s"
+        lines = [f"{self.key}    TTL = {key_ttl} (key-level)"]
+        width = max((len(n) + len(s.value) for n, s in self.fields.items()), default=0) + 3
+        for name, state in self.fields.items():
+            ttl = "<no field TTL>" if state.ttl_seconds == -1 else f"TTL = {state.ttl_seconds} s (field)"
+            lines.append(f"  {f'{name}={state.value}':<{width}} {ttl}")
+        return "\n".join(lines)
+
+
+class FeatureStore:
+    """The read and write paths of an online feature store on Redis hashes.
+
+    Args:
+        client: A redis-py client with ``decode_responses=True`` (see :func:`fslib.connect`).
+        key_prefix: Every entity lives at ``key_prefix + entity_id``.
+        batch_ttl_seconds: Key-level TTL given by :meth:`bulk_load` (the batch cycle).
+        streaming_ttl_seconds: Field TTL given by :meth:`update_streaming`.
+        schema: Feature types and kinds, for checks and typed reads.
+        streaming_write: ``"hsetex"`` (one atomic ``HSETEX``, Redis >= 8.0),
+            ``"multi"`` (``HSET`` + ``HEXPIRE`` in ``MULTI/EXEC``, Redis 7.4), or
+            ``"auto"`` to pick by server version.
+
+    Raises:
+        ValueError, TypeError: A TTL is not a positive integer or the prefix is empty.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        key_prefix: str = "fs:user:",
+        batch_ttl_seconds: int = 24 * 60 * 60,
+        streaming_ttl_seconds: int = 5 * 60,
+        *,
+        schema: Schema = DEFAULT_SCHEMA,
+        streaming_write: Literal["auto", "hsetex", "multi"] = "auto",
+    ) -> None:
+        if not isinstance(key_prefix, str) or not key_prefix:
+            raise ValueError("key_prefix must be a non-empty string")
+        if streaming_write not in ("auto", "hsetex", "multi"):
+            raise ValueError(f"streaming_write must be 'auto', 'hsetex' or 'multi', got {streaming_write!r}")
+        self.client = client
+        self.key_prefix = key_prefix
+        self.batch_ttl_seconds = check_ttl(batch_ttl_seconds, "batch_ttl_seconds")
+        self.streaming_ttl_seconds = check_ttl(streaming_ttl_seconds, "streaming_ttl_seconds")
+        self.schema = schema
+        self._streaming_write = streaming_write
+        self._stats_lock = threading.Lock()
+        self._stats = StoreStats()
+
+    def __repr__(self) -> str:
+        return (
+            f"FeatureStore(key_prefix={self.key_prefix!r}, batch_ttl_seconds={self.batch_ttl_seconds}, "
+            f"streaming_ttl_seconds={self.streaming_ttl_seconds})"
+        )
+
+    # -- keys and counters -------------------------------------------------
+
+    def key_for(self, entity_id: str) -> str:
+        """The Redis key of one entity.
+
+        Raises:
+            TypeError, ValueError: ``entity_id`` is not a non-empty string (or integer).
+        """
+        return self.key_prefix + check_entity_id(entity_id)
+
+    def _count(self, **increments: int) -> None:
+        with self._stats_lock:
+            current = self._stats.as_dict()
+            for name, amount in increments.items():
+                current[name] += amount
+            self._stats = StoreStats(**current)
+
+    def stats(self) -> StoreStats:
+        """A snapshot of the cumulative read/write counters (thread-safe)."""
+        with self._stats_lock:
+            return self._stats
+
+    def reset_stats(self) -> None:
+        """Set every counter back to zero."""
+        with self._stats_lock:
+            self._stats = StoreStats()
+
+    # -- batch path --------------------------------------------------------
+
+    def bulk_load(
+        self,
+        rows: Rows,
+        ttl_seconds: int | None = None,
+        *,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        progress: bool = False,
+    ) -> int:
+        """Write batch features for many entities, one pipelined round trip per chunk.
+
+        Per entity one ``HSET`` of all its fields and one ``EXPIRE``, queued in a
+        non-transactional pipeline. Every row is checked before the first write,
+        so a batch with one bad row writes nothing. Mappings, sequences and
+        DataFrames are read twice (check, then write) and never copied whole;
+        a one-shot iterator is buffered in memory to allow the check.
+
+        Args:
+            rows: id -> features, ``(id, features)`` pairs, or a DataFrame indexed by id.
+            ttl_seconds: Key-level TTL; defaults to ``batch_ttl_seconds``.
+            chunk_size: Entities per round trip.
+            progress: Show a tqdm progress bar.
+
+        Returns:
+            The number of entities written.
+
+        Raises:
+            TypeError, ValueError: A row is malformed (the message names the entity
+                and feature); nothing was written.
+        """
+        ttl = self.batch_ttl_seconds if ttl_seconds is None else check_ttl(ttl_seconds)
+        if not isinstance(chunk_size, int) or chunk_size < 1:
+            raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+        row_source = _row_source(rows, chunk_size)
+        total = sum(1 for _ in self._encoded_rows(row_source()))
+        written = 0
+        with tqdm(total=total, unit="entity", desc="bulk_load", disable=not progress) as bar:
+            encoded = self._encoded_rows(row_source())
+            while chunk := list(islice(encoded, chunk_size)):
+                pipe = self.client.pipeline(transaction=False)
+                for key, mapping in chunk:
+                    pipe.hset(key, mapping=mapping)
+                    pipe.expire(key, ttl)
+                pipe.execute()
+                written += len(chunk)
+                self._count(batch_writes=len(chunk))
+                bar.update(len(chunk))
+        return written
+
+    def _encoded_rows(self, rows: Iterable[tuple[object, Mapping[str, object]]]) -> Iterator[tuple[str, dict[str, str]]]:
+        for entity_id, features in rows:
+            key = self.key_for(entity_id)  # type: ignore[arg-type]
+            try:
+                encoded = self.schema.encode(features, FeatureKind.BATCH)
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(f"entity {entity_id!r}: {exc}") from None
+            if not encoded:
+                raise ValueError(f"entity {entity_id!r}: no features to write")
+            yield key, encoded
+
+    def update_batch_feature(self, entity_id: str, name: str, value: FeatureValue) -> None:
+        """Refresh one batch feature by hand, leaving the key-level TTL alone.
+
+        An entity that does not exist yet gets ``batch_ttl_seconds`` as its key
+        TTL (``EXPIRE ... NX``), so no entity is ever left without one.
+
+        Raises:
+            TypeError, ValueError: Bad id, name or value, or ``name`` is a streaming feature.
+        """
+        key = self.key_for(entity_id)
+        encoded = self.schema.encode({name: value}, FeatureKind.BATCH)
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hset(key, mapping=encoded)
+        pipe.expire(key, self.batch_ttl_seconds, nx=True)
+        pipe.execute()
+        self._count(batch_writes=1)
+
+    # -- streaming path ----------------------------------------------------
+
+    @cached_property
+    def uses_hsetex(self) -> bool:
+        """Whether streaming writes use ``HSETEX`` (Redis >= 8.0) rather than ``MULTI``."""
+        if self._streaming_write != "auto":
+            return self._streaming_write == "hsetex"
+        return parse_version(server_version(self.client))[:1] >= (8,)
+
+    def update_streaming(
+        self, entity_id: str, fields: Mapping[str, FeatureValue], ttl_seconds: int | None = None
+    ) -> None:
+        """Write streaming features and give each exactly ``ttl_seconds``, atomically.
+
+        One ``HSETEX key EX ttl FIELDS n ...`` on Redis >= 8.0, otherwise
+        ``HSET`` + ``HEXPIRE`` in one ``MULTI/EXEC``. Either way, one round trip.
+
+        Args:
+            entity_id: The entity.
+            fields: Streaming feature name -> value; empty writes nothing.
+            ttl_seconds: Field TTL; defaults to ``streaming_ttl_seconds``.
+
+        Raises:
+            TypeError, ValueError: Bad id, name, value or TTL, or a batch feature.
+            InvariantError: Redis did not give every field its TTL.
+        """
+        key = self.key_for(entity_id)
+        ttl = self.streaming_ttl_seconds if ttl_seconds is None else check_ttl(ttl_seconds)
+        try:
+            encoded = self.schema.encode(fields, FeatureKind.STREAMING)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"entity {entity_id!r}: {exc}") from None
+        if not encoded:
+            return
+        if self.uses_hsetex:
+            # HSETEX answers 1 when every field was set with the expiry, else 0.
+            reply = self.client.hsetex(key, mapping=encoded, ex=ttl)
+            check_field_ttl_codes("HSETEX", key, list(encoded), [reply])
+        else:
+            pipe = self.client.pipeline(transaction=True)
+            pipe.hset(key, mapping=encoded)
+            pipe.hexpire(key, ttl, *encoded)
+            _, codes = pipe.execute()
+            check_field_ttl_codes("HEXPIRE", key, list(encoded), codes)
+        self._count(streaming_writes=1)
+
+    # -- inference path ----------------------------------------------------
+
+    def _result(self, names: list[str], values: Sequence[str | None], decode: bool) -> dict[str, Any]:
+        found = {name: value for name, value in zip(names, values) if value is not None}
+        return self.schema.decode(found) if decode else found
+
+    def get_features(self, entity_id: str, names: Sequence[str], *, decode: bool = False) -> dict[str, Any]:
+        """Read features of one entity with one ``HMGET``.
+
+        Args:
+            entity_id: The entity.
+            names: The features the model needs, in any order.
+            decode: Parse values into their schema types (else strings).
+
+        Returns:
+            Name -> value for every feature present, in request order; missing
+            or expired features are left out. An empty ``names`` returns ``{}``
+            without a round trip.
+        """
+        key = self.key_for(entity_id)
+        wanted = _check_names(names)
+        if not wanted:
+            return {}
+        result = self._result(wanted, self.client.hmget(key, wanted), decode)
+        self._count(reads=1, fields_read=len(result))
+        return result
+
+    def _batch_hmget(self, entity_ids: Sequence[str], names: Sequence[str]) -> tuple[list[str], list[list[str | None]]]:
+        ids = [check_entity_id(e) for e in entity_ids]
+        wanted = _check_names(names)
+        if not ids or not wanted:
+            return ids, [[None] * len(wanted) for _ in ids]
+        pipe = self.client.pipeline(transaction=False)
+        for entity_id in ids:
+            pipe.hmget(self.key_prefix + entity_id, wanted)
+        rows = pipe.execute()
+        self._count(reads=len(ids), fields_read=sum(v is not None for row in rows for v in row))
+        return ids, rows
+
+    def batch_get_features(
+        self, entity_ids: Sequence[str], names: Sequence[str], *, decode: bool = False
+    ) -> dict[str, dict[str, Any]]:
+        """Read the same features of many entities in one pipelined round trip.
+
+        Args:
+            entity_ids: The entities (for batch scoring).
+            names: The features to read.
+            decode: Parse values into their schema types.
+
+        Returns:
+            Entity id -> (name -> value) for every requested entity; an entity
+            that is absent maps to ``{}``.
+        """
+        wanted = _check_names(names)
+        ids, rows = self._batch_hmget(entity_ids, wanted)
+        return {entity_id: self._result(wanted, row, decode) for entity_id, row in zip(ids, rows)}
+
+    def batch_get_frame(
+        self, entity_ids: Sequence[str], names: Sequence[str], *, decode: bool = True
+    ) -> pd.DataFrame:
+        """:meth:`batch_get_features` as a DataFrame: entities as rows, features as columns.
+
+        Missing values are ``<NA>``. With ``decode`` the columns get nullable
+        pandas dtypes from the schema (``Int64``, ``Float64``, ``boolean``, ``string``).
+        """
+        import pandas as pd
+
+        wanted = _check_names(names)
+        ids, rows = self._batch_hmget(entity_ids, wanted)
+        frame = pd.DataFrame(rows, index=pd.Index(ids, name="entity_id"), columns=wanted, dtype=object)
+        if not decode:
+            return frame
+        for name in wanted:
+            spec = self.schema.get(name)
+            dtype = spec.pandas_dtype if spec else "string"
+            column = frame[name]
+            if spec is not None and spec.dtype is not str:
+                column = column.map(lambda text, t=spec.dtype: None if text is None else decode_value(text, t))
+            frame[name] = column.astype(dtype)
+        return frame
+
+    # -- TTLs and inspection -------------------------------------------------
+
+    def field_ttls_seconds(self, entity_id: str, names: Sequence[str]) -> dict[str, int]:
+        """Per-field TTLs (``HTTL``): seconds left, -1 no field TTL, -2 missing."""
+        key = self.key_for(entity_id)
+        wanted = _check_names(names)
+        if not wanted:
+            return {}
+        return dict(zip(wanted, self.client.httl(key, *wanted)))
+
+    def key_ttl_seconds(self, entity_id: str) -> int:
+        """Key-level TTL (``TTL``): seconds left, -1 no expiry, -2 no such entity."""
+        return int(self.client.ttl(self.key_for(entity_id)))
+
+    def inspect(self, entity_id: str) -> EntityInspection:
+        """The whole hash with every field's TTL and the key TTL.
+
+        ``HGETALL`` + ``TTL``, then ``HTTL`` over the fields found: for debugging
+        and feature discovery, never the request path (read what you need
+        with :meth:`get_features`).
+        """
+        key = self.key_for(entity_id)
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hgetall(key)
+        pipe.ttl(key)
+        values, key_ttl = pipe.execute()
+        ttls = self.client.httl(key, *values) if values else []
+        fields = {
+            name: FieldState(value, ttl)
+            for (name, value), ttl in zip(values.items(), ttls)
+            if ttl != -2  # expired between the two round trips
+        }
+        return EntityInspection(str(entity_id), key, int(key_ttl), fields)
+
+    # -- housekeeping --------------------------------------------------------
+
+    def _scan_keys(self) -> Iterator[str]:
+        return self.client.scan_iter(match=_glob_escape(self.key_prefix) + "*", count=_SCAN_COUNT)
+
+    def count_entities(self) -> int:
+        """How many entities exist under the prefix (``SCAN``, never ``KEYS``)."""
+        return sum(1 for _ in self._scan_keys())
+
+    def list_entity_ids(self, limit: int | None = None) -> list[str]:
+        """Entity ids under the prefix, sorted; at most ``limit`` of them (``SCAN``)."""
+        if limit is not None and limit < 0:
+            raise ValueError(f"limit must be >= 0, got {limit}")
+        start = len(self.key_prefix)
+        return sorted(key[start:] for key in islice(self._scan_keys(), limit))
+
+    def delete_entity(self, entity_id: str) -> bool:
+        """Delete one entity; True if it existed."""
+        return bool(self.client.unlink(self.key_for(entity_id)))
+
+    def reset(self) -> int:
+        """Delete every entity under the prefix (``SCAN`` + ``UNLINK``), and nothing else.
+
+        Returns:
+            How many keys were deleted.
+        """
+        deleted = 0
+        keys = self._scan_keys()
+        while batch := list(islice(keys, _UNLINK_BATCH)):
+            deleted += int(self.client.unlink(*batch))
+        return deleted
+
+
+def _row_source(rows: Rows, chunk_size: int) -> Callable[[], Iterator[tuple[object, Mapping[str, object]]]]:
+    """A function that yields ``(id, features)`` afresh on each call."""
+    import pandas as pd
+
+    if isinstance(rows, pd.DataFrame):
+        frame = rows
+
+        def frame_rows() -> Iterator[tuple[object, Mapping[str, object]]]:
+            # Convert a chunk at a time: bounded memory, and far faster than iterrows().
+            for start in range(0, len(frame), chunk_size):
+                part = frame.iloc[start : start + chunk_size]
+                yield from zip(part.index, part.to_dict("records"))
+
+        return frame_rows
+    if isinstance(rows, Mapping):
+        return lambda: iter(rows.items())
+    if isinstance(rows, (str, bytes)) or not isinstance(rows, Iterable):
+        raise TypeError(f"rows must be a mapping, an iterable of (id, features) or a DataFrame, got {type(rows).__name__}")
+    pairs: Iterable[Any] = rows
+    if iter(rows) is rows:  # a one-shot iterator: keep it to read it twice
+        pairs = list(rows)
+
+    def checked_pairs() -> Iterator[tuple[object, Mapping[str, object]]]:
+        for pair in pairs:
+            if not isinstance(pair, tuple) or len(pair) != 2:
+                raise TypeError(f"each row must be an (entity_id, features) pair, got {pair!r}")
+            yield pair
+
+    return checked_pairs

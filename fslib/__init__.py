@@ -12,6 +12,7 @@ data, never as silently stale data.
 
 from __future__ import annotations
 
+from fslib.dashboard import BatchScoreResult, Dashboard, DashboardState, MaterializeResult, ReadResult
 from fslib.errors import FeatureStoreError, InvariantError, RedisVersionError
 from fslib.schema import DEFAULT_SCHEMA, FeatureKind, FeatureSpec, Schema, decode_value, encode_value
 from fslib.server import (
@@ -32,6 +33,9 @@ __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "DEFAULT_SCHEMA",
     "MIN_REDIS_VERSION",
+    "BatchScoreResult",
+    "Dashboard",
+    "DashboardState",
     "EmbeddedRedis",
     "EntityInspection",
     "FeatureKind",
@@ -40,6 +44,8 @@ __all__ = [
     "FeatureStoreError",
     "FieldState",
     "InvariantError",
+    "MaterializeResult",
+    "ReadResult",
     "RedisVersionError",
     "Schema",
     "StoreStats",

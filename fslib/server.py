@@ -37,6 +37,7 @@ __all__ = [
     "mask_url",
     "parse_version",
     "require_version",
+    "resolve_url",
     "server_version",
 ]
 
@@ -271,6 +272,11 @@ def _retry_policy(attempts: int) -> Retry:
     return Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), attempts)
 
 
+def resolve_url(url: str | None = None) -> str:
+    """The Redis URL :func:`connect` uses: ``url``, else ``REDIS_URL``, else the embedded server's."""
+    return url or os.environ.get("REDIS_URL") or embedded_server().url
+
+
 def connect(
     url: str | None = None,
     *,
@@ -295,7 +301,7 @@ def connect(
         RedisVersionError: The server is older than 7.4.
         redis.ConnectionError: The server cannot be reached.
     """
-    url = url or os.environ.get("REDIS_URL") or embedded_server().url
+    url = resolve_url(url)
     client = redis.Redis.from_url(
         url,
         decode_responses=True,

@@ -678,6 +678,8 @@ class _View:
         self.ttl = w.IntText(
             value=dash.store.batch_ttl_seconds, description="key TTL (s)", style=wide, layout=w.Layout(width="200px")
         )
+        self.count.add_class("fslib-count")
+        self.ttl.add_class("fslib-ttl")
         self.load_button = self._button("Bulk-load", "fslib-materialize", "primary")
         self.load_out = w.HTML()
 
@@ -773,7 +775,7 @@ class _View:
     def _button(description: str, css_class: str, style: str) -> ipywidgets.Button:
         import ipywidgets as w
 
-        button = w.Button(description=description, button_style=style, layout=w.Layout(width="auto"))
+        button = w.Button(description=description, button_style=style, layout=w.Layout(width="max-content"))
         button.add_class(css_class)
         return button
 

@@ -20,6 +20,7 @@ import logging
 import numbers
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -59,6 +60,9 @@ TTL_RANGE: tuple[int, int] = (5, 172_800)
 """Key-level TTL of a bulk-load, in seconds (5 s up to two daily cycles)."""
 SCORE_RANGE: tuple[int, int] = (1, 10_000)
 """Users one batch-scoring read may cover."""
+
+_OPEN: weakref.WeakSet[Dashboard] = weakref.WeakSet()
+"""Dashboards not closed yet; their threads keep them alive until :meth:`Dashboard.close`."""
 
 _PICKER_LIMIT = 500  # user ids offered in the pickers; any id can still be typed
 _SAMPLE_ROWS = 5
@@ -379,7 +383,9 @@ class Dashboard:
     ``key_prefix`` (unless ``no_reset``), bulk-loads ``initial_users``
     synthetic users and starts the worker. Display it in a notebook to get
     the panels and start the auto-refresh; call :meth:`close` (or use it as
-    a context manager) to stop the worker and the refresher.
+    a context manager) to stop the worker and the refresher. An open
+    dashboard on the same Redis and prefix is closed first, so re-running a
+    notebook cell never leaves the old worker writing.
 
     Args:
         redis_url: ``redis://`` URL; default ``REDIS_URL``, else the embedded Redis 8.
@@ -423,6 +429,10 @@ class Dashboard:
         self.seed = seed
         url = resolve_url(redis_url)
         self.redis_url = mask_url(url)
+        for other in list(_OPEN):
+            if (other.redis_url, other.store.key_prefix) == (self.redis_url, key_prefix):
+                logger.info("closing the previous dashboard on %s %s*", self.redis_url, key_prefix)
+                other.close()
         # Few retries: a panel waiting on a dead server should say so within seconds.
         self._client = connect(url, retry_attempts=3)
         self._closed = False
@@ -452,6 +462,7 @@ class Dashboard:
         except BaseException:
             self.close()
             raise
+        _OPEN.add(self)
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else self.worker.status.value
@@ -593,8 +604,9 @@ class Dashboard:
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
         # Shown in a notebook: render the panels and keep them fresh.
         bundle = self.widget._repr_mimebundle_(**kwargs)
-        self.refresh()
-        self.start_auto_refresh()
+        if not self._closed:
+            self.refresh()
+            self.start_auto_refresh()
         return bundle
 
     def refresh(self) -> None:
@@ -640,6 +652,7 @@ class Dashboard:
         """
         if self._closed:
             return True
+        _OPEN.discard(self)
         refresher_done = self.stop_auto_refresh(timeout)
         worker = getattr(self, "worker", None)
         worker_done = worker.stop(timeout) if worker is not None else True

@@ -282,4 +282,7 @@ def test_dashboard_notebook_in_a_real_browser(jupyterlab: tuple[str, subprocess.
             raise
         finally:
             browser.close()
-    assert server.poll() is None  # JupyterLab itself is shut down (and checked) by the fixture
+    # What the fixture's shut-down check covers: the kernel and the embedded Redis it started.
+    running = [command_line(pid) for pid in descendants(server.pid)]
+    assert any("ipykernel" in line for line in running), running
+    assert any("redis-server" in line for line in running), running

@@ -98,6 +98,19 @@ def test_start_worker_runs_it_at_once(redis_server: EmbeddedRedis, prefix: str) 
         dash.reset()
 
 
+def test_a_new_dashboard_on_the_same_prefix_closes_the_old_one(redis_server: EmbeddedRedis, prefix: str) -> None:
+    # What re-running the notebook cell does: the old worker must not keep writing.
+    old = make_dashboard(redis_server.url, prefix, start_worker=True)
+    old._repr_mimebundle_()
+    elsewhere = make_dashboard(redis_server.url, prefix + "elsewhere:", initial_users=0)
+    with make_dashboard(redis_server.url, prefix) as new:
+        assert old.closed and not new.closed and not elsewhere.closed
+        assert old.worker.status is WorkerStatus.STOPPED
+        assert not any(t.name == "fslib-dashboard-refresh" for t in threading.enumerate())
+        new.reset()
+    elsewhere.close()
+
+
 @pytest.mark.parametrize(
     ("options", "error"),
     [

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import redis
 
 from fslib.errors import FeatureStoreError
-from fslib.schema import FeatureKind, FeatureValue, Schema
+from fslib.schema import FeatureValue, Schema
 from fslib.server import connect, mask_url, resolve_url
 from fslib.store import EntityInspection, FeatureStore, StoreStats
 from fslib.synth import entity_id, synthesize_users
@@ -246,15 +246,7 @@ class ReadResult:
 
     def _repr_html_(self) -> str:
         rows = [
-            (
-                [
-                    f.name,
-                    f.kind,
-                    "missing" if f.value is None else str(f.value),
-                    _describe_ttl(f.field_ttl_seconds, "- (key TTL only)"),
-                ],
-                f.kind,
-            )
+            _field_row(f.name, f.kind, "missing" if f.value is None else str(f.value), f.field_ttl_seconds)
             for f in self.fields
         ]
         summary = (
@@ -330,6 +322,11 @@ def _table(headers: Sequence[str], rows: Sequence[tuple[Sequence[str], str]], cs
     return f"<table class='{css_class}' style='border-collapse:collapse'>{header}<tbody>{''.join(body)}</tbody></table>"
 
 
+def _field_row(name: str, kind: str, value: str, ttl_seconds: int) -> tuple[list[str], str]:
+    """One feature as a table row, coloured by its kind."""
+    return [name, kind, value, _describe_ttl(ttl_seconds, "- (key TTL only)")], kind
+
+
 def _ok_html(text: str) -> str:
     return f"<div class='fslib-ok' style='color:#166534'>{html.escape(text)}</div>"
 
@@ -346,7 +343,7 @@ def _inspection_html(inspection: EntityInspection, schema: Schema) -> str:
     if not inspection.exists:
         return _notes_html([str(inspection)])
     rows = [
-        ([name, _kind_of(schema, name), state.value, _describe_ttl(state.ttl_seconds, "- (key TTL only)")], _kind_of(schema, name))
+        _field_row(name, _kind_of(schema, name), state.value, state.ttl_seconds)
         for name, state in inspection.fields.items()
     ]
     summary = f"{html.escape(inspection.key)}: key TTL {_describe_ttl(inspection.key_ttl_seconds, 'none')}"
@@ -640,7 +637,10 @@ class Dashboard:
 
     def _refresh_loop(self) -> None:
         while not self._stop_refresh.wait(self.refresh_seconds):
-            self.refresh()
+            try:
+                self.refresh()
+            except Exception:  # the panel shows Redis errors itself; anything else must not end the loop
+                logger.exception("dashboard auto-refresh failed")
 
     def close(self, timeout: float = 10.0) -> bool:
         """Stop the refresher and the worker, disable the panels and close the connection.
@@ -769,7 +769,8 @@ class _View:
             f"<div style='margin:0 4px'>Redis at <code>{html.escape(dash.redis_url)}</code>, "
             f"users under <code>{prefix}*</code>; "
             f"<span style='{_KIND_STYLE['batch']};padding:0 6px'>batch</span> features live as long as the key TTL, "
-            f"<span style='{_KIND_STYLE['streaming']};padding:0 6px'>streaming</span> ones carry their own field TTL.</div>"
+            f"<span style='{_KIND_STYLE['streaming']};padding:0 6px'>streaming</span> ones "
+            "carry their own field TTL.</div>"
         )
         side = w.VBox([panels["worker"], panels["load"], panels["reset"]], layout=w.Layout(flex="1 1 360px"))
         self.root = w.VBox(

@@ -213,8 +213,9 @@ def test_dashboard_notebook_in_a_real_browser(jupyterlab: tuple[str, subprocess.
         try:
             page.set_default_timeout(CLICK_RESULT_MS)
             page.goto(f"{url}/lab/tree/{NOTEBOOK.name}", timeout=KERNEL_WORK_MS)
+            kernel_idle = page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")
             expect(page.locator(".jp-Notebook .jp-Cell").first).to_be_visible(timeout=KERNEL_WORK_MS)
-            expect(page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")).to_have_count(1, timeout=KERNEL_WORK_MS)
+            expect(kernel_idle).to_have_count(1, timeout=KERNEL_WORK_MS)
 
             # Run every cell but the last (which closes the dashboard) as a person would:
             # select the first cell, then Shift+Enter (run and advance) once per cell.
@@ -234,7 +235,7 @@ def test_dashboard_notebook_in_a_real_browser(jupyterlab: tuple[str, subprocess.
             # The cells after the dashboard ran too (materialize(300) from code).
             stdout = page.locator(".jp-RenderedText[data-mime-type='application/vnd.jupyter.stdout']")
             expect(stdout.filter(has_text="Bulk-loaded 300 users")).to_be_visible(timeout=KERNEL_WORK_MS)
-            expect(page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")).to_have_count(1, timeout=KERNEL_WORK_MS)
+            expect(kernel_idle).to_have_count(1, timeout=KERNEL_WORK_MS)
 
             # The store-state panel refreshes on its own: the worker's tick count moves with no click.
             counters = dashboard.locator(".fslib-worker-counters")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from html.parser import HTMLParser
 from typing import Any
 
 import pytest
@@ -57,11 +58,39 @@ def view_of(dash: Dashboard) -> Any:
     return dash._view
 
 
+class _TableRows(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[tuple[str, list[str]]] = []
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "tr":
+            self.rows.append((dict(attrs).get("class") or "", []))
+        elif tag == "td":
+            self._cell = []
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "td" and self._cell is not None:
+            self.rows[-1][1].append("".join(self._cell))
+            self._cell = None
+
+
+def table_rows(html: str) -> dict[str, tuple[str, list[str]]]:
+    """A panel's table as first cell -> (row class, cells), header rows left out."""
+    parser = _TableRows()
+    parser.feed(html)
+    return {cells[0]: (css, cells) for css, cells in parser.rows if cells}
+
+
 def entities_shown(dash: Dashboard) -> str:
     """The entity count as the state panel shows it."""
-    html = view_of(dash).state_html.value
-    marker = "entities</td><td style='padding:2px 8px'>"
-    return html.split(marker, 1)[1].split("<", 1)[0] if marker in html else ""
+    row = table_rows(view_of(dash).state_html.value).get("entities")
+    return row[1][1] if row else ""
 
 
 # -- start-up options ---------------------------------------------------------------------
@@ -340,12 +369,15 @@ def test_read_features_button_marks_batch_and_streaming(dash: Dashboard) -> None
     view.read_names.value = ("risk_segment", "tx_count_5m", "session_country")
     view.read_button.click()
     out = view.read_out.value
+    rows = table_rows(out)
     risk = dict(synthesize_users(USERS))["u0002"]["risk_segment"]
-    assert f"<tr class='fslib-batch' style='background:#e0ecff;color:#1d4ed8'><td style='padding:2px 8px'>risk_segment</td>" in out
-    assert f"<td style='padding:2px 8px'>{risk}</td>" in out
-    assert "<tr class='fslib-streaming'" in out and ">9</td>" in out
-    assert "session_country</td><td style='padding:2px 8px'>streaming</td><td style='padding:2px 8px'>missing" in out
-    assert "gone" in out and "HMGET latency" in out and "2/3 features present" in out
+    assert rows["risk_segment"] == ("fslib-batch", ["risk_segment", "batch", risk, "- (key TTL only)"])
+    css, (_, kind, value, ttl) = rows["tx_count_5m"]
+    assert (css, kind, value) == ("fslib-streaming", "streaming", "9")
+    assert 0 < int(ttl.removesuffix(" s")) <= 30
+    assert rows["session_country"] == ("fslib-streaming", ["session_country", "streaming", "missing", "gone"])
+    assert list(rows) == ["risk_segment", "tx_count_5m", "session_country"]
+    assert "u0002: key TTL" in out and "HMGET latency" in out and "2/3 features present" in out
 
 
 @pytest.mark.parametrize(
@@ -372,7 +404,7 @@ def test_batch_scoring_button(dash: Dashboard) -> None:
     view.score_button.click()
     out = view.score_out.value
     assert "25 users in one pipeline" in out and f"{USERS} found" in out and "µs per user" in out
-    assert out.count("<tr class='fslib-row'") == 5  # the sample
+    assert list(table_rows(out)) == ["u0001", "u0002", "u0003", "u0004", "u0005"]  # the sample
     view.score_count.value = 0
     view.score_button.click()
     assert "count 0 is below the minimum 1: used 1" in view.score_out.value
@@ -383,7 +415,9 @@ def test_inspect_button(dash: Dashboard) -> None:
     view.inspect_user.value = "u0005"
     view.inspect_button.click()
     assert f"{dash.store.key_prefix}u0005: key TTL" in view.inspect_out.value
-    assert view.inspect_out.value.count("<tr class='fslib-batch'") == len(DEFAULT_SCHEMA.batch_names)
+    rows = table_rows(view.inspect_out.value)
+    assert sorted(rows) == sorted(DEFAULT_SCHEMA.batch_names)
+    assert {css for css, _ in rows.values()} == {"fslib-batch"}
     view.inspect_user.value = "nobody"
     view.inspect_button.click()
     assert "no such entity" in view.inspect_out.value

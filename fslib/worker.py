@@ -92,6 +92,11 @@ class StreamingWorker:
     :meth:`wait_for_idle` answered True, no write of this worker lands
     until :meth:`resume`.
 
+    Only entities that exist are written (one pipelined ``EXISTS`` per tick).
+    An entity deleted by someone else in the instant between that check and
+    the write comes back with streaming fields only; they carry their field
+    TTL, so it vanishes by itself. :func:`reset_store` has no such window.
+
     Args:
         store: The store to write to (its prefix bounds which entities are touched).
         tick_seconds: Time between ticks.
@@ -138,6 +143,7 @@ class StreamingWorker:
         self._paused = False
         self._in_flight = False
         self._stats = WorkerStats()
+        self._life = threading.Lock()  # serializes start() and stop()
         self._thread: threading.Thread | None = None
         self._ids: list[str] = []
         self._ids_fetched_at = -math.inf
@@ -156,18 +162,17 @@ class StreamingWorker:
         Raises:
             RuntimeError: A previous :meth:`stop` timed out and its thread still runs.
         """
-        if self._thread is not None and self._thread.is_alive():
-            if self._stop.is_set():
-                raise RuntimeError("the previous worker thread is still stopping; call stop() again first")
+        with self._life:
+            if self._thread is not None and self._thread.is_alive():
+                if self._stop.is_set():
+                    raise RuntimeError("the previous worker thread is still stopping; call stop() again first")
+                return self
+            self._stop.clear()
+            with self._state:
+                self._paused = False
+            self._thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
+            self._thread.start()
             return self
-        self._stop.clear()
-        with self._state:
-            self._paused = False
-        self._thread = threading.Thread(
-            target=self._run, name=f"fslib-worker[{self.store.key_prefix}]", daemon=True
-        )
-        self._thread.start()
-        return self
 
     def stop(self, timeout: float = 5.0) -> bool:
         """Ask the thread to end after its current tick and join it.
@@ -176,16 +181,17 @@ class StreamingWorker:
             True if the thread ended (or never ran), False if it is still
             inside a tick after ``timeout`` seconds (a warning is logged).
         """
-        self._stop.set()
-        thread = self._thread
-        if thread is None:
+        with self._life:
+            self._stop.set()
+            thread = self._thread
+            if thread is None:
+                return True
+            thread.join(timeout)
+            if thread.is_alive():
+                logger.warning("streaming worker did not stop within %.1f s; it ends after its current tick", timeout)
+                return False
+            self._thread = None
             return True
-        thread.join(timeout)
-        if thread.is_alive():
-            logger.warning("streaming worker did not stop within %.1f s; it ends after its current tick", timeout)
-            return False
-        self._thread = None
-        return True
 
     def pause(self) -> None:
         """Stop future ticks from writing; a tick in flight may still finish (see :meth:`wait_for_idle`)."""
@@ -220,6 +226,11 @@ class StreamingWorker:
         """
         with self._state:
             return self._state.wait_for(lambda: not self._in_flight, timeout)
+
+    @property
+    def thread_name(self) -> str:
+        """The name of the worker thread (one per store prefix, for logs and leak checks)."""
+        return f"fslib-worker[{self.store.key_prefix}]"
 
     @property
     def is_running(self) -> bool:

@@ -6,13 +6,14 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import pytest
 import redis
 
 import fslib
-from fslib import DEFAULT_SCHEMA, EmbeddedRedis, FeatureStore, synthesize_users
+from fslib import DEFAULT_SCHEMA, EmbeddedRedis, FeatureStore, SyntheticUsers, synthesize_users
 from fslib.worker import StreamingWorker, WorkerStats, WorkerStatus, next_slot, reset_store
 
 BATCH = DEFAULT_SCHEMA.batch_names
@@ -28,6 +29,10 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
             return True
         time.sleep(0.005)
     return predicate()
+
+
+def worker_threads(worker: StreamingWorker) -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == worker.thread_name and t.is_alive()]
 
 
 def streaming_snapshot(store: FeatureStore, ids: list[str]) -> dict[str, dict[str, str]]:
@@ -98,11 +103,12 @@ def test_state_machine(store: FeatureStore) -> None:
     assert worker.wait_for_idle(timeout=0.1) is True
 
     assert worker.start() is worker
-    thread = worker._thread
     assert worker.status is WorkerStatus.RUNNING and worker.status == "running"
     assert worker.is_running and not worker.is_paused
     worker.start()  # idempotent: no second thread
-    assert worker._thread is thread
+    threads = worker_threads(worker)
+    assert len(threads) == 1
+    thread = threads[0]
 
     worker.pause()
     assert worker.status is WorkerStatus.PAUSED and worker.is_paused and worker.is_running
@@ -124,9 +130,8 @@ def test_state_machine(store: FeatureStore) -> None:
 
 def test_context_manager_stops_the_thread(store: FeatureStore) -> None:
     with StreamingWorker(store, tick_seconds=FAST) as worker:
-        thread = worker._thread
-        assert thread is not None and thread.is_alive()
-    assert not thread.is_alive()
+        assert len(worker_threads(worker)) == 1
+    assert worker_threads(worker) == []
     assert worker.status is WorkerStatus.STOPPED
 
 
@@ -229,8 +234,7 @@ def test_reset_store_mid_run_leaves_no_entity(store: FeatureStore) -> None:
     users = synthesize_users(100)
     with StreamingWorker(store, tick_seconds=FAST, users_per_tick=10) as worker:
         for _ in range(5):
-            store.bulk_load(users)
-            worker.forget_entities()  # look up the fresh entities on the next tick
+            store.bulk_load(users)  # found on the next tick: an empty id cache is refreshed every tick
             before = worker.stats().writes
             assert wait_until(lambda b=before: worker.stats().writes > b)  # type: ignore[misc]
             assert reset_store(store, worker) == 100
@@ -295,29 +299,52 @@ def test_stop_interrupts_the_backoff(store: FeatureStore, client: redis.Redis) -
         assert worker.stop(timeout=5.0) is True  # not stuck in a 60 s backoff
 
 
-def test_recovers_from_a_redis_restart() -> None:
+@contextmanager
+def dedicated_store(retry_attempts: int = 5) -> Iterator[tuple[EmbeddedRedis, FeatureStore]]:
+    """A server of the test's own (it will be killed) and a store on it."""
     with EmbeddedRedis() as server:
-        client = fslib.connect(server.url)
+        client = fslib.connect(server.url, retry_attempts=retry_attempts)
         try:
-            store = FeatureStore(client, key_prefix="restart:")
-            users = synthesize_users(20)
-            store.bulk_load(users)
-            with StreamingWorker(store, tick_seconds=0.02, users_per_tick=5) as worker:
-                assert wait_until(lambda: worker.stats().writes >= 5)
-                # Down for longer than the client's whole retry budget (< 2.5 s),
-                # so ticks do fail; the data is gone afterwards, as after a crash.
-                server.restart(downtime=3.0)
-                assert wait_until(lambda: worker.stats().errors >= 1)
-                assert worker.status is WorkerStatus.RUNNING
-                store.bulk_load(users)  # the batch job runs again
-                before = worker.stats().writes
-                assert wait_until(lambda: worker.stats().writes >= before + 10, timeout=20.0)
-                assert worker.status is WorkerStatus.RUNNING
-            # Reads work again, and the new writes reached the restarted server.
-            assert any(streaming_snapshot(store, users.ids).values())
-            assert store.count_entities() == 20
+            yield server, FeatureStore(client, key_prefix="worker:")
         finally:
             client.close()
+
+
+def reload_and_expect_writes(store: FeatureStore, worker: StreamingWorker, users: SyntheticUsers) -> None:
+    """The batch job runs again on the empty server; the worker must write to it again."""
+    store.bulk_load(users)  # the client reconnects by itself
+    before = worker.stats().writes
+    assert wait_until(lambda: worker.stats().writes >= before + 10, timeout=20.0)
+    assert worker.status is WorkerStatus.RUNNING
+    # Reads work again, and the new writes reached the new server.
+    assert any(streaming_snapshot(store, users.ids).values())
+    assert store.count_entities() == len(users)
+
+
+def test_recovers_from_a_redis_restart() -> None:
+    users = synthesize_users(20)
+    with dedicated_store() as (server, store):
+        store.bulk_load(users)
+        with StreamingWorker(store, tick_seconds=0.02, users_per_tick=5) as worker:
+            assert wait_until(lambda: worker.stats().writes >= 5)
+            server.restart(downtime=1.0)  # same port; the data is gone, as after a crash
+            assert worker.status is WorkerStatus.RUNNING
+            reload_and_expect_writes(store, worker, users)
+
+
+def test_survives_an_outage_longer_than_the_client_retries() -> None:
+    users = synthesize_users(10)
+    # A small retry budget, so ticks fail quickly while the server is down.
+    with dedicated_store(retry_attempts=1) as (server, store):
+        store.bulk_load(users)
+        with StreamingWorker(store, tick_seconds=0.02, max_backoff_seconds=0.5) as worker:
+            assert wait_until(lambda: worker.stats().writes >= 5)
+            server.stop()
+            assert wait_until(lambda: worker.stats().errors >= 3, timeout=30.0)
+            assert worker.status is WorkerStatus.RUNNING  # never dies of it
+            assert "ConnectionError" in (worker.stats().last_error or "")
+            server.start()
+            reload_and_expect_writes(store, worker, users)
 
 
 # -- concurrency -----------------------------------------------------------------------

@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 import redis
@@ -300,10 +301,10 @@ def test_stop_interrupts_the_backoff(store: FeatureStore, client: redis.Redis) -
 
 
 @contextmanager
-def dedicated_store(retry_attempts: int = 5) -> Iterator[tuple[EmbeddedRedis, FeatureStore]]:
-    """A server of the test's own (it will be killed) and a store on it."""
+def dedicated_store(**connect_options: Any) -> Iterator[tuple[EmbeddedRedis, FeatureStore]]:
+    """A server of the test's own (to kill or block) and a store on it."""
     with EmbeddedRedis() as server:
-        client = fslib.connect(server.url, retry_attempts=retry_attempts)
+        client = fslib.connect(server.url, **connect_options)
         try:
             yield server, FeatureStore(client, key_prefix="worker:")
         finally:
@@ -345,6 +346,33 @@ def test_survives_an_outage_longer_than_the_client_retries() -> None:
             assert "ConnectionError" in (worker.stats().last_error or "")
             server.start()
             reload_and_expect_writes(store, worker, users)
+
+
+def test_a_tick_stuck_in_redis_blocks_reset_and_stop_until_it_ends() -> None:
+    # CLIENT PAUSE WRITE holds every write until CLIENT UNPAUSE, while reads go on:
+    # the worker's HSETEX hangs in flight for as long as the test wants.
+    with dedicated_store(socket_timeout=60.0) as (server, store):
+        store.bulk_load(synthesize_users(10))
+        admin = redis.Redis.from_url(server.url, decode_responses=True)
+        worker = StreamingWorker(store, tick_seconds=FAST).start()
+        try:
+            assert wait_until(lambda: worker.stats().writes >= 1)
+            admin.client_pause(60_000, all=False)
+            assert wait_until(lambda: not worker.wait_for_idle(timeout=0.05))  # stuck in a write
+            with pytest.raises(TimeoutError, match="still inside a tick"):
+                reset_store(store, worker, timeout=0.05)
+            assert store.count_entities() == 10  # nothing deleted
+            assert worker.status is WorkerStatus.RUNNING  # resumed after the failed reset
+            assert worker.stop(timeout=0.05) is False  # says so instead of hanging
+            assert worker.status is WorkerStatus.STOPPED
+            with pytest.raises(RuntimeError, match="still stopping"):
+                worker.start()
+        finally:
+            admin.client_unpause()
+            admin.close()
+            assert worker.stop(timeout=10.0) is True
+        assert worker.wait_for_idle(timeout=0.05)
+        assert worker.stats().errors == 0  # the held write went through in the end
 
 
 # -- concurrency -----------------------------------------------------------------------

@@ -84,6 +84,14 @@ def _check_positive_seconds(value: object, what: str) -> float:
     return float(value)
 
 
+def _check_users_per_tick(value: object) -> int:
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+        raise TypeError(f"users_per_tick must be an integer, got {value!r}")
+    if value < 1:
+        raise ValueError(f"users_per_tick must be >= 1, got {value}")
+    return int(value)
+
+
 class StreamingWorker:
     """A daemon thread writing streaming features on a fixed tick.
 
@@ -121,13 +129,9 @@ class StreamingWorker:
     ) -> None:
         if not isinstance(store, FeatureStore):
             raise TypeError(f"store must be a FeatureStore, got {type(store).__name__}")
-        if not isinstance(users_per_tick, numbers.Integral) or isinstance(users_per_tick, bool):
-            raise TypeError(f"users_per_tick must be an integer, got {users_per_tick!r}")
-        if users_per_tick < 1:
-            raise ValueError(f"users_per_tick must be >= 1, got {users_per_tick}")
         self.store = store
         self.tick_seconds = _check_positive_seconds(tick_seconds, "tick_seconds")
-        self.users_per_tick = int(users_per_tick)
+        self.users_per_tick = _check_users_per_tick(users_per_tick)
         self.streaming_ttl_seconds = (
             store.streaming_ttl_seconds
             if streaming_ttl_seconds is None
@@ -337,7 +341,7 @@ class StreamingWorker:
         exists = pipe.execute()
         if not all(exists):
             self.forget_entities()
-        return [entity_id for entity_id, found in zip(picked, exists) if found]
+        return [entity_id for entity_id, found in zip(picked, exists, strict=True) if found]
 
     def _record(self, *, ticks: int = 0, writes: int = 0, errors: int = 0, last_error: str | None = None) -> None:
         with self._state:

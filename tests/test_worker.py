@@ -275,11 +275,16 @@ def test_deleted_entity_is_not_brought_back(store: FeatureStore) -> None:
 # -- faults --------------------------------------------------------------------------
 
 
-def test_a_failing_tick_is_logged_counted_and_survived(
-    store: FeatureStore, client: redis.Redis, caplog: pytest.LogCaptureFixture
-) -> None:
+def break_one_entity(store: FeatureStore) -> str:
+    """Put a string where an entity hash belongs: HSETEX on it fails with WRONGTYPE."""
+    key = store.key_for("broken")
+    store.client.set(key, "not a hash")  # the store's own client: single server or cluster
+    return key
+
+
+def test_a_failing_tick_is_logged_counted_and_survived(store: FeatureStore, caplog: pytest.LogCaptureFixture) -> None:
     store.bulk_load(synthesize_users(3))
-    client.set(store.key_for("broken"), "not a hash")  # HSETEX on it fails with WRONGTYPE
+    broken = break_one_entity(store)
     caplog.set_level(logging.ERROR, logger="fslib.worker")
     with StreamingWorker(store, tick_seconds=FAST, users_per_tick=1, max_backoff_seconds=0.05) as worker:
         assert wait_until(lambda: worker.stats().errors >= 3 and worker.stats().writes >= 3)
@@ -288,11 +293,11 @@ def test_a_failing_tick_is_logged_counted_and_survived(
     assert stats.last_error is not None and "WRONGTYPE" in stats.last_error
     failures = [r for r in caplog.records if r.name == "fslib.worker" and r.levelno == logging.ERROR]
     assert failures and all(r.exc_info is not None for r in failures)  # logger.exception, with traceback
-    assert client.type(store.key_for("broken")) == "string"
+    assert store.client.type(broken) == "string"
 
 
-def test_stop_interrupts_the_backoff(store: FeatureStore, client: redis.Redis) -> None:
-    client.set(store.key_for("broken"), "not a hash")
+def test_stop_interrupts_the_backoff(store: FeatureStore) -> None:
+    break_one_entity(store)
     worker = StreamingWorker(store, tick_seconds=FAST, max_backoff_seconds=60.0).start()
     try:
         assert wait_until(lambda: worker.stats().errors >= 1)

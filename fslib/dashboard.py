@@ -890,4 +890,6 @@ class _View:
         ):
             button.disabled = True
         self.worker_html.value = _worker_html(WorkerStatus.STOPPED, self.dash.worker.stats(), closed=True)
-        self.state_status.value = _notes_html(["Dashboard closed: worker and auto-refresh stopped."])
+        self.state_status.value = _notes_html(
+            ["Dashboard closed: worker and auto-refresh stopped. Create a new Dashboard to start again."]
+        )

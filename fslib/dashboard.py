@@ -714,7 +714,7 @@ class _View:
 
         self.score_count = w.IntText(value=100, description="users", style=wide, layout=w.Layout(width="170px"))
         self.score_button = self._button("Pipeline HMGET", "fslib-score", "primary")
-        self.score_out = w.HTML()
+        self.score_out = w.HTML(layout=w.Layout(max_width="100%", overflow="auto"))  # 11 columns may not fit
 
         self.inspect_user = self._user_picker("fslib-inspect-user")
         self.inspect_button = self._button("Inspect", "fslib-inspect", "info")

@@ -1,8 +1,8 @@
 """End to end in a real browser: JupyterLab + headless Debian Chromium run 06_dashboard.ipynb.
 
 A person's session: open the notebook, run every cell but the closing one, click
-Bulk-load, Pause/Resume and Read features, read what the page shows, then run the
-closing cell. JupyterLab serves a copy of the notebook so the committed file
+Bulk-load, Pause/Resume, Read features, Pipeline HMGET, Inspect and Reset, read what
+the page shows, then run the closing cell. JupyterLab serves a copy of the notebook so the committed file
 never gets outputs. At the end the kernel, its embedded Redis and JupyterLab
 must all be gone.
 """
@@ -268,7 +268,21 @@ def test_dashboard_notebook_in_a_real_browser(jupyterlab: tuple[str, subprocess.
             expect(table.locator("tr.fslib-batch").first).to_contain_text("risk_segment")
             expect(table.locator("tr.fslib-batch").first).to_contain_text("- (key TTL only)")
             expect(dashboard.locator(".fslib-summary", has_text="HMGET latency")).to_contain_text("u0001: key TTL")
+
+            # Batch scoring and Inspect, then the picture, then Reset with its confirmation.
+            dashboard.locator("button.fslib-score").click()
+            expect(dashboard.locator(".fslib-score-table tbody tr")).to_have_count(5)
+            expect(dashboard.locator(".fslib-summary", has_text="in one pipeline")).to_contain_text("100 found")
+            dashboard.locator("button.fslib-inspect").click()
+            expect(dashboard.locator(".fslib-inspect-table")).to_contain_text("country_iso")
             dashboard.screenshot(path=str(ARTIFACTS / "dashboard.png"))
+            dashboard.locator("button.fslib-reset").click()
+            confirm = dashboard.locator("button.fslib-reset-confirm")
+            expect(confirm).to_be_visible()
+            confirm.click()
+            expect(dashboard.locator(".fslib-ok", has_text="Dropped 300 users")).to_be_visible()
+            expect(confirm).to_be_hidden()
+            expect(dashboard.locator(".fslib-state-table")).to_contain_text("entities0")
 
             # Finally the closing cell: the panels go grey, the threads stop.
             # (focus is in the widgets now: select the last cell again first)

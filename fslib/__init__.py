@@ -26,6 +26,7 @@ from fslib.server import (
 )
 from fslib.store import DEFAULT_CHUNK_SIZE, EntityInspection, FeatureStore, FieldState, StoreStats
 from fslib.synth import SyntheticUsers, streaming_features, synthesize_users
+from fslib.worker import StreamingWorker, WorkerStats, WorkerStatus, reset_store
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
@@ -42,7 +43,10 @@ __all__ = [
     "RedisVersionError",
     "Schema",
     "StoreStats",
+    "StreamingWorker",
     "SyntheticUsers",
+    "WorkerStats",
+    "WorkerStatus",
     "connect",
     "decode_value",
     "embedded_server",
@@ -50,6 +54,7 @@ __all__ = [
     "mask_url",
     "parse_version",
     "require_version",
+    "reset_store",
     "server_version",
     "streaming_features",
     "synthesize_users",

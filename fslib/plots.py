@@ -40,6 +40,18 @@ def _require_columns(frame: pd.DataFrame, columns: list[str], what: str) -> None
         raise ValueError(f"{what}: the frame is empty, nothing to plot")
 
 
+def _axes_style(ax: Axes, title: str, xlabel: str, ylabel: str, *, logx: bool = False, logy: bool = False,
+                from_zero: bool = False) -> None:
+    if logx:
+        ax.set_xscale("log")
+    if logy:
+        ax.set_yscale("log")
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    if from_zero:
+        ax.set_ylim(bottom=0)
+    ax.grid(True, which="both", alpha=0.3)
+
+
 def bulk_load_throughput(frame: pd.DataFrame, naive_users_per_s: float) -> Figure:
     """Users per second against pipeline chunk size, with the naive loop as a line.
 
@@ -58,12 +70,8 @@ def bulk_load_throughput(frame: pd.DataFrame, naive_users_per_s: float) -> Figur
     ax = fig.subplots()
     ax.plot(frame["chunk_size"], frame["users_per_s"], marker="o", label="bulk_load (pipelined per chunk)")
     ax.axhline(naive_users_per_s, color="tab:red", linestyle="--", label="naive loop (one round trip per user)")
-    ax.set_xscale("log")
-    ax.set_xlabel("chunk size (users per pipeline round trip)")
-    ax.set_ylabel("users / s")
-    ax.set_ylim(bottom=0)
-    ax.set_title("Bulk-load throughput")
-    ax.grid(True, which="both", alpha=0.3)
+    _axes_style(ax, "Bulk-load throughput", "chunk size (users per round trip)", "users / s",
+                logx=True, from_zero=True)
     ax.legend(loc="lower right")
     return fig
 
@@ -189,11 +197,8 @@ def field_ttl_over_time(samples: pd.DataFrame, feature: str, events: Mapping[str
     ax = fig.subplots()
     for entity_id in lines.columns:
         ax.plot(lines.index, lines[entity_id], linewidth=1.2, label=entity_id)
-    ax.set_xlabel("seconds")
-    ax.set_ylabel(f"{feature}: field TTL left (s)")
-    ax.set_ylim(bottom=0)
-    ax.grid(True, alpha=0.3)
-    ax.set_title(f"Field TTL of {feature!r} per entity")
+    _axes_style(ax, f"Field TTL of {feature!r} per entity", "seconds", f"{feature}: field TTL left (s)",
+                from_zero=True)
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, fontsize=8)
     _mark_events([ax], events)
     return fig
@@ -259,14 +264,9 @@ def batch_read_latency(frame: pd.DataFrame, ping_floor_s: float) -> Figure:
         per_entity.plot(frame["n"], frame[column] / frame["n"] * 1e6, marker="o", color=color, label=label)
     total.axhline(ping_floor_s * 1e3, color="grey", linestyle="--", label="PING: the round-trip floor")
     per_entity.axhline(ping_floor_s * 1e6, color="grey", linestyle="--", label="PING: the round-trip floor")
-    total.set_ylabel("latency of the whole batch (ms, p50)")
-    per_entity.set_ylabel("cost per entity (µs, p50)")
-    for ax, title in ((total, "Batch latency against N"), (per_entity, "Cost per entity against N")):
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("N entities per batch")
-        ax.set_title(title)
-        ax.grid(True, which="both", alpha=0.3)
+    for ax, title, ylabel in ((total, "Batch latency against N", "latency of the whole batch (ms, p50)"),
+                              (per_entity, "Cost per entity against N", "cost per entity (µs, p50)")):
+        _axes_style(ax, title, "N entities per batch", ylabel, logx=True, logy=True)
         ax.legend(fontsize=8)
     return fig
 
@@ -290,11 +290,7 @@ def hgetall_vs_hmget(frame: pd.DataFrame) -> Figure:
     ax = fig.subplots()
     ax.plot(frame["fields"], frame["hgetall_s"] * 1e6, marker="o", color=_COLORS[1], label="HGETALL (every field)")
     ax.plot(frame["fields"], frame["hmget_s"] * 1e6, marker="o", color=_COLORS[0], label=f"HMGET{asked}")
-    ax.set_xscale("log")
-    ax.set_xlabel("fields in the hash")
-    ax.set_ylabel("latency (µs, p50)")
-    ax.set_ylim(bottom=0)
-    ax.set_title("Read only what the model needs")
-    ax.grid(True, which="both", alpha=0.3)
+    _axes_style(ax, "Read only what the model needs", "fields in the hash", "latency (µs, p50)",
+                logx=True, from_zero=True)
     ax.legend()
     return fig

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -13,15 +13,7 @@ from fslib import FeatureStore, synthesize_users
 from fslib.server import free_port
 from fslib.widgets import describe_worker, worker_controls
 from fslib.worker import StreamingWorker, WorkerStatus
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()
+from test_worker import wait_until  # the bounded poll the worker tests use
 
 
 @pytest.fixture

@@ -242,32 +242,49 @@ def latency_histogram(samples: Mapping[str, np.ndarray], title: str = "Single-re
     return fig
 
 
-def batch_read_latency(frame: pd.DataFrame, ping_floor_s: float) -> Figure:
-    """Batch reads in one round trip vs N sequential reads: total latency and cost per entity against N.
+def batch_read_latency(
+    frame: pd.DataFrame,
+    title: str = "Batch-read latency",
+    *,
+    floor_ms: float | None = None,
+    floor_label: str = "PING: the round-trip floor",
+    per_entity: bool = False,
+) -> Figure:
+    """Median batch-read latency against batch size, one line per variant.
 
     Args:
-        frame: One row per batch size: ``n``, ``one_trip_s``, ``n_trips_s`` (p50 latencies).
-        ping_floor_s: p50 of a ``PING``: one bare round trip.
+        frame: One row per (variant, batch size), columns ``variant``, ``batch_size``
+            and ``p50_ms``; a ``p90_ms`` column, when present, is drawn as a band.
+        title: The axes title.
+        floor_ms: A latency drawn as a dashed line, e.g. the p50 of a ``PING``.
+        floor_label: Its legend label.
+        per_entity: Add a second panel: cost per entity (p50 / batch size, in µs).
 
     Returns:
-        A two-panel figure, log-log.
+        The figure (log-log).
 
     Raises:
         ValueError: A column is missing or the frame is empty.
     """
-    _require_columns(frame, ["n", "one_trip_s", "n_trips_s"], "batch_read_latency")
-    fig = Figure(figsize=(10, 4), layout="constrained")
-    total, per_entity = fig.subplots(1, 2)
-    for column, label, color in (("one_trip_s", "N entities in one round trip", _COLORS[0]),
-                                 ("n_trips_s", "N sequential reads: N round trips", _COLORS[1])):
-        total.plot(frame["n"], frame[column] * 1e3, marker="o", color=color, label=label)
-        per_entity.plot(frame["n"], frame[column] / frame["n"] * 1e6, marker="o", color=color, label=label)
-    total.axhline(ping_floor_s * 1e3, color="grey", linestyle="--", label="PING: the round-trip floor")
-    per_entity.axhline(ping_floor_s * 1e6, color="grey", linestyle="--", label="PING: the round-trip floor")
-    for ax, title, ylabel in ((total, "Batch latency against N", "latency of the whole batch (ms, p50)"),
-                              (per_entity, "Cost per entity against N", "cost per entity (µs, p50)")):
-        _axes_style(ax, title, "N entities per batch", ylabel, logx=True, logy=True)
-        ax.legend(fontsize=8)
+    _require_columns(frame, ["variant", "batch_size", "p50_ms"], "batch_read_latency")
+    fig = Figure(figsize=(11, 4) if per_entity else (7, 4), layout="constrained")
+    axes = fig.subplots(1, 2) if per_entity else [fig.subplots()]
+    # (axis, scale from ms, y label, title, divide by batch size) per panel.
+    panels = [(axes[0], 1.0, "latency (ms)", title, False)]
+    if per_entity:
+        panels.append((axes[1], 1e3, "cost per entity (µs)", "Cost per entity", True))
+    for ax, scale, ylabel, panel_title, divide in panels:
+        for variant, rows in frame.groupby("variant", sort=False):
+            rows = rows.sort_values("batch_size")
+            divisor = rows["batch_size"] if divide else 1
+            (line,) = ax.plot(rows["batch_size"], rows["p50_ms"] * scale / divisor, marker="o", label=f"{variant} (p50)")
+            if "p90_ms" in rows:
+                ax.fill_between(rows["batch_size"], rows["p50_ms"] * scale / divisor,
+                                rows["p90_ms"] * scale / divisor, color=line.get_color(), alpha=0.15)
+        if floor_ms is not None:
+            ax.axhline(floor_ms * scale, color="grey", linestyle="--", label=floor_label)
+        _axes_style(ax, panel_title, "entities per batch read", ylabel, logx=True, logy=True)
+        ax.legend(loc="upper left", fontsize=8)
     return fig
 
 

@@ -84,13 +84,39 @@ def test_latency_histogram_marks_percentiles() -> None:
         plots.latency_histogram({"PING": np.ones(3), "HMGET": np.array([])})
 
 
-def test_batch_read_latency_plots_total_and_per_entity_cost() -> None:
-    frame = pd.DataFrame({"n": [1, 10, 100], "one_trip_s": [1e-4, 2e-4, 1e-3], "n_trips_s": [1e-4, 1e-3, 1e-2]})
-    fig = plots.batch_read_latency(frame, ping_floor_s=1e-4)
+def test_batch_read_latency_draws_one_line_per_variant_with_a_p90_band() -> None:
+    frame = pd.DataFrame({
+        "variant": ["single", "single", "cluster", "cluster"],
+        "batch_size": [100, 10, 10, 100],
+        "p50_ms": [0.9, 0.2, 0.4, 1.2],
+        "p90_ms": [1.1, 0.3, 0.5, 1.5],
+    })
+    fig = plots.batch_read_latency(frame, title="t")
+    (ax,) = fig.axes
+    single, cluster = ax.get_lines()
+    assert list(single.get_xdata()) == [10, 100] and list(single.get_ydata()) == [0.2, 0.9]
+    assert list(cluster.get_ydata()) == [0.4, 1.2]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["single (p50)", "cluster (p50)"]
+    assert len(ax.collections) == 2 and ax.get_title() == "t"
+    assert (ax.get_xscale(), ax.get_yscale()) == ("log", "log")
+    fig.savefig(io.BytesIO(), format="png")
+    with pytest.raises(ValueError, match=r"lacks column\(s\) \['p50_ms'\]"):
+        plots.batch_read_latency(frame.drop(columns="p50_ms"))
+
+
+def test_batch_read_latency_adds_the_floor_and_the_per_entity_panel() -> None:
+    frame = pd.DataFrame({
+        "variant": ["one round trip"] * 3 + ["N round trips"] * 3,
+        "batch_size": [1, 10, 100] * 2,
+        "p50_ms": [0.1, 0.2, 1.0, 0.1, 1.0, 10.0],
+    })
+    fig = plots.batch_read_latency(frame, floor_ms=0.1, per_entity=True)
     total, per_entity = fig.axes
-    assert total.get_lines()[1].get_ydata().tolist() == pytest.approx([0.1, 1.0, 10.0])  # ms
-    assert per_entity.get_lines()[0].get_ydata().tolist() == pytest.approx([100.0, 20.0, 10.0])  # µs
-    assert list(per_entity.get_lines()[2].get_ydata()) == pytest.approx([100.0, 100.0])  # the PING floor
+    assert list(total.get_lines()[1].get_ydata()) == pytest.approx([0.1, 1.0, 10.0])  # ms
+    assert list(per_entity.get_lines()[0].get_ydata()) == pytest.approx([100.0, 20.0, 10.0])  # µs per entity
+    assert list(per_entity.get_lines()[2].get_ydata()) == pytest.approx([100.0, 100.0])  # the floor, in µs
+    assert total.get_legend().get_texts()[-1].get_text() == "PING: the round-trip floor"
+    assert not total.collections  # no p90 column, no band
 
 
 def test_hgetall_vs_hmget_labels_the_asked_fields() -> None:

@@ -19,7 +19,6 @@ NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 INDEX = "00_index.ipynb"
 
-_NAV = re.compile(r"^.*\bPrev\b.*\|.*\bContents\b.*\|.*\bNext\b.*$", re.MULTILINE | re.IGNORECASE)
 _LINK = re.compile(r"\]\(([^)\s]+\.ipynb)\)")
 
 
@@ -36,17 +35,18 @@ def _markdown(nb: dict[str, Any]) -> str:
 
 
 def nav_links(nb: dict[str, Any]) -> dict[str, str | None]:
-    """The Prev and Next targets of the first navigation line (None when it has no link there)."""
-    match = _NAV.search(_markdown(nb))
-    if match is None:
-        return {}
-    links: dict[str, str | None] = {}
-    for segment in match.group().split("|"):
-        for word in ("Prev", "Next"):
-            if re.search(rf"\b{word}\b", segment, re.IGNORECASE):
-                target = _LINK.search(segment)
-                links[word] = target.group(1) if target else None
-    return links
+    """The Prev and Next targets of the first "Prev | Contents | Next" line.
+
+    That line has exactly three ``|``-separated parts, the middle one naming
+    the Contents; the words Prev and Next are optional (arrows do as well).
+    A part without a link (the first notebook's Prev) maps to None.
+    """
+    for line in _markdown(nb).splitlines():
+        parts = line.split("|")
+        if len(parts) == 3 and re.search(r"\bContents\b", parts[1], re.IGNORECASE):
+            targets = [_LINK.search(part) for part in (parts[0], parts[2])]
+            return {word: match.group(1) if match else None for word, match in zip(("Prev", "Next"), targets)}
+    return {}
 
 
 def notebook_problems(nb: dict[str, Any]) -> list[str]:

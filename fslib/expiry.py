@@ -50,10 +50,12 @@ def _snapshot_rows(store: FeatureStore, ids: list[str], t_s: float) -> list[tupl
         pipe.hpttl(key, *names)
         pipe.pttl(key)
     replies = pipe.execute()
-    rows = []
+    rows: list[tuple[float, str, str, str, int, int]] = []
     for index, entity_id in enumerate(ids):
         field_ttls, key_ttl = replies[2 * index], int(replies[2 * index + 1])
-        rows.extend((t_s, entity_id, name, kind, int(ttl), key_ttl) for name, kind, ttl in zip(names, kinds, field_ttls))
+        rows.extend(
+            (t_s, entity_id, name, kind, int(ttl), key_ttl) for name, kind, ttl in zip(names, kinds, field_ttls)
+        )
     return rows
 
 

@@ -151,13 +151,15 @@ def field_ttl_heatmap(snapshot: pd.DataFrame) -> Figure:
 
     fig = Figure(figsize=(10, 0.35 * len(grid.index) + 2.2), layout="constrained")
     ax = fig.subplots()
-    image = ax.imshow(grid.to_numpy(dtype=float), aspect="auto", cmap="viridis", vmin=0)
+    values = grid.to_numpy(dtype=float)
+    top = float(np.nanmax(values)) if not np.isnan(values).all() else 1.0
+    image = ax.imshow(values, aspect="auto", cmap="viridis", vmin=0, vmax=top)
     ax.set_xticks(range(len(features)), features, rotation=35, ha="right")
     ax.set_yticks(range(len(grid.index)), grid.index)
-    for (row, col), value in np.ndenumerate(grid.to_numpy(dtype=float)):
+    for (row, col), value in np.ndenumerate(values):
         if not np.isnan(value):
             # Dark text on the bright end of viridis, light text on the dark end.
-            color = "black" if image.norm(value) > 0.6 else "white"
+            color = "black" if value > 0.6 * top else "white"
             ax.text(col, row, f"{value:.1f}", ha="center", va="center", fontsize=7, color=color)
     fig.colorbar(image, ax=ax, label="seconds left (batch fields: the key TTL)")
     ax.set_title("Field TTLs across entities")
@@ -224,7 +226,7 @@ def latency_histogram(samples: Mapping[str, np.ndarray], title: str = "Single-re
     if empty:
         raise ValueError(f"latency_histogram: no samples for {empty}")
     everything = np.concatenate(list(micros.values()))
-    bins = np.geomspace(max(everything.min(), 1e-3), everything.max(), 60)
+    bins = np.geomspace(max(everything.min(), 1e-3), everything.max(), 60).tolist()
 
     fig = Figure(figsize=(8, 4), layout="constrained")
     ax = fig.subplots()
@@ -277,10 +279,11 @@ def batch_read_latency(
         for variant, rows in frame.groupby("variant", sort=False):
             rows = rows.sort_values("batch_size")
             divisor = rows["batch_size"] if divide else 1
-            (line,) = ax.plot(rows["batch_size"], rows["p50_ms"] * scale / divisor, marker="o", label=f"{variant} (p50)")
+            p50 = rows["p50_ms"] * scale / divisor
+            (line,) = ax.plot(rows["batch_size"], p50, marker="o", label=f"{variant} (p50)")
             if "p90_ms" in rows:
-                ax.fill_between(rows["batch_size"], rows["p50_ms"] * scale / divisor,
-                                rows["p90_ms"] * scale / divisor, color=line.get_color(), alpha=0.15)
+                p90 = rows["p90_ms"] * scale / divisor
+                ax.fill_between(rows["batch_size"], p50, p90, color=line.get_color(), alpha=0.15)
         if floor_ms is not None:
             ax.axhline(floor_ms * scale, color="grey", linestyle="--", label=floor_label)
         _axes_style(ax, panel_title, "entities per batch read", ylabel, logx=True, logy=True)

@@ -120,7 +120,9 @@ def test_batch_read_latency_adds_the_floor_and_the_per_entity_panel() -> None:
 
 
 def test_hgetall_vs_hmget_labels_the_asked_fields() -> None:
-    frame = pd.DataFrame({"fields": [5, 50], "hgetall_s": [4e-5, 8e-5], "hmget_s": [4e-5, 4e-5], "hmget_fields": [5, 5]})
+    frame = pd.DataFrame(
+        {"fields": [5, 50], "hgetall_s": [4e-5, 8e-5], "hmget_s": [4e-5, 4e-5], "hmget_fields": [5, 5]}
+    )
     ax = plots.hgetall_vs_hmget(frame).axes[0]
     assert [line.get_label() for line in ax.get_lines()] == ["HGETALL (every field)", "HMGET 5 fields"]
     assert ax.get_lines()[0].get_ydata().tolist() == pytest.approx([40.0, 80.0])

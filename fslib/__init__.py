@@ -13,6 +13,7 @@ data, never as silently stale data.
 from __future__ import annotations
 
 from fslib.errors import FeatureStoreError, InvariantError, RedisVersionError
+from fslib.expiry import live_field_counts, sample_ttls, snapshot_ttls
 from fslib.schema import DEFAULT_SCHEMA, FeatureKind, FeatureSpec, Schema, decode_value, encode_value
 from fslib.server import (
     MIN_REDIS_VERSION,
@@ -51,11 +52,14 @@ __all__ = [
     "decode_value",
     "embedded_server",
     "encode_value",
+    "live_field_counts",
     "mask_url",
     "parse_version",
     "require_version",
     "reset_store",
+    "sample_ttls",
     "server_version",
+    "snapshot_ttls",
     "streaming_features",
     "synthesize_users",
 ]

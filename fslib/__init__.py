@@ -12,6 +12,15 @@ data, never as silently stale data.
 
 from __future__ import annotations
 
+from fslib.bench import (
+    LatencySummary,
+    compare_latencies,
+    gc_paused,
+    percentiles,
+    sample_latencies,
+    summaries_frame,
+    summarize,
+)
 from fslib.errors import FeatureStoreError, InvariantError, RedisVersionError
 from fslib.schema import DEFAULT_SCHEMA, FeatureKind, FeatureSpec, Schema, decode_value, encode_value
 from fslib.server import (
@@ -39,18 +48,25 @@ __all__ = [
     "FeatureStoreError",
     "FieldState",
     "InvariantError",
+    "LatencySummary",
     "RedisVersionError",
     "Schema",
     "StoreStats",
     "SyntheticUsers",
+    "compare_latencies",
     "connect",
     "decode_value",
     "embedded_server",
     "encode_value",
+    "gc_paused",
     "mask_url",
     "parse_version",
+    "percentiles",
     "require_version",
+    "sample_latencies",
     "server_version",
     "streaming_features",
+    "summaries_frame",
+    "summarize",
     "synthesize_users",
 ]

@@ -1,0 +1,172 @@
+"""Latency sampling and percentiles, shared by the notebooks and ``benchmarks/``.
+
+On a shared, noisy machine one absolute number means little: compare
+variants in the same run (:func:`compare_latencies` interleaves them so noise
+hits each alike) and quote ratios and percentiles. Sampling runs with the
+garbage collector frozen and disabled, since a collection in the middle of a
+pipeline shows up as a ~20 ms spike that belongs to Python, not Redis.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "LatencySummary",
+    "compare_latencies",
+    "gc_paused",
+    "percentiles",
+    "sample_latencies",
+    "summaries_frame",
+    "summarize",
+]
+
+PERCENTILES: tuple[int, ...] = (50, 90, 99)
+"""The percentiles every summary reports."""
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Collect once, then freeze and disable the garbage collector for the block.
+
+    Objects alive at entry move to the permanent generation, so a collection
+    forced later does not walk them; the previous state is restored on exit.
+    """
+    was_enabled = gc.isenabled()
+    gc.collect()
+    gc.freeze()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+        if was_enabled:
+            gc.enable()
+
+
+def sample_latencies(fn: Callable[[], object], n: int = 2000, warmup: int = 200) -> np.ndarray:
+    """Call ``fn`` ``warmup`` times untimed, then ``n`` times timed.
+
+    Args:
+        fn: The operation, with no arguments (bind them with a lambda or partial).
+        n: Timed calls.
+        warmup: Untimed calls first (connection set-up, caches, script loading).
+
+    Returns:
+        ``n`` latencies in seconds (float64), in call order.
+
+    Raises:
+        ValueError: ``n`` < 1 or ``warmup`` < 0.
+    """
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    if not isinstance(warmup, int) or warmup < 0:
+        raise ValueError(f"warmup must be a non-negative integer, got {warmup!r}")
+    for _ in range(warmup):
+        fn()
+    samples = np.empty(n, dtype=np.int64)
+    clock = time.perf_counter_ns
+    with gc_paused():
+        for i in range(n):
+            start = clock()
+            fn()
+            samples[i] = clock() - start
+    return samples / 1e9
+
+
+def percentiles(samples: Sequence[float] | np.ndarray, qs: Sequence[int] = PERCENTILES) -> dict[str, float]:
+    """``{"p50": ..., "p90": ..., "p99": ...}`` of ``samples`` (same unit as the samples).
+
+    Raises:
+        ValueError: ``samples`` is empty.
+    """
+    values = np.asarray(samples, dtype=np.float64)
+    if values.size == 0:
+        raise ValueError("no samples")
+    return {f"p{q}": float(v) for q, v in zip(qs, np.percentile(values, qs))}
+
+
+@dataclass(frozen=True)
+class LatencySummary:
+    """Percentiles of one sampled operation, in seconds."""
+
+    name: str
+    n: int
+    p50: float
+    p90: float
+    p99: float
+    mean: float
+    max: float
+
+    def as_dict(self, scale: float = 1.0) -> dict[str, object]:
+        """The fields as a dict; times multiplied by ``scale`` (1e6 for microseconds)."""
+        return {k: (v * scale if isinstance(v, float) else v) for k, v in asdict(self).items()}
+
+
+def summarize(name: str, samples: Sequence[float] | np.ndarray) -> LatencySummary:
+    """Reduce latency samples (seconds) to a :class:`LatencySummary`.
+
+    Raises:
+        ValueError: ``samples`` is empty.
+    """
+    values = np.asarray(samples, dtype=np.float64)
+    pcts = percentiles(values)
+    return LatencySummary(name, int(values.size), pcts["p50"], pcts["p90"], pcts["p99"], float(values.mean()), float(values.max()))
+
+
+def compare_latencies(
+    fns: Mapping[str, Callable[[], object]], n: int = 2000, warmup: int = 200, repeats: int = 3
+) -> dict[str, list[np.ndarray]]:
+    """Sample several variants of one operation, interleaved, ``repeats`` times each.
+
+    Each repeat samples every variant in turn (``n`` calls each), so a noisy
+    neighbour slows them alike and ratios between them stay meaningful; the
+    spread across repeats shows how far to trust them.
+
+    Args:
+        fns: Variant name -> operation with no arguments.
+        n: Timed calls per variant and repeat.
+        warmup: Untimed calls per variant, before its first repeat only.
+        repeats: Rounds over all variants.
+
+    Returns:
+        Variant name -> one latency array (seconds) per repeat.
+
+    Raises:
+        ValueError: No variants, or ``repeats`` < 1.
+    """
+    if not fns:
+        raise ValueError("no operations to compare")
+    if not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats must be a positive integer, got {repeats!r}")
+    runs: dict[str, list[np.ndarray]] = {name: [] for name in fns}
+    for round_ in range(repeats):
+        for name, fn in fns.items():
+            runs[name].append(sample_latencies(fn, n, warmup if round_ == 0 else 0))
+    return runs
+
+
+def summaries_frame(summaries: Sequence[LatencySummary], unit: str = "us") -> pd.DataFrame:
+    """Summaries as a DataFrame indexed by name, times in ``unit`` (``"s"``, ``"ms"`` or ``"us"``).
+
+    Raises:
+        ValueError: Unknown ``unit``.
+    """
+    import pandas as pd
+
+    scales = {"s": 1.0, "ms": 1e3, "us": 1e6}
+    if unit not in scales:
+        raise ValueError(f"unit must be one of {sorted(scales)}, got {unit!r}")
+    rows = [s.as_dict(scales[unit]) for s in summaries]
+    frame = pd.DataFrame(rows, columns=["name", "n", "p50", "p90", "p99", "mean", "max"])
+    return frame.set_index("name").rename(columns=lambda c: c if c == "n" else f"{c}_{unit}")

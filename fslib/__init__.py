@@ -21,6 +21,7 @@ from fslib.bench import (
     summaries_frame,
     summarize,
 )
+from fslib.cluster import LocalCluster, hash_tag_prefix, key_placement, slot_of
 from fslib.errors import FeatureStoreError, InvariantError, RedisVersionError
 from fslib.schema import DEFAULT_SCHEMA, FeatureKind, FeatureSpec, Schema, decode_value, encode_value
 from fslib.server import (
@@ -49,6 +50,7 @@ __all__ = [
     "FieldState",
     "InvariantError",
     "LatencySummary",
+    "LocalCluster",
     "RedisVersionError",
     "Schema",
     "StoreStats",
@@ -59,12 +61,15 @@ __all__ = [
     "embedded_server",
     "encode_value",
     "gc_paused",
+    "hash_tag_prefix",
+    "key_placement",
     "mask_url",
     "parse_version",
     "percentiles",
     "require_version",
     "sample_latencies",
     "server_version",
+    "slot_of",
     "streaming_features",
     "summaries_frame",
     "summarize",

@@ -1,4 +1,10 @@
-"""Fixtures: one real embedded redis-server for the session, a fresh key prefix per test."""
+"""Fixtures: one real embedded redis-server for the session, a fresh key prefix per test.
+
+``store`` (and, in test_store.py, ``client``) is parametrized over ``single``
+and ``cluster``: the same tests run on one server and on a 3-primary local
+Redis Cluster, started once per session on first use. Mark a test
+``@pytest.mark.single_server`` when it only makes sense on one server.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +14,14 @@ from collections.abc import Iterator
 
 import pytest
 import redis
+from redis.cluster import RedisCluster
 
 import fslib
-from fslib import EmbeddedRedis, FeatureStore
+from fslib import EmbeddedRedis, FeatureStore, LocalCluster
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "single_server: runs on the single server only, not on the cluster")
 
 
 @pytest.fixture(scope="session")
@@ -20,10 +31,37 @@ def redis_server() -> Iterator[EmbeddedRedis]:
 
 
 @pytest.fixture(scope="session")
-def client(redis_server: EmbeddedRedis) -> Iterator[redis.Redis]:
+def single_client(redis_server: EmbeddedRedis) -> Iterator[redis.Redis]:
     client = fslib.connect(redis_server.url)
     yield client
     client.close()
+
+
+@pytest.fixture(scope="session")
+def client(single_client: redis.Redis) -> redis.Redis:
+    return single_client
+
+
+@pytest.fixture(scope="session")
+def local_cluster() -> Iterator[LocalCluster]:
+    # A small node timeout keeps start-up and failure detection quick.
+    with LocalCluster(primaries=3, node_timeout_ms=1000) as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def cluster_client(local_cluster: LocalCluster) -> Iterator[RedisCluster]:
+    client = fslib.connect(local_cluster.url, cluster=True)
+    yield client
+    client.close()
+
+
+@pytest.fixture(params=["single", "cluster"])
+def store_client(request: pytest.FixtureRequest) -> redis.Redis | RedisCluster:
+    """The single server's client, then the cluster's: tests using it run on both."""
+    if request.param == "cluster" and request.node.get_closest_marker("single_server"):
+        pytest.skip("single-server specific")
+    return request.getfixturevalue(f"{request.param}_client")
 
 
 @pytest.fixture
@@ -32,8 +70,8 @@ def prefix() -> str:
 
 
 @pytest.fixture
-def store(client: redis.Redis, prefix: str) -> Iterator[FeatureStore]:
-    store = FeatureStore(client, key_prefix=prefix)
+def store(store_client: redis.Redis | RedisCluster, prefix: str) -> Iterator[FeatureStore]:
+    store = FeatureStore(store_client, key_prefix=prefix)
     yield store
     store.reset()
 

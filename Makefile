@@ -33,7 +33,7 @@ lab: install
 	$(BIN)/jupyter lab $(ROOT_FLAG) --notebook-dir=notebooks
 
 test: install system-deps
-	$(BIN)/python -m pytest --nbmake tests notebooks
+	$(BIN)/python -m pytest --nbmake tests $(wildcard notebooks/*.ipynb)
 
 bench: install
 	$(BIN)/python -m benchmarks

@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+import io
+
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+
+from fslib import plots
+
+
+def test_bulk_load_throughput_draws_the_sweep_and_the_naive_line() -> None:
+    frame = pd.DataFrame({"chunk_size": [1, 10, 100], "users_per_s": [900.0, 5000.0, 20000.0]})
+    fig = plots.bulk_load_throughput(frame, naive_users_per_s=1000.0)
+    assert isinstance(fig, Figure)
+    (ax,) = fig.axes
+    sweep, naive = ax.get_lines()
+    assert list(sweep.get_xdata()) == [1, 10, 100]
+    assert list(sweep.get_ydata()) == [900.0, 5000.0, 20000.0]
+    assert list(naive.get_ydata()) == [1000.0, 1000.0]
+    assert ax.get_xscale() == "log"
+    fig.savefig(io.BytesIO(), format="png")  # renders headless
+
+
+def test_plots_name_a_missing_column() -> None:
+    with pytest.raises(ValueError, match=r"lacks column\(s\) \['users_per_s'\]"):
+        plots.bulk_load_throughput(pd.DataFrame({"chunk_size": [1]}), 1.0)
+    with pytest.raises(ValueError, match="empty"):
+        plots.bulk_load_throughput(pd.DataFrame({"chunk_size": [], "users_per_s": []}), 1.0)

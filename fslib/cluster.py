@@ -16,6 +16,7 @@ and steer where keys land.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
@@ -166,9 +167,11 @@ class LocalCluster:
         """Start every node, assign slots, join them and wait for ``cluster_state:ok``.
 
         Raises:
-            RuntimeError: A node did not start.
+            RuntimeError: A node did not start, or the cluster was started already.
             TimeoutError: The cluster did not form within ``timeout`` seconds.
         """
+        if any(s.is_running for s in self.servers):
+            raise RuntimeError(f"{self!r} was started already; stop() it first")
         try:
             for server in self.servers:
                 server.start()
@@ -236,7 +239,11 @@ class LocalCluster:
             server.stop()
 
     def kill_primary(self, index: int = 0) -> EmbeddedRedis:
-        """Stop primary ``index`` as if it crashed; its replica (if any) takes over.
+        """Stop primary ``index`` for good; its replica (if any) takes over.
+
+        The other nodes notice its silence after ``node_timeout_ms`` and the
+        replica wins an election (see :meth:`wait_for_failover`); without a
+        replica its slots stay uncovered and the cluster refuses commands.
 
         Returns:
             The stopped server.
@@ -294,16 +301,16 @@ class LocalCluster:
         if source is target:
             raise ValueError(f"slot {slot} already lives on primary {to_index}")
         source_id, target_id = self.node_id(source), self.node_id(target)
-        budget = _MIGRATE_BATCH if max_keys is None else max_keys
+        limit = math.inf if max_keys is None else max_keys
         moved = 0
         with self._node(source) as src, self._node(target) as dst:
             dst.execute_command("CLUSTER SETSLOT", slot, "IMPORTING", source_id)
             src.execute_command("CLUSTER SETSLOT", slot, "MIGRATING", target_id)
-            while budget > 0 and (keys := src.execute_command("CLUSTER GETKEYSINSLOT", slot, min(budget, _MIGRATE_BATCH))):
+            while moved < limit and (
+                keys := src.execute_command("CLUSTER GETKEYSINSLOT", slot, min(_MIGRATE_BATCH, limit - moved))
+            ):
                 src.execute_command("MIGRATE", "127.0.0.1", target.port, "", 0, 5000, "KEYS", *keys)
                 moved += len(keys)
-                if max_keys is not None:
-                    budget -= len(keys)
             if int(src.execute_command("CLUSTER COUNTKEYSINSLOT", slot)) == 0:
                 # Target first, so the slot always has an owner; gossip tells the other nodes.
                 dst.execute_command("CLUSTER SETSLOT", slot, "NODE", target_id)

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = [
+    "batch_read_latency",
     "bulk_load_throughput",
 ]
 
@@ -53,4 +54,36 @@ def bulk_load_throughput(frame: pd.DataFrame, naive_users_per_s: float) -> Figur
     ax.set_title("Bulk-load throughput")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="lower right")
+    return fig
+
+
+def batch_read_latency(frame: pd.DataFrame, title: str = "Batch-read latency") -> Figure:
+    """Median batch-read latency against batch size, one line per variant.
+
+    Args:
+        frame: One row per (variant, batch size), columns ``variant``, ``batch_size``
+            and ``p50_ms``; a ``p90_ms`` column, when present, is drawn as a band.
+        title: The axes title.
+
+    Returns:
+        The figure (log-log).
+
+    Raises:
+        ValueError: A column is missing or the frame is empty.
+    """
+    _require_columns(frame, ["variant", "batch_size", "p50_ms"], "batch_read_latency")
+    fig = Figure(figsize=(7, 4), layout="constrained")
+    ax = fig.subplots()
+    for variant, rows in frame.groupby("variant", sort=False):
+        rows = rows.sort_values("batch_size")
+        (line,) = ax.plot(rows["batch_size"], rows["p50_ms"], marker="o", label=f"{variant} (p50)")
+        if "p90_ms" in rows:
+            ax.fill_between(rows["batch_size"], rows["p50_ms"], rows["p90_ms"], color=line.get_color(), alpha=0.15)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("entities per batch read")
+    ax.set_ylabel("latency (ms)")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="upper left")
     return fig

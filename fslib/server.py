@@ -308,7 +308,9 @@ def connect(
         cluster = os.environ.get("REDIS_CLUSTER", "").strip().lower() in ("1", "true", "yes")
     url = url or os.environ.get("REDIS_URL")
     if cluster and not url:
-        raise ValueError("cluster=True needs the URL of a cluster node (url= or REDIS_URL), e.g. fslib.LocalCluster().url")
+        raise ValueError(
+            "cluster=True needs the URL of a cluster node (url= or REDIS_URL), e.g. a started fslib.LocalCluster().url"
+        )
     url = url or embedded_server().url
     options: dict[str, Any] = {
         "decode_responses": True,

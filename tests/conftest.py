@@ -1,8 +1,9 @@
 """Fixtures: one real embedded redis-server for the session, a fresh key prefix per test.
 
-``store`` (and, in test_store.py, ``client``) is parametrized over ``single``
-and ``cluster``: the same tests run on one server and on a 3-primary local
-Redis Cluster, started once per session on first use. Mark a test
+``store`` is parametrized over ``single`` and ``cluster`` (and so is
+``client`` in a test that uses ``store``, and everywhere in test_store.py):
+the same tests run on one server and on a 3-primary local Redis Cluster,
+started once per session on first use. Mark a test
 ``@pytest.mark.single_server`` when it only makes sense on one server.
 """
 
@@ -37,8 +38,11 @@ def single_client(redis_server: EmbeddedRedis) -> Iterator[redis.Redis]:
     client.close()
 
 
-@pytest.fixture(scope="session")
-def client(single_client: redis.Redis) -> redis.Redis:
+@pytest.fixture
+def client(request: pytest.FixtureRequest, single_client: redis.Redis) -> redis.Redis | RedisCluster:
+    """The single server's client; in a test that also uses ``store``, the store's own client."""
+    if "store_client" in request.fixturenames:
+        return request.getfixturevalue("store_client")
     return single_client
 
 

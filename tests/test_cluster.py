@@ -11,7 +11,15 @@ import redis
 from redis.cluster import RedisCluster
 
 import fslib
-from fslib import FeatureStore, LocalCluster, RedisVersionError, hash_tag_prefix, key_placement, slot_of, synthesize_users
+from fslib import (
+    FeatureStore,
+    LocalCluster,
+    RedisVersionError,
+    hash_tag_prefix,
+    key_placement,
+    slot_of,
+    synthesize_users,
+)
 
 NAMES = ["risk_segment", "tx_count_7d", "tx_count_5m"]
 
@@ -36,6 +44,10 @@ def test_local_cluster_covers_every_slot_with_three_primaries(local_cluster: Loc
     assert {port for *_, port in ranges} == {s.port for s in local_cluster.primaries}
     assert local_cluster.url in local_cluster.urls and len(local_cluster.urls) == 3
     assert "3/3 running" in repr(local_cluster)
+    with pytest.raises(RuntimeError, match="started already"):
+        local_cluster.start()
+    with pytest.raises(ValueError, match="primaries >= 1"):
+        LocalCluster(primaries=0)
 
 
 def test_connect_returns_a_checked_cluster_client(
@@ -75,7 +87,8 @@ def test_keys_spread_over_every_primary(local_cluster: LocalCluster, cluster_sto
     assert sum(counts) == 300 and all(count > 50 for count in counts)
     placement = key_placement(cluster_store.client, [cluster_store.key_for(e) for e in users.ids])
     assert placement["node"].nunique() == 3
-    assert placement.loc[cluster_store.key_for("u0007"), "slot"] == cluster_store.client.keyslot(cluster_store.key_for("u0007"))
+    key = cluster_store.key_for("u0007")
+    assert placement.loc[key, "slot"] == cluster_store.client.keyslot(key)
     assert cluster_store.count_entities() == 300 and len(cluster_store.list_entity_ids()) == 300
 
 
@@ -117,7 +130,9 @@ def test_a_batch_read_is_one_round_trip_per_primary(local_cluster: LocalCluster,
         counted.close()
 
 
-def test_reset_empties_every_shard_and_only_the_prefix(local_cluster: LocalCluster, cluster_client: RedisCluster, prefix: str) -> None:
+def test_reset_empties_every_shard_and_only_the_prefix(
+    local_cluster: LocalCluster, cluster_client: RedisCluster, prefix: str
+) -> None:
     store = FeatureStore(cluster_client, key_prefix=prefix + "a:")
     neighbour = FeatureStore(cluster_client, key_prefix=prefix + "b:")
     try:
@@ -131,7 +146,9 @@ def test_reset_empties_every_shard_and_only_the_prefix(local_cluster: LocalClust
         neighbour.reset()
 
 
-def test_hash_tag_prefix_puts_a_group_on_one_shard(local_cluster: LocalCluster, cluster_client: RedisCluster, prefix: str) -> None:
+def test_hash_tag_prefix_puts_a_group_on_one_shard(
+    local_cluster: LocalCluster, cluster_client: RedisCluster, prefix: str
+) -> None:
     vip = FeatureStore(cluster_client, key_prefix=hash_tag_prefix(prefix, "vip"))
     assert vip.key_prefix == prefix + "{vip}:"
     try:
@@ -153,7 +170,9 @@ def test_hash_tag_prefix_puts_a_group_on_one_shard(local_cluster: LocalCluster, 
         hash_tag_prefix("fs:{user}:", "vip")
 
 
-def test_a_batch_read_during_resharding_follows_moved_and_ask(local_cluster: LocalCluster, cluster_client: RedisCluster, prefix: str) -> None:
+def test_a_batch_read_during_resharding_follows_moved_and_ask(
+    local_cluster: LocalCluster, cluster_client: RedisCluster, prefix: str
+) -> None:
     spread = FeatureStore(cluster_client, key_prefix=prefix)
     grouped = FeatureStore(cluster_client, key_prefix=hash_tag_prefix(prefix, "g"))
     users = synthesize_users(120)
@@ -167,7 +186,8 @@ def test_a_batch_read_during_resharding_follows_moved_and_ask(local_cluster: Loc
         # A whole slot moves behind the client's back: its stale slot table gets MOVED.
         assert local_cluster.migrate_slot(moved_slot, (homes[moved_slot] + 1) % 3) == 1
         assert spread.batch_get_features(users.ids, NAMES) == expected
-        assert cluster_client.get_node_from_key(spread.key_for("u0010")).port == local_cluster.slot_owner(moved_slot).port
+        new_home = local_cluster.slot_owner(moved_slot)
+        assert cluster_client.get_node_from_key(spread.key_for("u0010")).port == new_home.port
         # Half of a slot's keys moved: the source answers ASK for those, the rest stay put.
         assert local_cluster.migrate_slot(tagged_slot, (homes[tagged_slot] + 1) % 3, max_keys=50) == 50
         assert local_cluster.slot_owner(tagged_slot) is local_cluster.primaries[homes[tagged_slot]]

@@ -27,3 +27,23 @@ def test_plots_name_a_missing_column() -> None:
         plots.bulk_load_throughput(pd.DataFrame({"chunk_size": [1]}), 1.0)
     with pytest.raises(ValueError, match="empty"):
         plots.bulk_load_throughput(pd.DataFrame({"chunk_size": [], "users_per_s": []}), 1.0)
+
+
+def test_batch_read_latency_draws_one_line_per_variant_with_a_p90_band() -> None:
+    frame = pd.DataFrame({
+        "variant": ["single", "single", "cluster", "cluster"],
+        "batch_size": [100, 10, 10, 100],
+        "p50_ms": [0.9, 0.2, 0.4, 1.2],
+        "p90_ms": [1.1, 0.3, 0.5, 1.5],
+    })
+    fig = plots.batch_read_latency(frame, title="t")
+    (ax,) = fig.axes
+    single, cluster = ax.get_lines()
+    assert list(single.get_xdata()) == [10, 100] and list(single.get_ydata()) == [0.2, 0.9]
+    assert list(cluster.get_ydata()) == [0.4, 1.2]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["single (p50)", "cluster (p50)"]
+    assert len(ax.collections) == 2 and ax.get_title() == "t"
+    assert (ax.get_xscale(), ax.get_yscale()) == ("log", "log")
+    fig.savefig(io.BytesIO(), format="png")
+    with pytest.raises(ValueError, match=r"lacks column\(s\) \['p50_ms'\]"):
+        plots.batch_read_latency(frame.drop(columns="p50_ms"))

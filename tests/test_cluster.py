@@ -207,6 +207,7 @@ def test_a_batch_read_during_resharding_follows_moved_and_ask(
 def test_reads_keep_working_after_a_primary_fails_over() -> None:
     with LocalCluster(primaries=3, replicas=1, node_timeout_ms=1000) as cluster:
         client = fslib.connect(cluster.url, cluster=True)
+        assert isinstance(client, RedisCluster)
         try:
             store = FeatureStore(client, key_prefix="failover:")
             users = synthesize_users(150)

@@ -51,7 +51,7 @@ def test_local_cluster_covers_every_slot_with_three_primaries(local_cluster: Loc
 
 
 def test_connect_returns_a_checked_cluster_client(
-    local_cluster: LocalCluster, prefix: str, monkeypatch: pytest.MonkeyPatch
+    local_cluster: LocalCluster, redis_server: fslib.EmbeddedRedis, prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client = fslib.connect(local_cluster.url, cluster=True)
     try:
@@ -68,9 +68,16 @@ def test_connect_returns_a_checked_cluster_client(
         assert fslib.parse_version(fslib.server_version(client)) >= (8, 0)
     finally:
         client.close()
+    monkeypatch.setenv("REDIS_CLUSTER", "0")
+    monkeypatch.setenv("REDIS_URL", redis_server.url)
+    client = fslib.connect()
+    try:
+        assert type(client) is redis.Redis
+    finally:
+        client.close()
     monkeypatch.delenv("REDIS_URL")
     with pytest.raises(ValueError, match="cluster=True needs the URL of a cluster node"):
-        fslib.connect()
+        fslib.connect(cluster=True)
 
 
 @pytest.mark.skipif(shutil.which("redis-server", path="/usr/bin") is None, reason="needs Debian's redis-server 7.0")
@@ -115,17 +122,22 @@ class CountingConnection(redis.Connection):
         super().send_packed_command(command, check_health)
 
 
-def test_a_batch_read_is_one_round_trip_per_primary(local_cluster: LocalCluster, cluster_store: FeatureStore) -> None:
+def test_batch_reads_and_load_chunks_are_one_round_trip_per_primary(
+    local_cluster: LocalCluster, cluster_store: FeatureStore
+) -> None:
     users = synthesize_users(200)
-    cluster_store.bulk_load(users)
     counted = RedisCluster.from_url(local_cluster.url, decode_responses=True, connection_class=CountingConnection)
     try:
         store = FeatureStore(counted, key_prefix=cluster_store.key_prefix)
-        expected = store.batch_get_features(users.ids, NAMES)  # connects: handshakes are no round trips of the read
-        assert len(expected) == 200 and expected["u0200"]["risk_segment"]
+        store.get_features("u0001", NAMES)  # connects: handshakes are no round trips of the load or read
+        store.bulk_load(users, chunk_size=100)  # and connects to the other primaries
         CountingConnection.sends.clear()
-        assert store.batch_get_features(users.ids, NAMES) == expected
+        store.bulk_load(users, chunk_size=100)
+        assert CountingConnection.sends == {primary.port: 2 for primary in local_cluster.primaries}
+        CountingConnection.sends.clear()
+        batch = store.batch_get_features(users.ids, NAMES)
         assert CountingConnection.sends == {primary.port: 1 for primary in local_cluster.primaries}
+        assert batch == cluster_store.batch_get_features(users.ids, NAMES) and batch["u0200"]["risk_segment"]
     finally:
         counted.close()
 

@@ -16,6 +16,7 @@ and steer where keys land.
 
 from __future__ import annotations
 
+import atexit
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -188,6 +189,7 @@ class LocalCluster:
         except BaseException:
             self.stop()
             raise
+        atexit.register(self.stop)  # no stray servers if a notebook kernel exits before its last cell
         return self
 
     def _assign_slots(self) -> None:
@@ -237,6 +239,7 @@ class LocalCluster:
 
     def stop(self) -> None:
         """Stop every node and remove its data folder (no-op for stopped nodes)."""
+        atexit.unregister(self.stop)
         for server in self.servers:
             server.stop()
 

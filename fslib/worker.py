@@ -84,6 +84,14 @@ def _check_positive_seconds(value: object, what: str) -> float:
     return float(value)
 
 
+def _check_users_per_tick(value: object) -> int:
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+        raise TypeError(f"users_per_tick must be an integer, got {value!r}")
+    if value < 1:
+        raise ValueError(f"users_per_tick must be >= 1, got {value}")
+    return int(value)
+
+
 class StreamingWorker:
     """A daemon thread writing streaming features on a fixed tick.
 
@@ -91,6 +99,11 @@ class StreamingWorker:
     tells running from paused. After :meth:`pause` returns and
     :meth:`wait_for_idle` answered True, no write of this worker lands
     until :meth:`resume`.
+
+    Only entities that exist are written (one pipelined ``EXISTS`` per tick).
+    An entity deleted by someone else in the instant between that check and
+    the write comes back with streaming fields only; they carry their field
+    TTL, so it vanishes by itself. :func:`reset_store` has no such window.
 
     Args:
         store: The store to write to (its prefix bounds which entities are touched).
@@ -116,13 +129,9 @@ class StreamingWorker:
     ) -> None:
         if not isinstance(store, FeatureStore):
             raise TypeError(f"store must be a FeatureStore, got {type(store).__name__}")
-        if not isinstance(users_per_tick, numbers.Integral) or isinstance(users_per_tick, bool):
-            raise TypeError(f"users_per_tick must be an integer, got {users_per_tick!r}")
-        if users_per_tick < 1:
-            raise ValueError(f"users_per_tick must be >= 1, got {users_per_tick}")
         self.store = store
         self.tick_seconds = _check_positive_seconds(tick_seconds, "tick_seconds")
-        self.users_per_tick = int(users_per_tick)
+        self.users_per_tick = _check_users_per_tick(users_per_tick)
         self.streaming_ttl_seconds = (
             store.streaming_ttl_seconds
             if streaming_ttl_seconds is None
@@ -138,6 +147,7 @@ class StreamingWorker:
         self._paused = False
         self._in_flight = False
         self._stats = WorkerStats()
+        self._life = threading.Lock()  # serializes start() and stop()
         self._thread: threading.Thread | None = None
         self._ids: list[str] = []
         self._ids_fetched_at = -math.inf
@@ -156,18 +166,17 @@ class StreamingWorker:
         Raises:
             RuntimeError: A previous :meth:`stop` timed out and its thread still runs.
         """
-        if self._thread is not None and self._thread.is_alive():
-            if self._stop.is_set():
-                raise RuntimeError("the previous worker thread is still stopping; call stop() again first")
+        with self._life:
+            if self._thread is not None and self._thread.is_alive():
+                if self._stop.is_set():
+                    raise RuntimeError("the previous worker thread is still stopping; call stop() again first")
+                return self
+            self._stop.clear()
+            with self._state:
+                self._paused = False
+            self._thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
+            self._thread.start()
             return self
-        self._stop.clear()
-        with self._state:
-            self._paused = False
-        self._thread = threading.Thread(
-            target=self._run, name=f"fslib-worker[{self.store.key_prefix}]", daemon=True
-        )
-        self._thread.start()
-        return self
 
     def stop(self, timeout: float = 5.0) -> bool:
         """Ask the thread to end after its current tick and join it.
@@ -176,16 +185,17 @@ class StreamingWorker:
             True if the thread ended (or never ran), False if it is still
             inside a tick after ``timeout`` seconds (a warning is logged).
         """
-        self._stop.set()
-        thread = self._thread
-        if thread is None:
+        with self._life:
+            self._stop.set()
+            thread = self._thread
+            if thread is None:
+                return True
+            thread.join(timeout)
+            if thread.is_alive():
+                logger.warning("streaming worker did not stop within %.1f s; it ends after its current tick", timeout)
+                return False
+            self._thread = None
             return True
-        thread.join(timeout)
-        if thread.is_alive():
-            logger.warning("streaming worker did not stop within %.1f s; it ends after its current tick", timeout)
-            return False
-        self._thread = None
-        return True
 
     def pause(self) -> None:
         """Stop future ticks from writing; a tick in flight may still finish (see :meth:`wait_for_idle`)."""
@@ -220,6 +230,11 @@ class StreamingWorker:
         """
         with self._state:
             return self._state.wait_for(lambda: not self._in_flight, timeout)
+
+    @property
+    def thread_name(self) -> str:
+        """The name of the worker thread (one per store prefix, for logs and leak checks)."""
+        return f"fslib-worker[{self.store.key_prefix}]"
 
     @property
     def is_running(self) -> bool:
@@ -326,7 +341,7 @@ class StreamingWorker:
         exists = pipe.execute()
         if not all(exists):
             self.forget_entities()
-        return [entity_id for entity_id, found in zip(picked, exists) if found]
+        return [entity_id for entity_id, found in zip(picked, exists, strict=True) if found]
 
     def _record(self, *, ticks: int = 0, writes: int = 0, errors: int = 0, last_error: str | None = None) -> None:
         with self._state:

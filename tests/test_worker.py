@@ -6,13 +6,15 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import pytest
 import redis
 
 import fslib
-from fslib import DEFAULT_SCHEMA, EmbeddedRedis, FeatureStore, synthesize_users
+from fslib import DEFAULT_SCHEMA, EmbeddedRedis, FeatureStore, SyntheticUsers, synthesize_users
 from fslib.worker import StreamingWorker, WorkerStats, WorkerStatus, next_slot, reset_store
 
 BATCH = DEFAULT_SCHEMA.batch_names
@@ -28,6 +30,10 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
             return True
         time.sleep(0.005)
     return predicate()
+
+
+def worker_threads(worker: StreamingWorker) -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == worker.thread_name and t.is_alive()]
 
 
 def streaming_snapshot(store: FeatureStore, ids: list[str]) -> dict[str, dict[str, str]]:
@@ -98,11 +104,12 @@ def test_state_machine(store: FeatureStore) -> None:
     assert worker.wait_for_idle(timeout=0.1) is True
 
     assert worker.start() is worker
-    thread = worker._thread
     assert worker.status is WorkerStatus.RUNNING and worker.status == "running"
     assert worker.is_running and not worker.is_paused
     worker.start()  # idempotent: no second thread
-    assert worker._thread is thread
+    threads = worker_threads(worker)
+    assert len(threads) == 1
+    thread = threads[0]
 
     worker.pause()
     assert worker.status is WorkerStatus.PAUSED and worker.is_paused and worker.is_running
@@ -124,9 +131,8 @@ def test_state_machine(store: FeatureStore) -> None:
 
 def test_context_manager_stops_the_thread(store: FeatureStore) -> None:
     with StreamingWorker(store, tick_seconds=FAST) as worker:
-        thread = worker._thread
-        assert thread is not None and thread.is_alive()
-    assert not thread.is_alive()
+        assert len(worker_threads(worker)) == 1
+    assert worker_threads(worker) == []
     assert worker.status is WorkerStatus.STOPPED
 
 
@@ -229,8 +235,7 @@ def test_reset_store_mid_run_leaves_no_entity(store: FeatureStore) -> None:
     users = synthesize_users(100)
     with StreamingWorker(store, tick_seconds=FAST, users_per_tick=10) as worker:
         for _ in range(5):
-            store.bulk_load(users)
-            worker.forget_entities()  # look up the fresh entities on the next tick
+            store.bulk_load(users)  # found on the next tick: an empty id cache is refreshed every tick
             before = worker.stats().writes
             assert wait_until(lambda b=before: worker.stats().writes > b)  # type: ignore[misc]
             assert reset_store(store, worker) == 100
@@ -270,11 +275,16 @@ def test_deleted_entity_is_not_brought_back(store: FeatureStore) -> None:
 # -- faults --------------------------------------------------------------------------
 
 
-def test_a_failing_tick_is_logged_counted_and_survived(
-    store: FeatureStore, client: redis.Redis, caplog: pytest.LogCaptureFixture
-) -> None:
+def break_one_entity(store: FeatureStore) -> str:
+    """Put a string where an entity hash belongs: HSETEX on it fails with WRONGTYPE."""
+    key = store.key_for("broken")
+    store.client.set(key, "not a hash")  # the store's own client: single server or cluster
+    return key
+
+
+def test_a_failing_tick_is_logged_counted_and_survived(store: FeatureStore, caplog: pytest.LogCaptureFixture) -> None:
     store.bulk_load(synthesize_users(3))
-    client.set(store.key_for("broken"), "not a hash")  # HSETEX on it fails with WRONGTYPE
+    broken = break_one_entity(store)
     caplog.set_level(logging.ERROR, logger="fslib.worker")
     with StreamingWorker(store, tick_seconds=FAST, users_per_tick=1, max_backoff_seconds=0.05) as worker:
         assert wait_until(lambda: worker.stats().errors >= 3 and worker.stats().writes >= 3)
@@ -283,11 +293,11 @@ def test_a_failing_tick_is_logged_counted_and_survived(
     assert stats.last_error is not None and "WRONGTYPE" in stats.last_error
     failures = [r for r in caplog.records if r.name == "fslib.worker" and r.levelno == logging.ERROR]
     assert failures and all(r.exc_info is not None for r in failures)  # logger.exception, with traceback
-    assert client.type(store.key_for("broken")) == "string"
+    assert store.client.type(broken) == "string"
 
 
-def test_stop_interrupts_the_backoff(store: FeatureStore, client: redis.Redis) -> None:
-    client.set(store.key_for("broken"), "not a hash")
+def test_stop_interrupts_the_backoff(store: FeatureStore) -> None:
+    break_one_entity(store)
     worker = StreamingWorker(store, tick_seconds=FAST, max_backoff_seconds=60.0).start()
     try:
         assert wait_until(lambda: worker.stats().errors >= 1)
@@ -295,29 +305,79 @@ def test_stop_interrupts_the_backoff(store: FeatureStore, client: redis.Redis) -
         assert worker.stop(timeout=5.0) is True  # not stuck in a 60 s backoff
 
 
-def test_recovers_from_a_redis_restart() -> None:
+@contextmanager
+def dedicated_store(**connect_options: Any) -> Iterator[tuple[EmbeddedRedis, FeatureStore]]:
+    """A server of the test's own (to kill or block) and a store on it."""
     with EmbeddedRedis() as server:
-        client = fslib.connect(server.url)
+        client = fslib.connect(server.url, **connect_options)
         try:
-            store = FeatureStore(client, key_prefix="restart:")
-            users = synthesize_users(20)
-            store.bulk_load(users)
-            with StreamingWorker(store, tick_seconds=0.02, users_per_tick=5) as worker:
-                assert wait_until(lambda: worker.stats().writes >= 5)
-                # Down for longer than the client's whole retry budget (< 2.5 s),
-                # so ticks do fail; the data is gone afterwards, as after a crash.
-                server.restart(downtime=3.0)
-                assert wait_until(lambda: worker.stats().errors >= 1)
-                assert worker.status is WorkerStatus.RUNNING
-                store.bulk_load(users)  # the batch job runs again
-                before = worker.stats().writes
-                assert wait_until(lambda: worker.stats().writes >= before + 10, timeout=20.0)
-                assert worker.status is WorkerStatus.RUNNING
-            # Reads work again, and the new writes reached the restarted server.
-            assert any(streaming_snapshot(store, users.ids).values())
-            assert store.count_entities() == 20
+            yield server, FeatureStore(client, key_prefix="worker:")
         finally:
             client.close()
+
+
+def reload_and_expect_writes(store: FeatureStore, worker: StreamingWorker, users: SyntheticUsers) -> None:
+    """The batch job runs again on the empty server; the worker must write to it again."""
+    store.bulk_load(users)  # the client reconnects by itself
+    before = worker.stats().writes
+    assert wait_until(lambda: worker.stats().writes >= before + 10, timeout=20.0)
+    assert worker.status is WorkerStatus.RUNNING
+    # Reads work again, and the new writes reached the new server.
+    assert any(streaming_snapshot(store, users.ids).values())
+    assert store.count_entities() == len(users)
+
+
+def test_recovers_from_a_redis_restart() -> None:
+    users = synthesize_users(20)
+    with dedicated_store() as (server, store):
+        store.bulk_load(users)
+        with StreamingWorker(store, tick_seconds=0.02, users_per_tick=5) as worker:
+            assert wait_until(lambda: worker.stats().writes >= 5)
+            server.restart(downtime=1.0)  # same port; the data is gone, as after a crash
+            assert worker.status is WorkerStatus.RUNNING
+            reload_and_expect_writes(store, worker, users)
+
+
+def test_survives_an_outage_longer_than_the_client_retries() -> None:
+    users = synthesize_users(10)
+    # A small retry budget, so ticks fail quickly while the server is down.
+    with dedicated_store(retry_attempts=1) as (server, store):
+        store.bulk_load(users)
+        with StreamingWorker(store, tick_seconds=0.02, max_backoff_seconds=0.5) as worker:
+            assert wait_until(lambda: worker.stats().writes >= 5)
+            server.stop()
+            assert wait_until(lambda: worker.stats().errors >= 3, timeout=30.0)
+            assert worker.status is WorkerStatus.RUNNING  # never dies of it
+            assert "ConnectionError" in (worker.stats().last_error or "")
+            server.start()
+            reload_and_expect_writes(store, worker, users)
+
+
+def test_a_tick_stuck_in_redis_blocks_reset_and_stop_until_it_ends() -> None:
+    # CLIENT PAUSE WRITE holds every write until CLIENT UNPAUSE, while reads go on:
+    # the worker's HSETEX hangs in flight for as long as the test wants.
+    with dedicated_store(socket_timeout=60.0) as (server, store):
+        store.bulk_load(synthesize_users(10))
+        admin = redis.Redis.from_url(server.url, decode_responses=True)
+        worker = StreamingWorker(store, tick_seconds=FAST).start()
+        try:
+            assert wait_until(lambda: worker.stats().writes >= 1)
+            admin.client_pause(60_000, all=False)
+            assert wait_until(lambda: not worker.wait_for_idle(timeout=0.05))  # stuck in a write
+            with pytest.raises(TimeoutError, match="still inside a tick"):
+                reset_store(store, worker, timeout=0.05)
+            assert store.count_entities() == 10  # nothing deleted
+            assert worker.status is WorkerStatus.RUNNING  # resumed after the failed reset
+            assert worker.stop(timeout=0.05) is False  # says so instead of hanging
+            assert worker.status is WorkerStatus.STOPPED
+            with pytest.raises(RuntimeError, match="still stopping"):
+                worker.start()
+        finally:
+            admin.client_unpause()
+            admin.close()
+            assert worker.stop(timeout=10.0) is True
+        assert worker.wait_for_idle(timeout=0.05)
+        assert worker.stats().errors == 0  # the held write went through in the end
 
 
 # -- concurrency -----------------------------------------------------------------------

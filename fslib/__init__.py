@@ -12,6 +12,16 @@ data, never as silently stale data.
 
 from __future__ import annotations
 
+from fslib.bench import (
+    LatencySummary,
+    compare_latencies,
+    gc_paused,
+    percentiles,
+    sample_latencies,
+    summaries_frame,
+    summarize,
+)
+from fslib.cluster import LocalCluster, hash_tag_prefix, key_placement, slot_of
 from fslib.errors import FeatureStoreError, InvariantError, RedisVersionError
 from fslib.expiry import live_field_counts, sample_ttls, snapshot_ttls
 from fslib.schema import DEFAULT_SCHEMA, FeatureKind, FeatureSpec, Schema, decode_value, encode_value
@@ -41,6 +51,8 @@ __all__ = [
     "FeatureStoreError",
     "FieldState",
     "InvariantError",
+    "LatencySummary",
+    "LocalCluster",
     "RedisVersionError",
     "Schema",
     "StoreStats",
@@ -48,18 +60,27 @@ __all__ = [
     "SyntheticUsers",
     "WorkerStats",
     "WorkerStatus",
+    "compare_latencies",
     "connect",
     "decode_value",
     "embedded_server",
     "encode_value",
+    "gc_paused",
+    "hash_tag_prefix",
+    "key_placement",
     "live_field_counts",
     "mask_url",
     "parse_version",
+    "percentiles",
     "require_version",
     "reset_store",
+    "sample_latencies",
     "sample_ttls",
     "server_version",
+    "slot_of",
     "snapshot_ttls",
     "streaming_features",
+    "summaries_frame",
+    "summarize",
     "synthesize_users",
 ]

@@ -33,7 +33,16 @@ lab: install
 	$(BIN)/jupyter lab $(ROOT_FLAG) --notebook-dir=notebooks
 
 test: install system-deps
-	$(BIN)/python -m pytest --nbmake tests $(wildcard notebooks/*.ipynb)
+	$(BIN)/python -m pytest --nbmake --nbmake-timeout=120 tests $(wildcard notebooks/*.ipynb)
+
+# Outputs, execution counts, widget state and run metadata out; kernelspec and cell tags stay.
+clean-notebooks: install
+	$(BIN)/jupyter nbconvert --log-level=WARN --clear-output --inplace \
+	  --ClearMetadataPreprocessor.enabled=True \
+	  --ClearMetadataPreprocessor.preserve_nb_metadata_mask=kernelspec \
+	  --ClearMetadataPreprocessor.preserve_nb_metadata_mask=language_info \
+	  --ClearMetadataPreprocessor.preserve_cell_metadata_mask=tags \
+	  notebooks/*.ipynb
 
 bench: install
 	$(BIN)/python -m benchmarks

@@ -12,8 +12,19 @@ data, never as silently stale data.
 
 from __future__ import annotations
 
+from fslib.bench import (
+    LatencySummary,
+    compare_latencies,
+    gc_paused,
+    percentiles,
+    sample_latencies,
+    summaries_frame,
+    summarize,
+)
+from fslib.cluster import LocalCluster, hash_tag_prefix, key_placement, slot_of
 from fslib.dashboard import BatchScoreResult, Dashboard, DashboardState, MaterializeResult, ReadResult
 from fslib.errors import FeatureStoreError, InvariantError, RedisVersionError
+from fslib.expiry import live_field_counts, sample_ttls, snapshot_ttls
 from fslib.schema import DEFAULT_SCHEMA, FeatureKind, FeatureSpec, Schema, decode_value, encode_value
 from fslib.server import (
     MIN_REDIS_VERSION,
@@ -44,6 +55,8 @@ __all__ = [
     "FeatureStoreError",
     "FieldState",
     "InvariantError",
+    "LatencySummary",
+    "LocalCluster",
     "MaterializeResult",
     "ReadResult",
     "RedisVersionError",
@@ -53,15 +66,27 @@ __all__ = [
     "SyntheticUsers",
     "WorkerStats",
     "WorkerStatus",
+    "compare_latencies",
     "connect",
     "decode_value",
     "embedded_server",
     "encode_value",
+    "gc_paused",
+    "hash_tag_prefix",
+    "key_placement",
+    "live_field_counts",
     "mask_url",
     "parse_version",
+    "percentiles",
     "require_version",
     "reset_store",
+    "sample_latencies",
+    "sample_ttls",
     "server_version",
+    "slot_of",
+    "snapshot_ttls",
     "streaming_features",
+    "summaries_frame",
+    "summarize",
     "synthesize_users",
 ]

@@ -359,15 +359,16 @@ _BADGE_STYLE = {
 }
 
 
-def _worker_html(status: WorkerStatus, stats: WorkerStats, closed: bool) -> str:
+def _worker_html(worker: StreamingWorker, closed: bool = False) -> str:
+    from fslib.widgets import describe_worker  # needs ipywidgets, like every caller of this
+
+    status = WorkerStatus.STOPPED if closed else worker.status
     label = "closed" if closed else status.value
     badge = (
         f"<span class='fslib-badge fslib-worker-{label}' "
         f"style='{_BADGE_STYLE[status]};padding:1px 10px;border-radius:10px'>{label}</span>"
     )
-    counters = f"ticks {stats.ticks:,} · writes {stats.writes:,} · errors {stats.errors:,}"
-    error = _error_html(f"last error: {stats.last_error}") if stats.last_error else ""
-    return f"<div>{badge} <span class='fslib-worker-counters'>{counters}</span></div>{error}"
+    return f"{badge} <span class='fslib-worker-counters'>{html.escape(describe_worker(worker))}</span>"
 
 
 # -- the dashboard ------------------------------------------------------------
@@ -860,21 +861,19 @@ class _View:
         """Redraw the store-state and worker panels (call with the render lock held)."""
         if self.dash.closed:
             return
-        worker = self.dash.worker
         try:
             state = self.dash.state()
         except Exception as exc:
             logger.debug("dashboard refresh failed", exc_info=True)
             self.state_status.value = _error_html(describe_error(exc, self.dash.redis_url))
-            status, stats = worker.status, worker.stats()
         else:
             self.state_html.value = state._repr_html_()
             self.state_status.value = (
                 f"<span class='fslib-updated' style='color:#6b7280'>updated {time.strftime('%H:%M:%S')}</span>"
             )
-            status, stats = state.worker_status, state.worker_stats
-        self.worker_html.value = _worker_html(status, stats, closed=False)
-        self.toggle_button.description = _TOGGLE_LABEL[status]
+        # The worker panel needs no Redis: it stays live while Redis is down.
+        self.worker_html.value = _worker_html(self.dash.worker)
+        self.toggle_button.description = _TOGGLE_LABEL[self.dash.worker.status]
 
     def show_closed(self) -> None:
         """Grey out the panels of a closed dashboard."""
@@ -889,7 +888,7 @@ class _View:
             self.cancel_button,
         ):
             button.disabled = True
-        self.worker_html.value = _worker_html(WorkerStatus.STOPPED, self.dash.worker.stats(), closed=True)
+        self.worker_html.value = _worker_html(self.dash.worker, closed=True)
         self.state_status.value = _notes_html(
             ["Dashboard closed: worker and auto-refresh stopped. Create a new Dashboard to start again."]
         )

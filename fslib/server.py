@@ -24,6 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import redis
 from redis.backoff import ExponentialWithJitterBackoff
+from redis.cluster import RedisCluster
 from redis.retry import Retry
 
 from fslib.errors import RedisVersionError
@@ -104,7 +105,10 @@ def require_version(version: str, url: str) -> tuple[int, ...]:
 
 def server_version(client: Any) -> str:
     """Return the ``redis_version`` a client's server reports (the oldest node on a cluster)."""
-    info = client.info("server")
+    if isinstance(client, RedisCluster):
+        info = client.info("server", target_nodes=RedisCluster.ALL_NODES)
+    else:
+        info = client.info("server")
     if "redis_version" in info:
         return str(info["redis_version"])
     # A cluster client answers with one INFO section per node.
@@ -280,38 +284,55 @@ def resolve_url(url: str | None = None) -> str:
 def connect(
     url: str | None = None,
     *,
+    cluster: bool | None = None,
     retry_attempts: int = 5,
     socket_timeout: float = 5.0,
     check_version: bool = True,
-) -> redis.Redis:
-    """Return a redis-py client for a Redis >= 7.4.
+) -> redis.Redis | RedisCluster:
+    """Return a redis-py client for a Redis >= 7.4, one server or a Redis Cluster.
 
     Args:
         url: ``redis://`` or ``rediss://`` URL (credentials allowed). Falls back to
             the ``REDIS_URL`` environment variable, then to the embedded server.
+            For a cluster, the URL of any one node: the client discovers the rest.
+        cluster: Return a :class:`redis.cluster.RedisCluster`. Defaults to the
+            ``REDIS_CLUSTER`` environment variable (``1``/``true``/``yes``).
         retry_attempts: How often a command is retried on a connection error or
             timeout, with jittered exponential backoff, before it raises.
         socket_timeout: Seconds to wait for a reply.
-        check_version: Refuse servers older than 7.4 (leave on).
+        check_version: Refuse servers older than 7.4 (every node of a cluster; leave on).
 
     Returns:
         A client with ``decode_responses=True`` (hiredis parses replies when installed).
 
     Raises:
-        RedisVersionError: The server is older than 7.4.
+        RedisVersionError: The server (or a cluster node) is older than 7.4.
+        ValueError: A cluster was asked for without a URL (the embedded server is no cluster).
         redis.ConnectionError: The server cannot be reached.
     """
+    if cluster is None:
+        cluster = os.environ.get("REDIS_CLUSTER", "").strip().lower() in ("1", "true", "yes")
+    url = url or os.environ.get("REDIS_URL")
+    if cluster and not url:
+        raise ValueError(
+            "cluster=True needs the URL of a cluster node (url= or REDIS_URL), e.g. a started fslib.LocalCluster().url"
+        )
     url = resolve_url(url)
-    client = redis.Redis.from_url(
-        url,
-        decode_responses=True,
-        socket_timeout=socket_timeout,
-        socket_connect_timeout=socket_timeout,
-        retry=_retry_policy(retry_attempts),
-        retry_on_error=[redis.ConnectionError, redis.TimeoutError],
-        health_check_interval=30,
-        client_name="fslib",
-    )
+    options: dict[str, Any] = {
+        "decode_responses": True,
+        "socket_timeout": socket_timeout,
+        "socket_connect_timeout": socket_timeout,
+        "retry": _retry_policy(retry_attempts),
+        "client_name": "fslib",
+    }
+    client: redis.Redis | RedisCluster
+    if cluster:
+        # The cluster client retries connection errors and timeouts itself, refreshing its slot table.
+        client = RedisCluster.from_url(url, **options)
+    else:
+        client = redis.Redis.from_url(
+            url, retry_on_error=[redis.ConnectionError, redis.TimeoutError], health_check_interval=30, **options
+        )
     if check_version:
         try:
             require_version(server_version(client), url)

@@ -1,4 +1,11 @@
-"""Fixtures: one real embedded redis-server for the session, a fresh key prefix per test."""
+"""Fixtures: one real embedded redis-server for the session, a fresh key prefix per test.
+
+``store`` is parametrized over ``single`` and ``cluster`` (and so is
+``client`` in a test that uses ``store``, and everywhere in test_store.py):
+the same tests run on one server and on a 3-primary local Redis Cluster,
+started once per session on first use. Mark a test
+``@pytest.mark.single_server`` when it only makes sense on one server.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +15,14 @@ from collections.abc import Iterator
 
 import pytest
 import redis
+from redis.cluster import RedisCluster
 
 import fslib
-from fslib import EmbeddedRedis, FeatureStore
+from fslib import EmbeddedRedis, FeatureStore, LocalCluster
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "single_server: runs on the single server only, not on the cluster")
 
 
 @pytest.fixture(scope="session")
@@ -20,10 +32,43 @@ def redis_server() -> Iterator[EmbeddedRedis]:
 
 
 @pytest.fixture(scope="session")
-def client(redis_server: EmbeddedRedis) -> Iterator[redis.Redis]:
-    client = fslib.connect(redis_server.url)
+def single_client(redis_server: EmbeddedRedis) -> Iterator[redis.Redis]:
+    client = fslib.connect(redis_server.url, cluster=False)
+    assert isinstance(client, redis.Redis)  # whatever REDIS_CLUSTER says
     yield client
     client.close()
+
+
+@pytest.fixture
+def client(request: pytest.FixtureRequest, single_client: redis.Redis) -> redis.Redis | RedisCluster:
+    """The single server's client; in a test that also uses ``store``, the store's own client."""
+    if "store_client" in request.fixturenames:
+        return request.getfixturevalue("store_client")
+    return single_client
+
+
+@pytest.fixture(scope="session")
+def local_cluster() -> Iterator[LocalCluster]:
+    # No failover here (test_cluster starts its own cluster for that): the default node
+    # timeout of 5 s keeps a node starved of CPU by a busy machine from being declared failed.
+    with LocalCluster(primaries=3) as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def cluster_client(local_cluster: LocalCluster) -> Iterator[RedisCluster]:
+    client = fslib.connect(local_cluster.url, cluster=True)
+    assert isinstance(client, RedisCluster)
+    yield client
+    client.close()
+
+
+@pytest.fixture(params=["single", "cluster"])
+def store_client(request: pytest.FixtureRequest) -> redis.Redis | RedisCluster:
+    """The single server's client, then the cluster's: tests using it run on both."""
+    if request.param == "cluster" and request.node.get_closest_marker("single_server"):
+        pytest.skip("single-server specific")
+    return request.getfixturevalue(f"{request.param}_client")
 
 
 @pytest.fixture
@@ -32,8 +77,8 @@ def prefix() -> str:
 
 
 @pytest.fixture
-def store(client: redis.Redis, prefix: str) -> Iterator[FeatureStore]:
-    store = FeatureStore(client, key_prefix=prefix)
+def store(store_client: redis.Redis | RedisCluster, prefix: str) -> Iterator[FeatureStore]:
+    store = FeatureStore(store_client, key_prefix=prefix)
     yield store
     store.reset()
 

@@ -19,6 +19,12 @@ ROW = {"country_iso": "US", "risk_segment": "low", "tx_count_7d": 14, "avg_amoun
 EVENT = {"last_login_ts": 1716998413541, "tx_count_5m": 3, "last_device_id": "ios-9f02"}
 
 
+@pytest.fixture
+def client(store_client: redis.Redis) -> redis.Redis:
+    """Here ``client`` is parametrized like ``store``: the single server, then the cluster."""
+    return store_client
+
+
 class PipelineCounter:
     """Forwards everything to the real client and counts pipeline round trips."""
 

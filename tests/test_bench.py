@@ -1,0 +1,91 @@
+"""fslib.bench: shapes and semantics of the sampling helpers (never timings)."""
+
+from __future__ import annotations
+
+import gc
+
+import numpy as np
+import pytest
+
+from fslib.bench import (
+    LatencySummary,
+    compare_latencies,
+    gc_paused,
+    percentiles,
+    sample_latencies,
+    summaries_frame,
+    summarize,
+)
+
+
+def test_sample_latencies_calls_warmup_plus_n_and_returns_seconds() -> None:
+    calls: list[int] = []
+    samples = sample_latencies(lambda: calls.append(1), n=50, warmup=7)
+    assert len(calls) == 57
+    assert samples.shape == (50,)
+    assert samples.dtype == np.float64
+    assert (samples >= 0).all()
+
+
+def test_sample_latencies_runs_with_gc_disabled_and_restores_it() -> None:
+    seen: list[bool] = []
+    assert gc.isenabled()
+    sample_latencies(lambda: seen.append(gc.isenabled()), n=5, warmup=0)
+    assert seen == [False] * 5
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == 0
+
+
+def test_gc_paused_restores_a_disabled_collector_as_disabled() -> None:
+    gc.disable()
+    try:
+        with gc_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+@pytest.mark.parametrize("n, warmup", [(0, 0), (-1, 0), (1.5, 0), (5, -1)])
+def test_sample_latencies_refuses_bad_counts(n: object, warmup: object) -> None:
+    with pytest.raises(ValueError, match="n must|warmup must"):
+        sample_latencies(lambda: None, n=n, warmup=warmup)  # type: ignore[arg-type]
+
+
+def test_percentiles_of_known_samples() -> None:
+    samples = np.arange(1, 101, dtype=float)  # 1..100
+    pcts = percentiles(samples)
+    assert list(pcts) == ["p50", "p90", "p99"]
+    assert pcts["p50"] == pytest.approx(50.5)
+    assert pcts["p90"] == pytest.approx(90.1)
+    assert pcts["p99"] == pytest.approx(99.01)
+    with pytest.raises(ValueError, match="no samples"):
+        percentiles([])
+
+
+def test_summarize_and_frame_in_microseconds() -> None:
+    summary = summarize("ping", [1e-6, 2e-6, 3e-6])
+    assert summary == LatencySummary("ping", 3, pytest.approx(2e-6), summary.p90, summary.p99, pytest.approx(2e-6), 3e-6)
+    frame = summaries_frame([summary, summarize("hmget", [4e-6])], unit="us")
+    assert list(frame.index) == ["ping", "hmget"]
+    assert list(frame.columns) == ["n", "p50_us", "p90_us", "p99_us", "mean_us", "max_us"]
+    assert frame.loc["ping", "p50_us"] == pytest.approx(2.0)
+    assert frame.loc["hmget", "n"] == 1
+    with pytest.raises(ValueError, match="unit must be"):
+        summaries_frame([summary], unit="minutes")
+
+
+def test_compare_latencies_alternates_variants_call_by_call() -> None:
+    order: list[str] = []
+    runs = compare_latencies({"a": lambda: order.append("a"), "b": lambda: order.append("b")}, n=3, warmup=1, repeats=2)
+    assert list(runs) == ["a", "b"]
+    assert [len(r) for r in runs.values()] == [2, 2]
+    assert all(r.shape == (3,) for rs in runs.values() for r in rs)
+    # warm-up only before the first repeat, then every round calls each variant once, in some order
+    assert "".join(order[:2]) == "ab"
+    rounds = ["".join(sorted(order[i : i + 2])) for i in range(2, len(order), 2)]
+    assert rounds == ["ab"] * 6
+    with pytest.raises(ValueError, match="no operations"):
+        compare_latencies({})
+    with pytest.raises(ValueError, match="repeats"):
+        compare_latencies({"a": lambda: None}, repeats=0)

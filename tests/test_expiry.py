@@ -1,0 +1,93 @@
+"""fslib.expiry against the real server: TTL snapshots, sampling until entities are gone, live counts."""
+
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+import pytest
+
+from fslib import DEFAULT_SCHEMA, FeatureStore, synthesize_users
+from fslib.expiry import SAMPLE_COLUMNS, live_field_counts, sample_ttls, snapshot_ttls
+
+BATCH = DEFAULT_SCHEMA.batch_names
+STREAMING = DEFAULT_SCHEMA.streaming_names
+
+
+def test_snapshot_reads_both_ttl_layers(store: FeatureStore) -> None:
+    store.bulk_load(synthesize_users(2), ttl_seconds=100)
+    store.update_streaming("u0001", {"tx_count_5m": 3, "session_country": "US"}, ttl_seconds=50)
+    snap = snapshot_ttls(store, ["u0001", "u0002", "nobody"], t_s=1.5)
+
+    assert list(snap.columns) == SAMPLE_COLUMNS
+    assert len(snap) == 3 * len(DEFAULT_SCHEMA)
+    assert (snap["t_s"] == 1.5).all()
+    by = snap.set_index(["entity_id", "feature"])
+    assert 49_000 < by.loc[("u0001", "tx_count_5m"), "field_ttl_ms"] <= 50_000
+    assert by.loc[("u0001", "last_login_ts"), "field_ttl_ms"] == -2  # never written
+    assert by.loc[("u0001", "risk_segment"), "field_ttl_ms"] == -1  # covered by the key TTL
+    assert 99_000 < by.loc[("u0002", "country_iso"), "key_ttl_ms"] <= 100_000
+    assert (by.loc["nobody", "field_ttl_ms"] == -2).all() and (by.loc["nobody", "key_ttl_ms"] == -2).all()
+    assert set(by.loc["u0001"].query("kind == 'streaming'").index) == set(STREAMING)
+
+
+def test_sampling_sees_streaming_fields_expire_before_the_entity(store: FeatureStore) -> None:
+    store.bulk_load(synthesize_users(2), ttl_seconds=2)
+    store.update_streaming("u0001", {"tx_count_5m": 3}, ttl_seconds=1)
+    samples = sample_ttls(store, ["u0001", "u0002"], duration_seconds=5.0, interval_seconds=0.1)
+    counts = live_field_counts(samples)
+    u1 = counts[counts["entity_id"] == "u0001"].set_index("t_s")
+
+    assert u1["streaming"].iloc[0] == 1 and u1["batch"].iloc[0] == len(BATCH)
+    batch_only = u1[(u1["streaming"] == 0) & (u1["batch"] == len(BATCH))]
+    assert not batch_only.empty, "no sample saw the streaming field gone while the batch fields stayed"
+    # Sampling stopped early, once every entity was gone, well before the 5 s bound.
+    last = counts[counts["t_s"] == counts["t_s"].max()]
+    assert (last[["batch", "streaming"]] == 0).all().all() and (last["key_ttl_ms"] == -2).all()
+    assert counts["t_s"].max() < 4.0
+    assert counts["t_s"].is_monotonic_increasing
+
+
+def test_sample_times_count_from_t0(store: FeatureStore) -> None:
+    store.bulk_load(synthesize_users(1), ttl_seconds=60)
+    t0 = time.monotonic() - 10.0
+    samples = sample_ttls(store, ["u0001"], duration_seconds=0.05, interval_seconds=0.05, t0=t0)
+    assert samples["t_s"].min() >= 10.0
+    assert samples["t_s"].nunique() >= 2  # the first sample and the one at the bound
+
+
+def test_live_field_counts_counts_present_fields() -> None:
+    samples = pd.DataFrame(
+        [
+            (0.0, "a", "x", "batch", -1, 500),
+            (0.0, "a", "y", "streaming", 300, 500),
+            (0.0, "a", "z", "streaming", -2, 500),
+            (0.5, "a", "x", "batch", -2, -2),
+            (0.5, "a", "y", "streaming", -2, -2),
+            (0.5, "a", "z", "streaming", -2, -2),
+        ],
+        columns=SAMPLE_COLUMNS,
+    )
+    counts = live_field_counts(samples)
+    assert counts.to_dict("records") == [
+        {"t_s": 0.0, "entity_id": "a", "batch": 1, "streaming": 1, "key_ttl_ms": 500},
+        {"t_s": 0.5, "entity_id": "a", "batch": 0, "streaming": 0, "key_ttl_ms": -2},
+    ]
+    with pytest.raises(ValueError, match=r"lack column\(s\) \['kind'\]"):
+        live_field_counts(samples.drop(columns="kind"))
+
+
+@pytest.mark.parametrize(
+    ("ids", "error", "message"),
+    [([], ValueError, "must not be empty"), ("u0001", TypeError, "not one string"), ([""], ValueError, "entity id")],
+)
+def test_bad_ids_are_refused(store: FeatureStore, ids: object, error: type[Exception], message: str) -> None:
+    with pytest.raises(error, match=message):
+        snapshot_ttls(store, ids)  # type: ignore[arg-type]
+
+
+def test_bad_durations_are_refused(store: FeatureStore) -> None:
+    with pytest.raises(ValueError, match="must be > 0"):
+        sample_ttls(store, ["u0001"], duration_seconds=0)
+    with pytest.raises(ValueError, match="must be > 0"):
+        sample_ttls(store, ["u0001"], duration_seconds=1, interval_seconds=-1)

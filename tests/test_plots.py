@@ -1,0 +1,128 @@
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+
+from fslib import plots
+from fslib.expiry import SAMPLE_COLUMNS, live_field_counts
+
+
+def test_bulk_load_throughput_draws_the_sweep_and_the_naive_line() -> None:
+    frame = pd.DataFrame({"chunk_size": [1, 10, 100], "users_per_s": [900.0, 5000.0, 20000.0]})
+    fig = plots.bulk_load_throughput(frame, naive_users_per_s=1000.0)
+    assert isinstance(fig, Figure)
+    (ax,) = fig.axes
+    sweep, naive = ax.get_lines()
+    assert list(sweep.get_xdata()) == [1, 10, 100]
+    assert list(sweep.get_ydata()) == [900.0, 5000.0, 20000.0]
+    assert list(naive.get_ydata()) == [1000.0, 1000.0]
+    assert ax.get_xscale() == "log"
+    fig.savefig(io.BytesIO(), format="png")  # renders headless
+
+
+def test_plots_name_a_missing_column() -> None:
+    with pytest.raises(ValueError, match=r"lacks column\(s\) \['users_per_s'\]"):
+        plots.bulk_load_throughput(pd.DataFrame({"chunk_size": [1]}), 1.0)
+    with pytest.raises(ValueError, match="empty"):
+        plots.bulk_load_throughput(pd.DataFrame({"chunk_size": [], "users_per_s": []}), 1.0)
+
+
+def _samples() -> pd.DataFrame:
+    rows = []
+    for t_s, key_ttl, stream_ttl in [(0.0, 5000, 2000), (1.0, 4000, 1000), (2.0, 3000, -2), (3.0, -2, -2)]:
+        for entity in ("u1", "u2"):
+            batch_ttl = -2 if key_ttl == -2 else -1
+            rows.append((t_s, entity, "risk_segment", "batch", batch_ttl, key_ttl))
+            rows.append((t_s, entity, "tx_count_5m", "streaming", stream_ttl, key_ttl))
+    return pd.DataFrame(rows, columns=SAMPLE_COLUMNS)
+
+
+def test_live_fields_over_time_shows_states_and_totals() -> None:
+    counts = live_field_counts(_samples())
+    fig = plots.live_fields_over_time(counts, events={"paused": 0.5})
+    top, bottom = fig.axes
+    mesh = top.collections[0]
+    # Rows are entities, columns samples: both layers, both, batch only, gone.
+    assert mesh.get_array().reshape(2, 4).tolist() == [[2, 2, 1, 0], [2, 2, 1, 0]]
+    batch_line, streaming_line = bottom.get_lines()[:2]
+    assert list(batch_line.get_ydata()) == [2, 2, 2, 0]
+    assert list(streaming_line.get_ydata()) == [2, 2, 0, 0]
+    assert any(text.get_text() == "paused" for text in bottom.texts)
+    fig.savefig(io.BytesIO(), format="png")
+
+
+def test_field_ttl_heatmap_uses_the_key_ttl_for_batch_fields() -> None:
+    snapshot = _samples().query("t_s == 1.0")
+    fig = plots.field_ttl_heatmap(snapshot)
+    image = fig.axes[0].images[0]
+    assert image.get_array().tolist() == [[4.0, 1.0], [4.0, 1.0]]  # risk_segment: key TTL; tx_count_5m: own
+    gone = plots.field_ttl_heatmap(_samples().query("t_s == 3.0")).axes[0].images[0].get_array()
+    assert gone.mask.all()  # absent fields are blank, not zero
+
+
+def test_field_ttl_over_time_follows_one_feature() -> None:
+    fig = plots.field_ttl_over_time(_samples(), "tx_count_5m", events={"paused": 0.5})
+    lines = [line for line in fig.axes[0].get_lines() if line.get_label() in ("u1", "u2")]
+    assert len(lines) == 2
+    assert lines[0].get_ydata()[:2].tolist() == [2.0, 1.0] and np.isnan(lines[0].get_ydata()[2])
+    with pytest.raises(ValueError, match="no samples of feature 'nope'"):
+        plots.field_ttl_over_time(_samples(), "nope")
+
+
+def test_latency_histogram_marks_percentiles() -> None:
+    samples = {"PING": np.full(100, 100e-6), "HMGET": np.linspace(100e-6, 300e-6, 100)}
+    fig = plots.latency_histogram(samples)
+    ax = fig.axes[0]
+    assert [v.get_xdata()[0] for v in ax.get_lines()][:2] == pytest.approx([100.0, 100.0])
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels[0] == "PING: p50 100 µs, p99 100 µs" and labels[1].startswith("HMGET: p50 200 µs")
+    with pytest.raises(ValueError, match=r"no samples for \['HMGET'\]"):
+        plots.latency_histogram({"PING": np.ones(3), "HMGET": np.array([])})
+
+
+def test_batch_read_latency_draws_one_line_per_variant_with_a_p90_band() -> None:
+    frame = pd.DataFrame({
+        "variant": ["single", "single", "cluster", "cluster"],
+        "batch_size": [100, 10, 10, 100],
+        "p50_ms": [0.9, 0.2, 0.4, 1.2],
+        "p90_ms": [1.1, 0.3, 0.5, 1.5],
+    })
+    fig = plots.batch_read_latency(frame, title="t")
+    (ax,) = fig.axes
+    single, cluster = ax.get_lines()
+    assert list(single.get_xdata()) == [10, 100] and list(single.get_ydata()) == [0.2, 0.9]
+    assert list(cluster.get_ydata()) == [0.4, 1.2]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["single (p50)", "cluster (p50)"]
+    assert len(ax.collections) == 2 and ax.get_title() == "t"
+    assert (ax.get_xscale(), ax.get_yscale()) == ("log", "log")
+    fig.savefig(io.BytesIO(), format="png")
+    with pytest.raises(ValueError, match=r"lacks column\(s\) \['p50_ms'\]"):
+        plots.batch_read_latency(frame.drop(columns="p50_ms"))
+
+
+def test_batch_read_latency_adds_the_floor_and_the_per_entity_panel() -> None:
+    frame = pd.DataFrame({
+        "variant": ["one round trip"] * 3 + ["N round trips"] * 3,
+        "batch_size": [1, 10, 100] * 2,
+        "p50_ms": [0.1, 0.2, 1.0, 0.1, 1.0, 10.0],
+    })
+    fig = plots.batch_read_latency(frame, floor_ms=0.1, per_entity=True)
+    total, per_entity = fig.axes
+    assert list(total.get_lines()[1].get_ydata()) == pytest.approx([0.1, 1.0, 10.0])  # ms
+    assert list(per_entity.get_lines()[0].get_ydata()) == pytest.approx([100.0, 20.0, 10.0])  # µs per entity
+    assert list(per_entity.get_lines()[2].get_ydata()) == pytest.approx([100.0, 100.0])  # the floor, in µs
+    assert total.get_legend().get_texts()[-1].get_text() == "PING: the round-trip floor"
+    assert not total.collections  # no p90 column, no band
+
+
+def test_hgetall_vs_hmget_labels_the_asked_fields() -> None:
+    frame = pd.DataFrame(
+        {"fields": [5, 50], "hgetall_s": [4e-5, 8e-5], "hmget_s": [4e-5, 4e-5], "hmget_fields": [5, 5]}
+    )
+    ax = plots.hgetall_vs_hmget(frame).axes[0]
+    assert [line.get_label() for line in ax.get_lines()] == ["HGETALL (every field)", "HMGET 5 fields"]
+    assert ax.get_lines()[0].get_ydata().tolist() == pytest.approx([40.0, 80.0])

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from html.parser import HTMLParser
 from typing import Any
 
@@ -15,18 +14,9 @@ from fslib import DEFAULT_SCHEMA, Dashboard, EmbeddedRedis, FeatureStore, synthe
 from fslib.dashboard import COUNT_RANGE, TTL_RANGE, clamp, describe_error
 from fslib.server import free_port
 from fslib.worker import WorkerStatus
+from test_worker import wait_until  # the bounded poll the worker tests use
 
 USERS = 20
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
-    """Poll ``predicate`` until it holds or ``timeout`` passes (bounded)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()
 
 
 def make_dashboard(url: str, prefix: str, **options: object) -> Dashboard:

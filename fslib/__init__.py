@@ -22,6 +22,7 @@ from fslib.bench import (
     summarize,
 )
 from fslib.cluster import LocalCluster, hash_tag_prefix, key_placement, slot_of
+from fslib.dashboard import BatchScoreResult, Dashboard, DashboardState, MaterializeResult, ReadResult
 from fslib.errors import FeatureStoreError, InvariantError, RedisVersionError
 from fslib.expiry import live_field_counts, sample_ttls, snapshot_ttls
 from fslib.schema import DEFAULT_SCHEMA, FeatureKind, FeatureSpec, Schema, decode_value, encode_value
@@ -43,6 +44,9 @@ __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "DEFAULT_SCHEMA",
     "MIN_REDIS_VERSION",
+    "BatchScoreResult",
+    "Dashboard",
+    "DashboardState",
     "EmbeddedRedis",
     "EntityInspection",
     "FeatureKind",
@@ -53,6 +57,8 @@ __all__ = [
     "InvariantError",
     "LatencySummary",
     "LocalCluster",
+    "MaterializeResult",
+    "ReadResult",
     "RedisVersionError",
     "Schema",
     "StoreStats",

@@ -38,6 +38,7 @@ __all__ = [
     "mask_url",
     "parse_version",
     "require_version",
+    "resolve_url",
     "server_version",
 ]
 
@@ -275,6 +276,11 @@ def _retry_policy(attempts: int) -> Retry:
     return Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), attempts)
 
 
+def resolve_url(url: str | None = None) -> str:
+    """The Redis URL :func:`connect` uses: ``url``, else ``REDIS_URL``, else the embedded server's."""
+    return url or os.environ.get("REDIS_URL") or embedded_server().url
+
+
 def connect(
     url: str | None = None,
     *,
@@ -311,7 +317,7 @@ def connect(
         raise ValueError(
             "cluster=True needs the URL of a cluster node (url= or REDIS_URL), e.g. a started fslib.LocalCluster().url"
         )
-    url = url or embedded_server().url
+    url = resolve_url(url)
     options: dict[str, Any] = {
         "decode_responses": True,
         "socket_timeout": socket_timeout,

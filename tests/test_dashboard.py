@@ -14,7 +14,7 @@ from fslib import DEFAULT_SCHEMA, Dashboard, EmbeddedRedis, FeatureStore, synthe
 from fslib.dashboard import COUNT_RANGE, TTL_RANGE, clamp, describe_error
 from fslib.server import free_port
 from fslib.worker import WorkerStatus
-from test_worker import wait_until  # the bounded poll the worker tests use
+from polling import wait_until
 
 USERS = 20
 

@@ -4,7 +4,6 @@ import math
 import threading
 from typing import Any
 
-import pandas as pd
 import pytest
 import redis
 
@@ -12,6 +11,7 @@ import fslib
 from fslib import DEFAULT_SCHEMA, FeatureStore, InvariantError, synthesize_users
 from fslib.server import free_port
 from fslib.store import check_field_ttl_codes
+from polling import wait_until
 
 BATCH = DEFAULT_SCHEMA.batch_names
 STREAMING = DEFAULT_SCHEMA.streaming_names
@@ -248,17 +248,8 @@ def test_a_field_expires_on_its_own_and_is_left_out(store: FeatureStore) -> None
     store.bulk_load({"u1": ROW})
     store.update_streaming("u1", {"tx_count_5m": 3}, ttl_seconds=1)
     store.client.hpexpire(store.key_for("u1"), 50, "tx_count_5m")  # speed it up: 50 ms
-    wait_until(lambda: store.field_ttls_seconds("u1", ["tx_count_5m"])["tx_count_5m"] == -2)
+    assert wait_until(lambda: store.field_ttls_seconds("u1", ["tx_count_5m"])["tx_count_5m"] == -2)
     assert store.get_features("u1", ["tx_count_5m", "tx_count_7d"]) == {"tx_count_7d": "14"}
-
-
-def wait_until(condition: Any, timeout: float = 5.0) -> None:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.02)
 
 
 def test_batch_read_equals_per_entity_reads(store: FeatureStore) -> None:

@@ -13,7 +13,7 @@ from fslib import FeatureStore, synthesize_users
 from fslib.server import free_port
 from fslib.widgets import describe_worker, worker_controls
 from fslib.worker import StreamingWorker, WorkerStatus
-from test_worker import wait_until  # the bounded poll the worker tests use
+from polling import wait_until
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -16,20 +16,11 @@ import redis
 import fslib
 from fslib import DEFAULT_SCHEMA, EmbeddedRedis, FeatureStore, SyntheticUsers, synthesize_users
 from fslib.worker import StreamingWorker, WorkerStats, WorkerStatus, next_slot, reset_store
+from polling import wait_until
 
 BATCH = DEFAULT_SCHEMA.batch_names
 STREAMING = DEFAULT_SCHEMA.streaming_names
 FAST = 0.005
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
-    """Poll ``predicate`` until it holds or ``timeout`` passes (tests only; bounded)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.005)
-    return predicate()
 
 
 def worker_threads(worker: StreamingWorker) -> list[threading.Thread]:

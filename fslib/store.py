@@ -8,6 +8,7 @@ missing data instead of stale data.
 
 from __future__ import annotations
 
+import logging
 import numbers
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -16,10 +17,13 @@ from functools import cached_property
 from itertools import islice
 from typing import TYPE_CHECKING, Any, Literal, Union
 
+import redis
+from redis.exceptions import NoPermissionError, ResponseError
 from tqdm.auto import tqdm
 
 from fslib.errors import InvariantError
 from fslib.schema import DEFAULT_SCHEMA, FeatureKind, FeatureValue, Schema, check_feature_name, decode_value
+from fslib.scripts import BULK_LOAD, MULTI_HMGET, ServerScript, bulk_load_args, is_scripting_refused
 from fslib.server import parse_version, server_version
 
 if TYPE_CHECKING:
@@ -31,6 +35,7 @@ __all__ = [
     "FeatureStore",
     "FieldState",
     "Rows",
+    "ScriptMode",
     "StoreStats",
     "check_entity_id",
     "check_field_ttl_codes",
@@ -44,9 +49,16 @@ Rows = Union[
 ]
 """Input of :meth:`FeatureStore.bulk_load`: id -> features, ``(id, features)`` pairs, or a DataFrame."""
 
+ScriptMode = Union[bool, Literal["auto"]]
+"""``use_scripts`` of :class:`FeatureStore`: True, False, or ``"auto"``."""
+
+logger = logging.getLogger(__name__)
+
 DEFAULT_CHUNK_SIZE = 500
 """Entities per pipeline round trip in :meth:`FeatureStore.bulk_load`."""
 
+_READ_SCRIPT_KEYS = 1000
+"""Most keys per read-script call: a script blocks Redis, a pipeline does not."""
 _SCAN_COUNT = 1000
 _UNLINK_BATCH = 500
 
@@ -190,6 +202,10 @@ class FeatureStore:
         streaming_write: ``"hsetex"`` (one atomic ``HSETEX``, Redis >= 8.0),
             ``"multi"`` (``HSET`` + ``HEXPIRE`` in ``MULTI/EXEC``, Redis 7.4), or
             ``"auto"`` to pick by server version.
+        use_scripts: Batch reads and bulk loads as one Lua script call
+            (``fslib.scripts``) instead of a pipeline: True always, False
+            never, ``"auto"`` unless the client is a ``RedisCluster`` or the
+            server refuses scripting (detected on first use, then remembered).
 
     Raises:
         ValueError, TypeError: A TTL is not a positive integer or the prefix is empty.
@@ -204,17 +220,25 @@ class FeatureStore:
         *,
         schema: Schema = DEFAULT_SCHEMA,
         streaming_write: Literal["auto", "hsetex", "multi"] = "auto",
+        use_scripts: ScriptMode = "auto",
     ) -> None:
         if not isinstance(key_prefix, str) or not key_prefix:
             raise ValueError("key_prefix must be a non-empty string")
         if streaming_write not in ("auto", "hsetex", "multi"):
             raise ValueError(f"streaming_write must be 'auto', 'hsetex' or 'multi', got {streaming_write!r}")
+        if not (isinstance(use_scripts, bool) or use_scripts == "auto"):
+            raise ValueError(f"use_scripts must be True, False or 'auto', got {use_scripts!r}")
         self.client = client
         self.key_prefix = key_prefix
         self.batch_ttl_seconds = check_ttl(batch_ttl_seconds, "batch_ttl_seconds")
         self.streaming_ttl_seconds = check_ttl(streaming_ttl_seconds, "streaming_ttl_seconds")
         self.schema = schema
         self._streaming_write = streaming_write
+        self._use_scripts = use_scripts
+        # A cluster client would need every key of one call on one node: use the pipeline.
+        self._scripts_on = use_scripts is True or (
+            use_scripts == "auto" and not isinstance(client, redis.cluster.RedisCluster)
+        )
         self._stats_lock = threading.Lock()
         self._stats = StoreStats()
 
@@ -291,15 +315,21 @@ class FeatureStore:
         with tqdm(total=total, unit="entity", desc="bulk_load", disable=not progress) as bar:
             encoded = self._encoded_rows(row_source())
             while chunk := list(islice(encoded, chunk_size)):
-                pipe = self.client.pipeline(transaction=False)
-                for key, mapping in chunk:
-                    pipe.hset(key, mapping=mapping)
-                    pipe.expire(key, ttl)
-                pipe.execute()
+                self._write_chunk(chunk, ttl)
                 written += len(chunk)
                 self._count(batch_writes=len(chunk))
                 bar.update(len(chunk))
         return written
+
+    def _write_chunk(self, chunk: list[tuple[str, dict[str, str]]], ttl: int) -> None:
+        keys = [key for key, _ in chunk]
+        if self._run_script(BULK_LOAD, keys, bulk_load_args(ttl, (mapping for _, mapping in chunk))) is not None:
+            return
+        pipe = self.client.pipeline(transaction=False)
+        for key, mapping in chunk:
+            pipe.hset(key, mapping=mapping)
+            pipe.expire(key, ttl)
+        pipe.execute()
 
     def _encoded_rows(self, rows: Iterable[tuple[object, Mapping[str, object]]]) -> Iterator[tuple[str, dict[str, str]]]:
         for entity_id, features in rows:
@@ -328,6 +358,30 @@ class FeatureStore:
         pipe.expire(key, self.batch_ttl_seconds, nx=True)
         pipe.execute()
         self._count(batch_writes=1)
+
+    # -- server-side scripts ----------------------------------------------
+
+    @property
+    def uses_scripts(self) -> bool:
+        """Whether batch reads and bulk loads currently go through Lua scripts."""
+        return self._scripts_on
+
+    def _run_script(self, script: ServerScript, keys: list[str], args: Sequence[object]) -> Any | None:
+        """The script's reply, or None when the pipeline must do the work instead.
+
+        With ``use_scripts="auto"``, a server or ACL user that refuses scripting
+        turns scripts off for this store (logged once); other errors propagate.
+        """
+        if not self._scripts_on:
+            return None
+        try:
+            return script(self.client, keys, args)
+        except (NoPermissionError, ResponseError) as exc:
+            if self._use_scripts is True or not is_scripting_refused(exc):
+                raise
+            logger.warning("scripting refused (%s); using pipelines from now on", exc)
+            self._scripts_on = False
+            return None
 
     # -- streaming path ----------------------------------------------------
 
@@ -407,12 +461,24 @@ class FeatureStore:
         wanted = _check_names(names)
         if not ids or not wanted:
             return ids, [[None] * len(wanted) for _ in ids]
-        pipe = self.client.pipeline(transaction=False)
-        for entity_id in ids:
-            pipe.hmget(self.key_prefix + entity_id, wanted)
-        rows = pipe.execute()
+        keys = [self.key_prefix + entity_id for entity_id in ids]
+        rows = self._script_hmget(keys, wanted)
+        if rows is None:
+            pipe = self.client.pipeline(transaction=False)
+            for key in keys:
+                pipe.hmget(key, wanted)
+            rows = pipe.execute()
         self._count(reads=len(ids), fields_read=sum(v is not None for row in rows for v in row))
         return ids, rows
+
+    def _script_hmget(self, keys: list[str], wanted: list[str]) -> list[list[str | None]] | None:
+        rows: list[list[str | None]] = []
+        for start in range(0, len(keys), _READ_SCRIPT_KEYS):
+            part = self._run_script(MULTI_HMGET, keys[start : start + _READ_SCRIPT_KEYS], wanted)
+            if part is None:
+                return None
+            rows.extend(part)
+        return rows
 
     def batch_get_features(
         self, entity_ids: Sequence[str], names: Sequence[str], *, decode: bool = False

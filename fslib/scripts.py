@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
+from types import TracebackType
 from typing import Any
 
 from redis.exceptions import NoPermissionError, NoScriptError, ResponseError
@@ -21,6 +22,7 @@ from redis.exceptions import NoPermissionError, NoScriptError, ResponseError
 __all__ = [
     "BULK_LOAD",
     "MULTI_HMGET",
+    "ScriptStream",
     "ServerScript",
     "bulk_load_args",
     "is_scripting_refused",
@@ -58,6 +60,58 @@ class ServerScript:
         except NoScriptError:
             client.script_load(self.source)
             return client.execute_command(*call_args)
+
+
+class ScriptStream:
+    """Many calls of one script on one connection, with one reply kept in flight.
+
+    The client packs call k+1 while Redis runs call k, instead of idling
+    until each reply is back. Calls go as ``EVAL`` with the source (a few
+    hundred bytes next to a chunk's payload), so a ``NOSCRIPT`` cannot arrive
+    with calls already queued behind it. A connection error is raised, not
+    retried: the caller's writes must be safe to repeat.
+
+    Use as a context manager; leaving it early (an error) drops the connection
+    rather than return it to the pool with replies unread.
+    """
+
+    def __init__(self, client: Any, script: ServerScript) -> None:
+        self._client = client
+        self._script = script
+        self._conn: Any = None
+        self._pending = 0
+
+    def __enter__(self) -> ScriptStream:
+        self._conn = self._client.connection_pool.get_connection()
+        return self
+
+    def submit(self, keys: Sequence[str], args: Sequence[object]) -> list[Any]:
+        """Send one call; return the replies of earlier calls that are now complete.
+
+        Raises:
+            redis.exceptions.ResponseError: An earlier call failed.
+        """
+        self._conn.send_command("EVAL", self._script.source, len(keys), *keys, *args)
+        self._pending += 1
+        return self._collect(keep=1)
+
+    def drain(self) -> list[Any]:
+        """Wait for every outstanding reply and return them in call order."""
+        return self._collect(keep=0)
+
+    def _collect(self, keep: int) -> list[Any]:
+        replies = []
+        while self._pending > keep:
+            self._pending -= 1  # first: a reply that raises has still been consumed
+            replies.append(self._conn.read_response())
+        return replies
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc_type is not None or self._pending:
+            self._conn.disconnect()
+        self._client.connection_pool.release(self._conn)
 
 
 def is_scripting_refused(exc: BaseException) -> bool:

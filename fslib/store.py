@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import logging
 import numbers
+import pickle
+import tempfile
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from itertools import islice
@@ -23,7 +25,7 @@ from tqdm.auto import tqdm
 
 from fslib.errors import InvariantError
 from fslib.schema import DEFAULT_SCHEMA, FeatureKind, FeatureValue, Schema, check_feature_name, decode_value
-from fslib.scripts import BULK_LOAD, MULTI_HMGET, ServerScript, bulk_load_args, is_scripting_refused
+from fslib.scripts import BULK_LOAD, MULTI_HMGET, ScriptStream, ServerScript, bulk_load_args, is_scripting_refused
 from fslib.server import parse_version, server_version
 
 if TYPE_CHECKING:
@@ -59,6 +61,8 @@ DEFAULT_CHUNK_SIZE = 500
 
 _READ_SCRIPT_KEYS = 1000
 """Most keys per read-script call: a script blocks Redis, a pipeline does not."""
+_SPOOL_BYTES = 32 * 1024 * 1024
+"""Encoded rows kept in memory by :meth:`FeatureStore.bulk_load` before spilling to a temporary file."""
 _SCAN_COUNT = 1000
 _UNLINK_BATCH = 500
 
@@ -70,6 +74,8 @@ def check_entity_id(entity_id: object) -> str:
         TypeError: Not a string or integer.
         ValueError: Empty.
     """
+    if type(entity_id) is str and entity_id:  # the common case, without the ABC checks below
+        return entity_id
     if isinstance(entity_id, numbers.Integral) and not isinstance(entity_id, bool):
         return str(int(entity_id))
     if not isinstance(entity_id, str):
@@ -240,7 +246,7 @@ class FeatureStore:
             use_scripts == "auto" and not isinstance(client, redis.cluster.RedisCluster)
         )
         self._stats_lock = threading.Lock()
-        self._stats = StoreStats()
+        self._counters = StoreStats().as_dict()
 
     def __repr__(self) -> str:
         return (
@@ -259,21 +265,20 @@ class FeatureStore:
         return self.key_prefix + check_entity_id(entity_id)
 
     def _count(self, **increments: int) -> None:
+        # On every read: a plain dict under the lock, not a dataclass rebuilt per call.
         with self._stats_lock:
-            current = self._stats.as_dict()
             for name, amount in increments.items():
-                current[name] += amount
-            self._stats = StoreStats(**current)
+                self._counters[name] += amount
 
     def stats(self) -> StoreStats:
         """A snapshot of the cumulative read/write counters (thread-safe)."""
         with self._stats_lock:
-            return self._stats
+            return StoreStats(**self._counters)
 
     def reset_stats(self) -> None:
         """Set every counter back to zero."""
         with self._stats_lock:
-            self._stats = StoreStats()
+            self._counters = StoreStats().as_dict()
 
     # -- batch path --------------------------------------------------------
 
@@ -285,13 +290,14 @@ class FeatureStore:
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         progress: bool = False,
     ) -> int:
-        """Write batch features for many entities, one pipelined round trip per chunk.
+        """Write batch features for many entities, one round trip per chunk.
 
-        Per entity one ``HSET`` of all its fields and one ``EXPIRE``, queued in a
-        non-transactional pipeline. Every row is checked before the first write,
-        so a batch with one bad row writes nothing. Mappings, sequences and
-        DataFrames are read twice (check, then write) and never copied whole;
-        a one-shot iterator is buffered in memory to allow the check.
+        Per entity one ``HSET`` of all its fields and one ``EXPIRE``: inside one
+        Lua script call per chunk (see ``use_scripts``), else queued in a
+        non-transactional pipeline. Every row is checked and encoded before the
+        first write, so a batch with one bad row writes nothing. The rows are
+        read once; encoded chunks wait in a spool that moves from memory to a
+        temporary file past 32 MiB, so memory stays bounded at any size.
 
         Args:
             rows: id -> features, ``(id, features)`` pairs, or a DataFrame indexed by id.
@@ -309,21 +315,42 @@ class FeatureStore:
         ttl = self.batch_ttl_seconds if ttl_seconds is None else check_ttl(ttl_seconds)
         if not isinstance(chunk_size, int) or chunk_size < 1:
             raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
-        row_source = _row_source(rows, chunk_size)
-        total = sum(1 for _ in self._encoded_rows(row_source()))
-        written = 0
-        with tqdm(total=total, unit="entity", desc="bulk_load", disable=not progress) as bar:
-            encoded = self._encoded_rows(row_source())
+        written = total = 0
+        with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as spool:
+            # Only fslib reads the spool back; pickle's framing keeps reads from it large.
+            encoded = self._encoded_rows(_row_source(rows, chunk_size))
             while chunk := list(islice(encoded, chunk_size)):
-                self._write_chunk(chunk, ttl)
-                written += len(chunk)
-                self._count(batch_writes=len(chunk))
-                bar.update(len(chunk))
+                pickle.dump(chunk, spool, pickle.HIGHEST_PROTOCOL)
+                total += len(chunk)
+            spool.seek(0)
+            chunks = (pickle.load(spool) for _ in range(-(-total // chunk_size)))
+            with tqdm(total=total, unit="entity", desc="bulk_load", disable=not progress) as bar:
+                for done in self._write_chunks(chunks, ttl):
+                    written += done
+                    self._count(batch_writes=done)
+                    bar.update(done)
         return written
+
+    def _write_chunks(self, chunks: Iterator[list[tuple[str, dict[str, str]]]], ttl: int) -> Iterator[int]:
+        """Write every chunk; yield each chunk's size once Redis has applied it."""
+        for chunk in chunks:
+            # The first chunk goes alone: it finds out whether scripting is allowed.
+            self._write_chunk(chunk, ttl)
+            yield len(chunk)
+            break
+        if not self._scripts_on:
+            for chunk in chunks:
+                self._write_chunk(chunk, ttl)
+                yield len(chunk)
+            return
+        with ScriptStream(self.client, BULK_LOAD) as stream:
+            for chunk in chunks:
+                yield from stream.submit([key for key, _ in chunk], bulk_load_args(ttl, (m for _, m in chunk)))
+            yield from stream.drain()
 
     def _write_chunk(self, chunk: list[tuple[str, dict[str, str]]], ttl: int) -> None:
         keys = [key for key, _ in chunk]
-        if self._run_script(BULK_LOAD, keys, bulk_load_args(ttl, (mapping for _, mapping in chunk))) is not None:
+        if self._run_script(BULK_LOAD, keys, bulk_load_args(ttl, (m for _, m in chunk))) is not None:
             return
         pipe = self.client.pipeline(transaction=False)
         for key, mapping in chunk:
@@ -589,32 +616,32 @@ class FeatureStore:
         return deleted
 
 
-def _row_source(rows: Rows, chunk_size: int) -> Callable[[], Iterator[tuple[object, Mapping[str, object]]]]:
-    """A function that yields ``(id, features)`` afresh on each call."""
+def _row_source(rows: Rows, chunk_size: int) -> Iterator[tuple[object, Mapping[str, object]]]:
+    """``(id, features)`` pairs from any :data:`Rows`, read once.
+
+    Raises:
+        TypeError: ``rows`` is none of the accepted shapes (a bad pair raises when reached).
+    """
     import pandas as pd
 
     if isinstance(rows, pd.DataFrame):
-        frame = rows
-
-        def frame_rows() -> Iterator[tuple[object, Mapping[str, object]]]:
-            # Convert a chunk at a time: bounded memory, and far faster than iterrows().
-            for start in range(0, len(frame), chunk_size):
-                part = frame.iloc[start : start + chunk_size]
-                yield from zip(part.index, part.to_dict("records"))
-
-        return frame_rows
+        return _frame_rows(rows, chunk_size)
     if isinstance(rows, Mapping):
-        return lambda: iter(rows.items())
+        return iter(rows.items())
     if isinstance(rows, (str, bytes)) or not isinstance(rows, Iterable):
         raise TypeError(f"rows must be a mapping, an iterable of (id, features) or a DataFrame, got {type(rows).__name__}")
-    pairs: Iterable[Any] = rows
-    if iter(rows) is rows:  # a one-shot iterator: keep it to read it twice
-        pairs = list(rows)
+    return _checked_pairs(rows)
 
-    def checked_pairs() -> Iterator[tuple[object, Mapping[str, object]]]:
-        for pair in pairs:
-            if not isinstance(pair, tuple) or len(pair) != 2:
-                raise TypeError(f"each row must be an (entity_id, features) pair, got {pair!r}")
-            yield pair
 
-    return checked_pairs
+def _frame_rows(frame: pd.DataFrame, chunk_size: int) -> Iterator[tuple[object, Mapping[str, object]]]:
+    # Convert a chunk at a time: bounded memory, and far faster than iterrows().
+    for start in range(0, len(frame), chunk_size):
+        part = frame.iloc[start : start + chunk_size]
+        yield from zip(part.index, part.to_dict("records"))
+
+
+def _checked_pairs(pairs: Iterable[Any]) -> Iterator[tuple[object, Mapping[str, object]]]:
+    for pair in pairs:
+        if not isinstance(pair, tuple) or len(pair) != 2:
+            raise TypeError(f"each row must be an (entity_id, features) pair, got {pair!r}")
+        yield pair

@@ -35,6 +35,7 @@ from fslib.server import (
 )
 from fslib.store import DEFAULT_CHUNK_SIZE, EntityInspection, FeatureStore, FieldState, StoreStats
 from fslib.synth import SyntheticUsers, streaming_features, synthesize_users
+from fslib.worker import StreamingWorker, WorkerStats, WorkerStatus, reset_store
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
@@ -52,7 +53,10 @@ __all__ = [
     "RedisVersionError",
     "Schema",
     "StoreStats",
+    "StreamingWorker",
     "SyntheticUsers",
+    "WorkerStats",
+    "WorkerStatus",
     "compare_latencies",
     "connect",
     "decode_value",
@@ -63,6 +67,7 @@ __all__ = [
     "parse_version",
     "percentiles",
     "require_version",
+    "reset_store",
     "sample_latencies",
     "server_version",
     "streaming_features",

@@ -1,0 +1,390 @@
+"""StreamingWorker: a background thread that keeps streaming features fresh.
+
+The stand-in for a Flink / Kafka Streams job (the seed's ``streaming_worker.rs``).
+Every tick it picks a few entities that exist under the store's prefix and
+writes fresh streaming features through :meth:`FeatureStore.update_streaming`,
+so every write carries its field TTL. Pause it for longer than the streaming
+TTL and the streaming fields drop out while the batch fields stay.
+
+    >>> with StreamingWorker(store, tick_seconds=0.5) as worker:
+    ...     ...                                  # the thread writes meanwhile
+    >>> reset_store(store, worker)               # race-free: no in-flight write survives
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import math
+import numbers
+import random
+import threading
+import time
+from dataclasses import dataclass, replace
+from types import TracebackType
+
+from redis.backoff import ExponentialBackoff
+
+from fslib.store import FeatureStore, check_ttl
+from fslib.synth import streaming_features
+
+__all__ = [
+    "StreamingWorker",
+    "WorkerStats",
+    "WorkerStatus",
+    "next_slot",
+    "reset_store",
+]
+
+logger = logging.getLogger(__name__)
+
+_ID_REFRESH_SECONDS = 5.0
+"""How long the cached entity id list is trusted before a new ``SCAN``."""
+
+
+class WorkerStatus(enum.StrEnum):
+    """Where a :class:`StreamingWorker` is in its life cycle."""
+
+    STOPPED = "stopped"
+    RUNNING = "running"
+    PAUSED = "paused"
+
+
+@dataclass(frozen=True)
+class WorkerStats:
+    """Counters of one :class:`StreamingWorker` (a snapshot)."""
+
+    ticks: int = 0
+    """Ticks that ran while not paused, failed ones included."""
+    writes: int = 0
+    """Successful :meth:`FeatureStore.update_streaming` calls."""
+    errors: int = 0
+    """Ticks that raised."""
+    last_tick_at: float | None = None
+    """Wall-clock time (``time.time()``) the last tick ended, or None."""
+    last_error: str | None = None
+    """``"ExceptionType: message"`` of the last failed tick, or None."""
+
+
+def next_slot(previous: float, now: float, period: float) -> float:
+    """The first slot of the grid ``previous + k * period`` (k >= 1) after ``now``.
+
+    Slots missed while a tick ran long or the worker backed off are skipped,
+    not bunched up (tokio's ``MissedTickBehavior::Skip``).
+    """
+    missed = max(0, math.floor((now - previous) / period))
+    return previous + (missed + 1) * period
+
+
+def _check_positive_seconds(value: object, what: str) -> float:
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        raise TypeError(f"{what} must be a number of seconds, got {value!r}")
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{what} must be a finite number > 0, got {value!r}")
+    return float(value)
+
+
+def _check_users_per_tick(value: object) -> int:
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+        raise TypeError(f"users_per_tick must be an integer, got {value!r}")
+    if value < 1:
+        raise ValueError(f"users_per_tick must be >= 1, got {value}")
+    return int(value)
+
+
+class StreamingWorker:
+    """A daemon thread writing streaming features on a fixed tick.
+
+    ``is_running`` is True while the thread lives, paused or not; ``status``
+    tells running from paused. After :meth:`pause` returns and
+    :meth:`wait_for_idle` answered True, no write of this worker lands
+    until :meth:`resume`.
+
+    Only entities that exist are written (one pipelined ``EXISTS`` per tick).
+    An entity deleted by someone else in the instant between that check and
+    the write comes back with streaming fields only; they carry their field
+    TTL, so it vanishes by itself. :func:`reset_store` has no such window.
+
+    Args:
+        store: The store to write to (its prefix bounds which entities are touched).
+        tick_seconds: Time between ticks.
+        users_per_tick: Entities updated per tick (fewer if fewer exist).
+        seed: Seed of the random stream (which entities, which values).
+        streaming_ttl_seconds: Field TTL of each write; the store's default when None.
+        max_backoff_seconds: Upper bound of the wait after consecutive failed ticks.
+
+    Raises:
+        TypeError, ValueError: An argument is out of range (the message names it).
+    """
+
+    def __init__(
+        self,
+        store: FeatureStore,
+        tick_seconds: float = 1.0,
+        users_per_tick: int = 5,
+        seed: int | None = 1337,
+        streaming_ttl_seconds: int | None = None,
+        *,
+        max_backoff_seconds: float = 2.0,
+    ) -> None:
+        if not isinstance(store, FeatureStore):
+            raise TypeError(f"store must be a FeatureStore, got {type(store).__name__}")
+        self.store = store
+        self.tick_seconds = _check_positive_seconds(tick_seconds, "tick_seconds")
+        self.users_per_tick = _check_users_per_tick(users_per_tick)
+        self.streaming_ttl_seconds = (
+            store.streaming_ttl_seconds
+            if streaming_ttl_seconds is None
+            else check_ttl(streaming_ttl_seconds, "streaming_ttl_seconds")
+        )
+        max_backoff = _check_positive_seconds(max_backoff_seconds, "max_backoff_seconds")
+        self._backoff = ExponentialBackoff(cap=max_backoff, base=min(self.tick_seconds, max_backoff))
+        self._rng = random.Random(seed)
+        self._stop = threading.Event()
+        # One lock guards the pause and in-flight flags and the stats;
+        # wait_for_idle() sleeps on it instead of polling.
+        self._state = threading.Condition()
+        self._paused = False
+        self._in_flight = False
+        self._stats = WorkerStats()
+        self._life = threading.Lock()  # serializes start() and stop()
+        self._thread: threading.Thread | None = None
+        self._ids: list[str] = []
+        self._ids_fetched_at = -math.inf
+
+    def __repr__(self) -> str:
+        return (
+            f"StreamingWorker(prefix={self.store.key_prefix!r}, tick_seconds={self.tick_seconds}, "
+            f"users_per_tick={self.users_per_tick}, {self.status.value})"
+        )
+
+    # -- life cycle ----------------------------------------------------------
+
+    def start(self) -> StreamingWorker:
+        """Start the thread, unpaused; a no-op if it already runs.
+
+        Raises:
+            RuntimeError: A previous :meth:`stop` timed out and its thread still runs.
+        """
+        with self._life:
+            if self._thread is not None and self._thread.is_alive():
+                if self._stop.is_set():
+                    raise RuntimeError("the previous worker thread is still stopping; call stop() again first")
+                return self
+            self._stop.clear()
+            with self._state:
+                self._paused = False
+            self._thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
+            self._thread.start()
+            return self
+
+    def stop(self, timeout: float = 5.0) -> bool:
+        """Ask the thread to end after its current tick and join it.
+
+        Returns:
+            True if the thread ended (or never ran), False if it is still
+            inside a tick after ``timeout`` seconds (a warning is logged).
+        """
+        with self._life:
+            self._stop.set()
+            thread = self._thread
+            if thread is None:
+                return True
+            thread.join(timeout)
+            if thread.is_alive():
+                logger.warning("streaming worker did not stop within %.1f s; it ends after its current tick", timeout)
+                return False
+            self._thread = None
+            return True
+
+    def pause(self) -> None:
+        """Stop future ticks from writing; a tick in flight may still finish (see :meth:`wait_for_idle`)."""
+        with self._state:
+            self._paused = True
+
+    def resume(self) -> None:
+        """Let ticks write again."""
+        with self._state:
+            self._paused = False
+
+    def toggle(self) -> WorkerStatus:
+        """Start a stopped worker, pause a running one, resume a paused one.
+
+        Returns:
+            The new status.
+        """
+        status = self.status
+        if status is WorkerStatus.STOPPED:
+            self.start()
+        elif status is WorkerStatus.RUNNING:
+            self.pause()
+        else:
+            self.resume()
+        return self.status
+
+    def wait_for_idle(self, timeout: float = 5.0) -> bool:
+        """Block until no tick is in flight.
+
+        Returns:
+            True once idle, False if a tick was still running after ``timeout`` seconds.
+        """
+        with self._state:
+            return self._state.wait_for(lambda: not self._in_flight, timeout)
+
+    @property
+    def thread_name(self) -> str:
+        """The name of the worker thread (one per store prefix, for logs and leak checks)."""
+        return f"fslib-worker[{self.store.key_prefix}]"
+
+    @property
+    def is_running(self) -> bool:
+        """True while the thread lives and was not asked to stop, paused or not."""
+        return self._thread is not None and self._thread.is_alive() and not self._stop.is_set()
+
+    @property
+    def is_paused(self) -> bool:
+        """True while running but paused."""
+        return self.is_running and self._paused
+
+    @property
+    def status(self) -> WorkerStatus:
+        """Stopped, running or paused."""
+        if not self.is_running:
+            return WorkerStatus.STOPPED
+        return WorkerStatus.PAUSED if self._paused else WorkerStatus.RUNNING
+
+    def __enter__(self) -> StreamingWorker:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # -- counters ------------------------------------------------------------
+
+    def stats(self) -> WorkerStats:
+        """A snapshot of the counters (thread-safe)."""
+        with self._state:
+            return self._stats
+
+    def reset_stats(self) -> None:
+        """Set every counter back to zero."""
+        with self._state:
+            self._stats = WorkerStats()
+
+    def forget_entities(self) -> None:
+        """Drop the cached entity ids, so the next tick looks them up again (after a reset)."""
+        with self._state:
+            self._ids = []
+            self._ids_fetched_at = -math.inf
+
+    # -- the thread ----------------------------------------------------------
+
+    def _run(self) -> None:
+        failures = 0
+        slot = time.monotonic()
+        while not self._stop.is_set():
+            # The in-flight flag goes up before the pause check, under the same
+            # lock pause() takes: a pause() + wait_for_idle() either sees this
+            # tick in flight and waits for it, or this tick sees the pause.
+            with self._state:
+                self._in_flight = True
+                paused = self._paused
+            try:
+                if not paused:
+                    self._tick()
+                failures = 0
+            except Exception as exc:
+                failures += 1
+                logger.exception("streaming worker tick failed (%d in a row)", failures)
+                self._record(errors=1, last_error=f"{type(exc).__name__}: {exc}")
+                self.forget_entities()  # a restarted server may have lost them
+            finally:
+                with self._state:
+                    self._in_flight = False
+                    self._state.notify_all()
+            if failures:
+                # Back off on top of the grid, so a dead server is not hammered.
+                self._stop.wait(self._backoff.compute(failures - 1))
+            slot = next_slot(slot, time.monotonic(), self.tick_seconds)
+            self._stop.wait(max(0.0, slot - time.monotonic()))
+
+    def _tick(self) -> None:
+        writes = 0
+        try:
+            for entity_id in self._pick_entities():
+                if self._paused or self._stop.is_set():
+                    break
+                self.store.update_streaming(entity_id, streaming_features(self._rng), self.streaming_ttl_seconds)
+                writes += 1
+        finally:
+            self._record(ticks=1, writes=writes)
+
+    def _pick_entities(self) -> list[str]:
+        """Up to ``users_per_tick`` distinct entities that exist right now."""
+        now = time.monotonic()
+        with self._state:
+            ids, fetched_at = self._ids, self._ids_fetched_at
+        if not ids or now - fetched_at > _ID_REFRESH_SECONDS:
+            ids = self.store.list_entity_ids()
+            with self._state:
+                self._ids, self._ids_fetched_at = ids, now
+        if not ids:
+            return []
+        picked = self._rng.sample(ids, min(self.users_per_tick, len(ids)))
+        # Writing to a deleted or expired entity would create a hash with
+        # streaming fields only, so check first (one round trip).
+        pipe = self.store.client.pipeline(transaction=False)
+        for entity_id in picked:
+            pipe.exists(self.store.key_for(entity_id))
+        exists = pipe.execute()
+        if not all(exists):
+            self.forget_entities()
+        return [entity_id for entity_id, found in zip(picked, exists, strict=True) if found]
+
+    def _record(self, *, ticks: int = 0, writes: int = 0, errors: int = 0, last_error: str | None = None) -> None:
+        with self._state:
+            old = self._stats
+            self._stats = replace(
+                old,
+                ticks=old.ticks + ticks,
+                writes=old.writes + writes,
+                errors=old.errors + errors,
+                last_tick_at=time.time(),
+                last_error=last_error if errors else old.last_error,
+            )
+
+
+def reset_store(store: FeatureStore, worker: StreamingWorker | None = None, *, timeout: float = 5.0) -> int:
+    """Delete every entity under the store's prefix without racing the worker (the seed's ``/reset``).
+
+    Pauses the worker, waits until no tick is in flight, deletes with
+    ``SCAN`` + ``UNLINK``, resets the worker's counters and resumes it if it
+    was running. No entity written by an in-flight tick survives.
+
+    Args:
+        store: The store to empty (only its prefix is touched).
+        worker: The worker writing to it, if any.
+        timeout: Seconds to wait for an in-flight tick.
+
+    Returns:
+        How many keys were deleted.
+
+    Raises:
+        TimeoutError: A tick was still in flight after ``timeout``; nothing was deleted.
+    """
+    if worker is None:
+        return store.reset()
+    was_running = worker.status is WorkerStatus.RUNNING
+    worker.pause()
+    try:
+        if not worker.wait_for_idle(timeout):
+            raise TimeoutError(f"the streaming worker was still inside a tick after {timeout} s; nothing deleted")
+        deleted = store.reset()
+        worker.forget_entities()
+        worker.reset_stats()
+    finally:
+        if was_running:
+            worker.resume()
+    return deleted

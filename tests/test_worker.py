@@ -1,0 +1,424 @@
+"""StreamingWorker and reset_store against the real server: state machine, races, TTLs, faults."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+import redis
+
+import fslib
+from fslib import DEFAULT_SCHEMA, EmbeddedRedis, FeatureStore, SyntheticUsers, synthesize_users
+from fslib.worker import StreamingWorker, WorkerStats, WorkerStatus, next_slot, reset_store
+
+BATCH = DEFAULT_SCHEMA.batch_names
+STREAMING = DEFAULT_SCHEMA.streaming_names
+FAST = 0.005
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
+    """Poll ``predicate`` until it holds or ``timeout`` passes (tests only; bounded)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.005)
+    return predicate()
+
+
+def worker_threads(worker: StreamingWorker) -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == worker.thread_name and t.is_alive()]
+
+
+def streaming_snapshot(store: FeatureStore, ids: list[str]) -> dict[str, dict[str, str]]:
+    return store.batch_get_features(ids, STREAMING)
+
+
+# -- construction and scheduling ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"tick_seconds": 0}, ValueError, "tick_seconds must be a finite number > 0"),
+        ({"tick_seconds": -1.0}, ValueError, "tick_seconds"),
+        ({"tick_seconds": float("nan")}, ValueError, "tick_seconds"),
+        ({"tick_seconds": float("inf")}, ValueError, "tick_seconds"),
+        ({"tick_seconds": "1"}, TypeError, "tick_seconds must be a number"),
+        ({"tick_seconds": True}, TypeError, "tick_seconds"),
+        ({"users_per_tick": 0}, ValueError, "users_per_tick must be >= 1"),
+        ({"users_per_tick": -3}, ValueError, "users_per_tick"),
+        ({"users_per_tick": 1.5}, TypeError, "users_per_tick must be an integer"),
+        ({"streaming_ttl_seconds": 0}, ValueError, "streaming_ttl_seconds must be > 0"),
+        ({"streaming_ttl_seconds": -5}, ValueError, "streaming_ttl_seconds"),
+        ({"streaming_ttl_seconds": 1.5}, TypeError, "streaming_ttl_seconds must be an integer"),
+        ({"max_backoff_seconds": 0}, ValueError, "max_backoff_seconds"),
+    ],
+)
+def test_bad_arguments_raise_at_construction(
+    store: FeatureStore, kwargs: dict[str, object], error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        StreamingWorker(store, **kwargs)  # type: ignore[arg-type]
+
+
+def test_store_must_be_a_feature_store(client: redis.Redis) -> None:
+    with pytest.raises(TypeError, match="store must be a FeatureStore"):
+        StreamingWorker(client)  # type: ignore[arg-type]
+
+
+def test_ttl_defaults_to_the_store_ttl(client: redis.Redis, prefix: str) -> None:
+    store = FeatureStore(client, key_prefix=prefix, streaming_ttl_seconds=42)
+    assert StreamingWorker(store).streaming_ttl_seconds == 42
+    assert StreamingWorker(store, streaming_ttl_seconds=7).streaming_ttl_seconds == 7
+
+
+@pytest.mark.parametrize(
+    ("previous", "now", "expected"),
+    [
+        (10.0, 10.2, 11.0),  # on time: the next slot
+        (10.0, 10.999, 11.0),
+        (10.0, 11.5, 12.0),  # one slot missed: skipped, not run late
+        (10.0, 13.25, 14.0),  # three missed: still only one tick, on the grid
+        (10.0, 9.0, 11.0),  # clock read before the slot: never schedules backwards
+    ],
+)
+def test_next_slot_skips_missed_ticks_on_a_fixed_grid(previous: float, now: float, expected: float) -> None:
+    assert next_slot(previous, now, 1.0) == pytest.approx(expected)
+
+
+# -- state machine -------------------------------------------------------------
+
+
+def test_state_machine(store: FeatureStore) -> None:
+    worker = StreamingWorker(store, tick_seconds=FAST)
+    assert worker.status is WorkerStatus.STOPPED
+    assert not worker.is_running and not worker.is_paused
+    assert worker.stop() is True  # never started: nothing to join
+    assert worker.wait_for_idle(timeout=0.1) is True
+
+    assert worker.start() is worker
+    assert worker.status is WorkerStatus.RUNNING and worker.status == "running"
+    assert worker.is_running and not worker.is_paused
+    worker.start()  # idempotent: no second thread
+    threads = worker_threads(worker)
+    assert len(threads) == 1
+    thread = threads[0]
+
+    worker.pause()
+    assert worker.status is WorkerStatus.PAUSED and worker.is_paused and worker.is_running
+    worker.resume()
+    assert worker.status is WorkerStatus.RUNNING
+    assert worker.toggle() is WorkerStatus.PAUSED
+    assert worker.toggle() is WorkerStatus.RUNNING
+
+    assert worker.stop(timeout=5.0) is True
+    assert not thread.is_alive()
+    assert worker.status is WorkerStatus.STOPPED and not worker.is_running
+    assert worker.toggle() is WorkerStatus.RUNNING  # toggle starts a stopped worker
+    worker.pause()
+    assert worker.stop() is True
+    assert worker.start().status is WorkerStatus.RUNNING  # a restart is not paused
+    assert worker.stop() is True
+    assert [s.value for s in WorkerStatus] == ["stopped", "running", "paused"]
+
+
+def test_context_manager_stops_the_thread(store: FeatureStore) -> None:
+    with StreamingWorker(store, tick_seconds=FAST) as worker:
+        assert len(worker_threads(worker)) == 1
+    assert worker_threads(worker) == []
+    assert worker.status is WorkerStatus.STOPPED
+
+
+def test_context_manager_stops_the_thread_on_error(store: FeatureStore) -> None:
+    with pytest.raises(KeyError), StreamingWorker(store, tick_seconds=FAST) as worker:
+        raise KeyError("boom")
+    assert worker.status is WorkerStatus.STOPPED
+
+
+# -- writing -------------------------------------------------------------------
+
+
+def test_writes_fresh_streaming_features_to_existing_entities(store: FeatureStore) -> None:
+    users = synthesize_users(20)
+    store.bulk_load(users)
+    with StreamingWorker(store, tick_seconds=FAST, users_per_tick=5) as worker:
+        assert wait_until(lambda: worker.stats().writes >= 40)
+    stats = worker.stats()
+    assert isinstance(stats, WorkerStats)
+    assert stats.errors == 0 and stats.last_error is None
+    assert stats.ticks >= stats.writes / 5
+    assert stats.last_tick_at is not None and stats.last_tick_at <= time.time()
+    # Every worker write went through update_streaming, and nothing else wrote.
+    assert store.stats().streaming_writes == stats.writes
+    assert store.count_entities() == 20
+    written = {e: f for e, f in streaming_snapshot(store, users.ids).items() if f}
+    assert written, "no entity got streaming features"
+    for features in written.values():
+        assert set(features) == set(STREAMING)  # one atomic write per entity, all five fields
+        DEFAULT_SCHEMA.decode(features)  # valid values of the schema's types
+
+    with pytest.raises(AttributeError):
+        stats.writes = 0  # type: ignore[misc]  # a frozen snapshot
+    worker.reset_stats()
+    assert worker.stats() == WorkerStats()
+
+
+def test_empty_prefix_writes_nothing_and_creates_nothing(store: FeatureStore) -> None:
+    with StreamingWorker(store, tick_seconds=FAST) as worker:
+        assert wait_until(lambda: worker.stats().ticks >= 10)
+    assert worker.stats().writes == 0 and worker.stats().errors == 0
+    assert store.count_entities() == 0
+
+
+def test_every_streaming_field_has_a_ttl_and_batch_fields_have_none(store: FeatureStore) -> None:
+    users = synthesize_users(40)
+    store.bulk_load(users)
+    with StreamingWorker(store, tick_seconds=FAST, users_per_tick=10, streaming_ttl_seconds=60) as worker:
+        assert wait_until(lambda: worker.stats().writes >= 200)
+    written = 0
+    for entity_id in store.list_entity_ids():  # every key, not a sample
+        ttls = store.field_ttls_seconds(entity_id, BATCH + STREAMING)
+        assert all(ttls[name] == -1 for name in BATCH), (entity_id, ttls)
+        streaming_ttls = [ttls[name] for name in STREAMING]
+        if streaming_ttls != [-2] * len(STREAMING):  # written by the worker
+            written += 1
+            assert all(0 < ttl <= 60 for ttl in streaming_ttls), (entity_id, ttls)
+        assert 0 < store.key_ttl_seconds(entity_id) <= store.batch_ttl_seconds
+    assert written >= 10
+
+
+def test_streaming_fields_expire_while_batch_fields_remain(store: FeatureStore) -> None:
+    users = synthesize_users(5)
+    store.bulk_load(users)
+    with StreamingWorker(store, tick_seconds=FAST, users_per_tick=5, streaming_ttl_seconds=1) as worker:
+        assert wait_until(lambda: all(streaming_snapshot(store, users.ids).values()))
+        worker.pause()
+        assert worker.wait_for_idle()
+        assert wait_until(lambda: not any(streaming_snapshot(store, users.ids).values()), timeout=10.0)
+        # Paused long past the TTL: the streaming layer is gone, the batch layer is intact.
+        batch = store.batch_get_features(users.ids, BATCH)
+        assert batch == {e: store.schema.encode(f, fslib.FeatureKind.BATCH) for e, f in users}
+    assert store.count_entities() == 5
+
+
+# -- pause, idle and reset races ---------------------------------------------------
+
+
+def test_no_write_after_pause_and_wait_for_idle(store: FeatureStore) -> None:
+    users = synthesize_users(30)
+    store.bulk_load(users)
+    with StreamingWorker(store, tick_seconds=FAST, users_per_tick=5, streaming_ttl_seconds=600) as worker:
+        for _ in range(40):
+            before = worker.stats().writes
+            worker.resume()
+            assert wait_until(lambda b=before: worker.stats().writes > b)  # type: ignore[misc]
+            worker.pause()
+            assert worker.wait_for_idle(timeout=5.0)
+            paused_writes = worker.stats().writes
+            store_writes = store.stats().streaming_writes
+            data = streaming_snapshot(store, users.ids)
+            time.sleep(4 * FAST)  # several tick slots pass while paused
+            assert worker.stats().writes == paused_writes
+            assert store.stats().streaming_writes == store_writes
+            assert streaming_snapshot(store, users.ids) == data
+    assert store.stats().streaming_writes == worker.stats().writes
+
+
+def test_reset_store_mid_run_leaves_no_entity(store: FeatureStore) -> None:
+    users = synthesize_users(100)
+    with StreamingWorker(store, tick_seconds=FAST, users_per_tick=10) as worker:
+        for _ in range(5):
+            store.bulk_load(users)  # found on the next tick: an empty id cache is refreshed every tick
+            before = worker.stats().writes
+            assert wait_until(lambda b=before: worker.stats().writes > b)  # type: ignore[misc]
+            assert reset_store(store, worker) == 100
+            assert store.count_entities() == 0
+            assert worker.status is WorkerStatus.RUNNING  # resumed
+            assert worker.stats().writes == 0  # counters reset, nothing written since
+            # Later ticks find nothing to write and never bring an entity back.
+            ticks = worker.stats().ticks
+            assert wait_until(lambda t=ticks: worker.stats().ticks >= t + 5)  # type: ignore[misc]
+            assert store.count_entities() == 0
+            assert worker.stats().writes == 0
+
+
+def test_reset_store_keeps_a_paused_worker_paused(store: FeatureStore) -> None:
+    store.bulk_load(synthesize_users(3))
+    with StreamingWorker(store, tick_seconds=FAST) as worker:
+        worker.pause()
+        assert reset_store(store, worker) == 3
+        assert worker.status is WorkerStatus.PAUSED
+    assert reset_store(store) == 0  # no worker: a plain reset
+
+
+def test_deleted_entity_is_not_brought_back(store: FeatureStore) -> None:
+    users = synthesize_users(3)
+    store.bulk_load(users)
+    with StreamingWorker(store, tick_seconds=FAST, users_per_tick=3) as worker:
+        assert wait_until(lambda: worker.stats().writes >= 6)  # the ids are cached now
+        worker.pause()
+        assert worker.wait_for_idle()
+        assert store.delete_entity("u0002")
+        worker.resume()
+        before = worker.stats().writes
+        assert wait_until(lambda: worker.stats().writes >= before + 20)
+    assert store.list_entity_ids() == ["u0001", "u0003"]
+
+
+# -- faults --------------------------------------------------------------------------
+
+
+def break_one_entity(store: FeatureStore) -> str:
+    """Put a string where an entity hash belongs: HSETEX on it fails with WRONGTYPE."""
+    key = store.key_for("broken")
+    store.client.set(key, "not a hash")  # the store's own client: single server or cluster
+    return key
+
+
+def test_a_failing_tick_is_logged_counted_and_survived(store: FeatureStore, caplog: pytest.LogCaptureFixture) -> None:
+    store.bulk_load(synthesize_users(3))
+    broken = break_one_entity(store)
+    caplog.set_level(logging.ERROR, logger="fslib.worker")
+    with StreamingWorker(store, tick_seconds=FAST, users_per_tick=1, max_backoff_seconds=0.05) as worker:
+        assert wait_until(lambda: worker.stats().errors >= 3 and worker.stats().writes >= 3)
+        assert worker.status is WorkerStatus.RUNNING  # the thread survived every failure
+    stats = worker.stats()
+    assert stats.last_error is not None and "WRONGTYPE" in stats.last_error
+    failures = [r for r in caplog.records if r.name == "fslib.worker" and r.levelno == logging.ERROR]
+    assert failures and all(r.exc_info is not None for r in failures)  # logger.exception, with traceback
+    assert store.client.type(broken) == "string"
+
+
+def test_stop_interrupts_the_backoff(store: FeatureStore) -> None:
+    break_one_entity(store)
+    worker = StreamingWorker(store, tick_seconds=FAST, max_backoff_seconds=60.0).start()
+    try:
+        assert wait_until(lambda: worker.stats().errors >= 1)
+    finally:
+        assert worker.stop(timeout=5.0) is True  # not stuck in a 60 s backoff
+
+
+@contextmanager
+def dedicated_store(**connect_options: Any) -> Iterator[tuple[EmbeddedRedis, FeatureStore]]:
+    """A server of the test's own (to kill or block) and a store on it."""
+    with EmbeddedRedis() as server:
+        client = fslib.connect(server.url, **connect_options)
+        try:
+            yield server, FeatureStore(client, key_prefix="worker:")
+        finally:
+            client.close()
+
+
+def reload_and_expect_writes(store: FeatureStore, worker: StreamingWorker, users: SyntheticUsers) -> None:
+    """The batch job runs again on the empty server; the worker must write to it again."""
+    store.bulk_load(users)  # the client reconnects by itself
+    before = worker.stats().writes
+    assert wait_until(lambda: worker.stats().writes >= before + 10, timeout=20.0)
+    assert worker.status is WorkerStatus.RUNNING
+    # Reads work again, and the new writes reached the new server.
+    assert any(streaming_snapshot(store, users.ids).values())
+    assert store.count_entities() == len(users)
+
+
+def test_recovers_from_a_redis_restart() -> None:
+    users = synthesize_users(20)
+    with dedicated_store() as (server, store):
+        store.bulk_load(users)
+        with StreamingWorker(store, tick_seconds=0.02, users_per_tick=5) as worker:
+            assert wait_until(lambda: worker.stats().writes >= 5)
+            server.restart(downtime=1.0)  # same port; the data is gone, as after a crash
+            assert worker.status is WorkerStatus.RUNNING
+            reload_and_expect_writes(store, worker, users)
+
+
+def test_survives_an_outage_longer_than_the_client_retries() -> None:
+    users = synthesize_users(10)
+    # A small retry budget, so ticks fail quickly while the server is down.
+    with dedicated_store(retry_attempts=1) as (server, store):
+        store.bulk_load(users)
+        with StreamingWorker(store, tick_seconds=0.02, max_backoff_seconds=0.5) as worker:
+            assert wait_until(lambda: worker.stats().writes >= 5)
+            server.stop()
+            assert wait_until(lambda: worker.stats().errors >= 3, timeout=30.0)
+            assert worker.status is WorkerStatus.RUNNING  # never dies of it
+            assert "ConnectionError" in (worker.stats().last_error or "")
+            server.start()
+            reload_and_expect_writes(store, worker, users)
+
+
+def test_a_tick_stuck_in_redis_blocks_reset_and_stop_until_it_ends() -> None:
+    # CLIENT PAUSE WRITE holds every write until CLIENT UNPAUSE, while reads go on:
+    # the worker's HSETEX hangs in flight for as long as the test wants.
+    with dedicated_store(socket_timeout=60.0) as (server, store):
+        store.bulk_load(synthesize_users(10))
+        admin = redis.Redis.from_url(server.url, decode_responses=True)
+        worker = StreamingWorker(store, tick_seconds=FAST).start()
+        try:
+            assert wait_until(lambda: worker.stats().writes >= 1)
+            admin.client_pause(60_000, all=False)
+            assert wait_until(lambda: not worker.wait_for_idle(timeout=0.05))  # stuck in a write
+            with pytest.raises(TimeoutError, match="still inside a tick"):
+                reset_store(store, worker, timeout=0.05)
+            assert store.count_entities() == 10  # nothing deleted
+            assert worker.status is WorkerStatus.RUNNING  # resumed after the failed reset
+            assert worker.stop(timeout=0.05) is False  # says so instead of hanging
+            assert worker.status is WorkerStatus.STOPPED
+            with pytest.raises(RuntimeError, match="still stopping"):
+                worker.start()
+        finally:
+            admin.client_unpause()
+            admin.close()
+            assert worker.stop(timeout=10.0) is True
+        assert worker.wait_for_idle(timeout=0.05)
+        assert worker.stats().errors == 0  # the held write went through in the end
+
+
+# -- concurrency -----------------------------------------------------------------------
+
+
+def test_readers_while_the_worker_writes(store: FeatureStore) -> None:
+    users = synthesize_users(100)
+    store.bulk_load(users)
+    store.reset_stats()
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    reads = [0] * 4
+
+    def reader(index: int) -> None:
+        rng = random.Random(index)
+        try:
+            while not stop.is_set():
+                entity_id = rng.choice(users.ids)
+                features = store.get_features(entity_id, BATCH + STREAMING)
+                assert set(BATCH) <= set(features), features
+                # Written atomically: all five streaming fields or none of them.
+                assert len(set(STREAMING) & set(features)) in (0, len(STREAMING)), features
+                rows = store.batch_get_features(rng.sample(users.ids, 5), STREAMING)
+                assert all(len(row) in (0, len(STREAMING)) for row in rows.values()), rows
+                reads[index] += 6
+        except BaseException as exc:  # reported by the test thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=reader, args=(i,), name=f"reader-{i}") for i in range(len(reads))]
+    with StreamingWorker(store, tick_seconds=FAST, users_per_tick=10) as worker:
+        for thread in threads:
+            thread.start()
+        try:
+            assert wait_until(lambda: worker.stats().writes >= 300 and min(reads) > 0, timeout=30.0)
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(timeout=10.0)
+    assert not errors, errors
+    assert not any(thread.is_alive() for thread in threads)
+    stats = worker.stats()
+    assert stats.errors == 0
+    assert store.stats().streaming_writes == stats.writes
+    assert store.stats().reads == sum(reads)

@@ -546,17 +546,19 @@ class FeatureStore:
 
         wanted = _check_names(names)
         ids, rows = self._batch_hmget(entity_ids, wanted)
-        frame = pd.DataFrame(rows, index=pd.Index(ids, name="entity_id"), columns=wanted, dtype=object)
+        index = pd.Index(ids, name="entity_id")
         if not decode:
-            return frame
-        for name in wanted:
+            return pd.DataFrame(rows, index=index, columns=wanted, dtype=object)
+        # Typed column arrays built once, then one DataFrame: per-column astype/setitem cost ~0.2 ms each.
+        columns = list(zip(*rows)) or [()] * len(wanted)
+        data = {}
+        for name, texts in zip(wanted, columns):
             spec = self.schema.get(name)
-            dtype = spec.pandas_dtype if spec else "string"
-            column = frame[name]
-            if spec is not None and spec.dtype is not str:
-                column = column.map(lambda text, t=spec.dtype: None if text is None else decode_value(text, t))
-            frame[name] = column.astype(dtype)
-        return frame
+            if spec is None or spec.dtype is str:
+                data[name] = pd.array(texts, dtype="string")
+            else:
+                data[name] = pd.array([None if t is None else decode_value(t, spec.dtype) for t in texts], dtype=spec.pandas_dtype)
+        return pd.DataFrame(data, index=index, columns=wanted)
 
     # -- TTLs and inspection -------------------------------------------------
 

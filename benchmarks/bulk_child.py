@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
+import os
 import time
+from pathlib import Path
 from itertools import islice
 
 import pandas  # noqa: F401  (imported before the clock starts, as a long-lived loader would have it)
@@ -40,7 +41,9 @@ def _script_time(client: redis.Redis) -> tuple[int, float]:
 
 
 def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    # VmHWM, not getrusage's ru_maxrss: that one starts from the parent's size at fork.
+    status = Path("/proc/self/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))) / 1024
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -50,7 +53,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--users", type=int, required=True)
     parser.add_argument("--chunk", type=int, required=True)
     parser.add_argument("--variant", choices=["fslib", "fslib-pipeline", "raw"], required=True)
+    parser.add_argument("--nice", type=int, default=0, help="lower this process's CPU priority, as a batch job should")
     args = parser.parse_args(argv)
+    os.nice(args.nice)
     client = fslib.connect(args.url)
     users = fslib.synthesize_users(args.users)
     store = fslib.FeatureStore(client, key_prefix=args.prefix, use_scripts=args.variant == "fslib")

@@ -116,7 +116,7 @@ def wide_hash(cfg: Config, client: redis.Redis, report: Report) -> None:
             key = f"{prefix}{width}"
             names = [f"feature_{i:03d}" for i in range(width)]
             client.hset(key, mapping={n: f"value-{i:06d}" for i, n in enumerate(names)})
-            ks = sorted({k for k in (1, 5, 11, 25, 50, 80, 120) if k <= width} | {width})
+            ks = sorted({k for k in (1, 5, 11, 25, 50, 80, 100, 120) if k <= width} | {width})
             ratios = []
             for k in ks:
                 wanted = names[:k]

@@ -21,10 +21,10 @@ from fslib.bench import gc_paused, percentiles
 __all__ = ["bulk_load", "memory", "reader_during_load", "streaming_writes"]
 
 
-def _load_in_child(cfg: Config, users: int, chunk: int, variant: str) -> tuple[dict[str, Any], subprocess.Popen[str]]:
+def _load_in_child(cfg: Config, users: int, chunk: int, variant: str, nice: int = 0) -> tuple[dict[str, Any], subprocess.Popen[str]]:
     prefix = f"bench:{uuid.uuid4().hex[:8]}:bulk:"
     command = [sys.executable, "-m", "benchmarks.bulk_child", "--url", cfg.url, "--prefix", prefix,
-               "--users", str(users), "--chunk", str(chunk), "--variant", variant]
+               "--users", str(users), "--chunk", str(chunk), "--variant", variant, "--nice", str(nice)]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     return {"prefix": prefix}, proc
 
@@ -158,7 +158,9 @@ def _sample_reader(cfg: Config, client: redis.Redis, users: int, chunk: int, var
         finally:
             store.reset()
         return np.asarray(samples, dtype=np.float64) / 1e9, {}
-    info, proc = _load_in_child(cfg, users, chunk, variant)
+    # The loader runs at nice 10, as a batch job beside a serving path should: on two
+    # shared vCPUs a loader at equal priority delays the reader's process, not just Redis.
+    info, proc = _load_in_child(cfg, users, chunk, variant, nice=10)
     reader = FeatureStore(client, key_prefix=info["prefix"])
     loaded: list[int] = []
     with gc_paused():

@@ -1,8 +1,8 @@
 """Latency sampling and percentiles, shared by the notebooks and ``benchmarks/``.
 
 On a shared, noisy machine one absolute number means little: compare
-variants in the same run (:func:`compare_latencies` interleaves them so noise
-hits each alike) and quote ratios and percentiles. Sampling runs with the
+variants in the same run (:func:`compare_latencies` alternates them call by
+call, so a noisy second hits each alike) and quote ratios and percentiles. Sampling runs with the
 garbage collector frozen and disabled, since a collection in the middle of a
 pipeline shows up as a ~20 ms spike that belongs to Python, not Redis.
 """
@@ -68,19 +68,35 @@ def sample_latencies(fn: Callable[[], object], n: int = 2000, warmup: int = 200)
     Raises:
         ValueError: ``n`` < 1 or ``warmup`` < 0.
     """
+    _check_counts(n, warmup)
+    for _ in range(warmup):
+        fn()
+    return _sample_alternating([fn], n)[0]
+
+
+def _check_counts(n: object, warmup: object) -> None:
     if not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}")
     if not isinstance(warmup, int) or warmup < 0:
         raise ValueError(f"warmup must be a non-negative integer, got {warmup!r}")
-    for _ in range(warmup):
-        fn()
-    samples = np.empty(n, dtype=np.int64)
+
+
+def _sample_alternating(fns: Sequence[Callable[[], object]], n: int) -> np.ndarray:
+    """``n`` rounds calling each of ``fns`` once; latencies in seconds, one row per function.
+
+    Each round goes in a fresh random order (fixed seed): a call right after
+    a big one finds colder caches, and no variant should always be that one.
+    """
+    samples = np.empty((len(fns), n), dtype=np.int64)
+    orders = np.argsort(np.random.default_rng(0).random((n, len(fns))), axis=1).tolist()
     clock = time.perf_counter_ns
     with gc_paused():
-        for i in range(n):
-            start = clock()
-            fn()
-            samples[i] = clock() - start
+        for i, order in enumerate(orders):
+            for row in order:
+                fn = fns[row]
+                start = clock()
+                fn()
+                samples[row, i] = clock() - start
     return samples / 1e9
 
 
@@ -127,32 +143,36 @@ def summarize(name: str, samples: Sequence[float] | np.ndarray) -> LatencySummar
 def compare_latencies(
     fns: Mapping[str, Callable[[], object]], n: int = 2000, warmup: int = 200, repeats: int = 3
 ) -> dict[str, list[np.ndarray]]:
-    """Sample several variants of one operation, interleaved, ``repeats`` times each.
+    """Sample several variants of one operation, alternating call by call, ``repeats`` times.
 
-    Each repeat samples every variant in turn (``n`` calls each), so a noisy
-    neighbour slows them alike and ratios between them stay meaningful; the
-    spread across repeats shows how far to trust them.
+    Each round calls every variant once, so a noisy neighbour slows them
+    alike and ratios between them stay meaningful; the spread across
+    repeats shows how far to trust them.
 
     Args:
         fns: Variant name -> operation with no arguments.
         n: Timed calls per variant and repeat.
-        warmup: Untimed calls per variant, before its first repeat only.
+        warmup: Untimed calls per variant, before the first repeat only.
         repeats: Rounds over all variants.
 
     Returns:
         Variant name -> one latency array (seconds) per repeat.
 
     Raises:
-        ValueError: No variants, or ``repeats`` < 1.
+        ValueError: No variants, ``repeats`` or ``n`` < 1, or ``warmup`` < 0.
     """
     if not fns:
         raise ValueError("no operations to compare")
     if not isinstance(repeats, int) or repeats < 1:
         raise ValueError(f"repeats must be a positive integer, got {repeats!r}")
+    _check_counts(n, warmup)
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
     runs: dict[str, list[np.ndarray]] = {name: [] for name in fns}
-    for round_ in range(repeats):
-        for name, fn in fns.items():
-            runs[name].append(sample_latencies(fn, n, warmup if round_ == 0 else 0))
+    for _ in range(repeats):
+        for name, samples in zip(fns, _sample_alternating(list(fns.values()), n)):
+            runs[name].append(samples)
     return runs
 
 

@@ -13,7 +13,7 @@ import numbers
 import pickle
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from itertools import islice
@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from fslib.errors import InvariantError
 from fslib.schema import DEFAULT_SCHEMA, FeatureKind, FeatureValue, Schema, check_feature_name, decode_value
-from fslib.scripts import BULK_LOAD, MULTI_HMGET, ScriptStream, ServerScript, bulk_load_args, is_scripting_refused
+from fslib.scripts import BULK_LOAD, MULTI_HMGET, ScriptStream, bulk_load_args, is_scripting_refused
 from fslib.server import parse_version, server_version
 
 if TYPE_CHECKING:
@@ -64,8 +64,8 @@ A bulk-load script blocks Redis while it runs: ~2-4 us per entity here, so
 (``make bench``, section "reader during bulk load").
 """
 
-_READ_SCRIPT_KEYS = 1000
-"""Most keys per read-script call: a script blocks Redis, a pipeline does not."""
+_READ_SCRIPT_KEYS = 200
+"""Most keys per read-script call; more go as several calls in one round trip (a script blocks Redis)."""
 _SPOOL_BYTES = 32 * 1024 * 1024
 """Encoded rows kept in memory by :meth:`FeatureStore.bulk_load` before spilling to a temporary file."""
 _SCAN_COUNT = 1000
@@ -125,7 +125,11 @@ def check_field_ttl_codes(command: str, key: str, fields: list[str], codes: Sequ
 def _check_names(names: Sequence[str] | str) -> list[str]:
     if isinstance(names, str):
         raise TypeError("feature names must be a list of strings, not one string")
-    return [check_feature_name(n) for n in names]
+    wanted = list(names)
+    for name in wanted:
+        if type(name) is not str or not name:  # on every read: one call only for the odd name
+            check_feature_name(name)
+    return wanted
 
 
 def _glob_escape(text: str) -> str:
@@ -269,11 +273,14 @@ class FeatureStore:
         """
         return self.key_prefix + check_entity_id(entity_id)
 
-    def _count(self, **increments: int) -> None:
-        # On every read: a plain dict under the lock, not a dataclass rebuilt per call.
+    def _count(self, *, reads: int = 0, fields_read: int = 0, batch_writes: int = 0, streaming_writes: int = 0) -> None:
+        # On every read, so plain adds under the lock: no dataclass or kwargs dict per call.
         with self._stats_lock:
-            for name, amount in increments.items():
-                self._counters[name] += amount
+            counters = self._counters
+            counters["reads"] += reads
+            counters["fields_read"] += fields_read
+            counters["batch_writes"] += batch_writes
+            counters["streaming_writes"] += streaming_writes
 
     def stats(self) -> StoreStats:
         """A snapshot of the cumulative read/write counters (thread-safe)."""
@@ -355,7 +362,8 @@ class FeatureStore:
 
     def _write_chunk(self, chunk: list[tuple[str, dict[str, str]]], ttl: int) -> None:
         keys = [key for key, _ in chunk]
-        if self._run_script(BULK_LOAD, keys, bulk_load_args(ttl, (m for _, m in chunk))) is not None:
+        args = bulk_load_args(ttl, (m for _, m in chunk))
+        if self._run_script(lambda: BULK_LOAD(self.client, keys, args)) is not None:
             return
         pipe = self.client.pipeline(transaction=False)
         for key, mapping in chunk:
@@ -398,8 +406,8 @@ class FeatureStore:
         """Whether batch reads and bulk loads currently go through Lua scripts."""
         return self._scripts_on
 
-    def _run_script(self, script: ServerScript, keys: list[str], args: Sequence[object]) -> Any | None:
-        """The script's reply, or None when the pipeline must do the work instead.
+    def _run_script(self, call: Callable[[], Any]) -> Any | None:
+        """``call()``'s reply (a script call), or None when the pipeline must do the work instead.
 
         With ``use_scripts="auto"``, a server or ACL user that refuses scripting
         turns scripts off for this store (logged once); other errors propagate.
@@ -407,7 +415,7 @@ class FeatureStore:
         if not self._scripts_on:
             return None
         try:
-            return script(self.client, keys, args)
+            return call()
         except (NoPermissionError, ResponseError) as exc:
             if self._use_scripts is True or not is_scripting_refused(exc):
                 raise
@@ -508,13 +516,11 @@ class FeatureStore:
         return ids, rows
 
     def _script_hmget(self, keys: list[str], wanted: list[str]) -> list[list[str | None]] | None:
-        rows: list[list[str | None]] = []
-        for start in range(0, len(keys), _READ_SCRIPT_KEYS):
-            part = self._run_script(MULTI_HMGET, keys[start : start + _READ_SCRIPT_KEYS], wanted)
-            if part is None:
-                return None
-            rows.extend(part)
-        return rows
+        if len(keys) <= _READ_SCRIPT_KEYS:
+            return self._run_script(lambda: MULTI_HMGET(self.client, keys, wanted))
+        groups = [keys[start : start + _READ_SCRIPT_KEYS] for start in range(0, len(keys), _READ_SCRIPT_KEYS)]
+        parts = self._run_script(lambda: MULTI_HMGET.call_many(self.client, groups, wanted))
+        return None if parts is None else [row for part in parts for row in part]
 
     def batch_get_features(
         self, entity_ids: Sequence[str], names: Sequence[str], *, decode: bool = False

@@ -46,45 +46,66 @@ def _run_child(cfg: Config, client: redis.Redis, users: int, chunk: int, variant
 
 
 def bulk_load(cfg: Config, client: redis.Redis, report: Report) -> None:
-    """users/s by size and chunk, fslib (script) vs the best raw pipelined HSET + EXPIRE, each in a fresh process."""
+    """users/s by size and chunk, fslib (script) vs the best raw pipelined HSET + EXPIRE, each in a fresh process.
+
+    Every configuration runs ``repeats`` times in a shuffled order per round, and
+    the median counts: on a shared machine a neighbour's burst must not decide it.
+    """
     sizes = cfg.pick([10_000, 100_000], [2_000])
-    fslib_chunks = cfg.pick([100, 200, 500, 1000], [100])
-    raw_chunks = cfg.pick([200, 500, 1000, 2000], [100])
+    configs = [("raw", c) for c in cfg.pick([200, 500, 1000, 2000], [100])]
+    configs += [("fslib", c) for c in sorted({*cfg.pick([100, 200, 500, 1000], [100]), DEFAULT_CHUNK_SIZE})]
+    configs += [("fslib-pipeline", DEFAULT_CHUNK_SIZE)]
     results: list[dict[str, Any]] = []
     for users in sizes:
-        for chunk in raw_chunks:
-            results.append(_run_child(cfg, client, users, chunk, "raw"))
-        for chunk in sorted({*fslib_chunks, DEFAULT_CHUNK_SIZE}):
-            results.append(_run_child(cfg, client, users, chunk, "fslib"))
-        results.append(_run_child(cfg, client, users, DEFAULT_CHUNK_SIZE, "fslib-pipeline"))
+        for round_ in range(cfg.repeats):
+            for variant, chunk in random.Random(round_).sample(configs, len(configs)):
+                results.append({**_run_child(cfg, client, users, chunk, variant), "round": round_})
+    medians = _bulk_medians(results)
     largest = sizes[-1]
-    best_raw_chunk = max((r for r in results if r["variant"] == "raw" and r["users"] == largest), key=lambda r: r["users_per_s"])["chunk"]
+    best_raw_chunk = max((m for m in medians if m["variant"] == "raw" and m["users"] == largest), key=lambda m: m["users_per_s"])["chunk"]
     if not cfg.quick:  # the 1M run, once per side: fslib at its default chunk, raw at its best
-        results.append(_run_child(cfg, client, 1_000_000, best_raw_chunk, "raw"))
-        results.append(_run_child(cfg, client, 1_000_000, DEFAULT_CHUNK_SIZE, "fslib"))
-    for r in results:
-        report.rows.append({"section": "bulk load", "case": f"{r['users']} users", "variant": f"{r['variant']} chunk={r['chunk']}",
-                            "users_per_s": r["users_per_s"], "peak_rss_mb": r["peak_rss_mb"],
-                            "rss_after_imports_mb": r["peak_rss_mb_before"], "server_us_per_script_call": r["server_usec_per_script_call"]})
-    for users in sorted({r["users"] for r in results}):
-        at = [r for r in results if r["users"] == users]
-        best_raw = max(r["users_per_s"] for r in at if r["variant"] == "raw")
-        ours = next(r["users_per_s"] for r in at if r["variant"] == "fslib" and r["chunk"] == DEFAULT_CHUNK_SIZE)
-        report.target(f"bulk load users/s / best raw pipeline ({users} users)", ours / best_raw, 1.4, higher_is_better=True,
-                      detail=f"fslib chunk={DEFAULT_CHUNK_SIZE}")
-    rss = {r["users"]: r["peak_rss_mb"] for r in results if r["variant"] == "fslib" and r["chunk"] == DEFAULT_CHUNK_SIZE}
+        for variant, chunk in (("raw", best_raw_chunk), ("fslib", DEFAULT_CHUNK_SIZE)):
+            results.append({**_run_child(cfg, client, 1_000_000, chunk, variant), "round": 0})
+        medians = _bulk_medians(results)
+    for m in medians:
+        report.rows.append({"section": "bulk load", "case": f"{m['users']} users", "variant": f"{m['variant']} chunk={m['chunk']}",
+                            "runs": m["runs"], "users_per_s": m["users_per_s"], "users_per_s_min": m["users_per_s_min"],
+                            "users_per_s_max": m["users_per_s_max"], "peak_rss_mb": m["peak_rss_mb"],
+                            "server_us_per_script_call": m["server_usec_per_script_call"]})
+    for users in sorted({m["users"] for m in medians}):
+        at = [m for m in medians if m["users"] == users]
+        raw = max((m for m in at if m["variant"] == "raw"), key=lambda m: m["users_per_s"])
+        ours = next(m for m in at if m["variant"] == "fslib" and m["chunk"] == DEFAULT_CHUNK_SIZE)
+        report.target(f"bulk load users/s / best raw pipeline ({users} users)", ours["users_per_s"] / raw["users_per_s"], 1.4,
+                      higher_is_better=True, detail=f"fslib chunk={DEFAULT_CHUNK_SIZE} vs raw chunk={raw['chunk']}, medians of {ours['runs']} runs")
+    rss = {m["users"]: m["peak_rss_mb"] for m in medians if m["variant"] == "fslib" and m["chunk"] == DEFAULT_CHUNK_SIZE}
     if 1_000_000 in rss:
         report.target("bulk load peak RSS 1M / 100k users", rss[1_000_000] / rss[100_000], 2.0,
                       detail=f"{rss[100_000]:.0f} MB -> {rss[1_000_000]:.0f} MB")
 
     def draw(ax: Any) -> None:
         for variant in ("raw", "fslib"):
-            points = sorted((r["chunk"], r["users_per_s"]) for r in results if r["variant"] == variant and r["users"] == largest)
+            points = sorted((m["chunk"], m["users_per_s"]) for m in medians if m["variant"] == variant and m["users"] == largest)
             ax.plot(*zip(*points), marker="o", label=f"{variant} ({largest} users)")
         ax.set(xscale="log", xlabel="chunk size (entities per call)", ylabel="users/s", title="Bulk load throughput")
         ax.legend()
 
     report.plot("bulk_load", draw)
+
+
+def _bulk_medians(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (users, variant, chunk): median users/s with min and max, peak RSS at its highest."""
+    groups: dict[tuple[int, str, int], list[dict[str, Any]]] = {}
+    for r in results:
+        groups.setdefault((r["users"], r["variant"], r["chunk"]), []).append(r)
+    rows = []
+    for (users, variant, chunk), runs in groups.items():
+        rates = [r["users_per_s"] for r in runs]
+        server = [r["server_usec_per_script_call"] for r in runs if r["server_usec_per_script_call"] is not None]
+        rows.append({"users": users, "variant": variant, "chunk": chunk, "runs": len(runs), "users_per_s": float(np.median(rates)),
+                     "users_per_s_min": min(rates), "users_per_s_max": max(rates), "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
+                     "server_usec_per_script_call": float(np.median(server)) if server else None})
+    return sorted(rows, key=lambda m: (m["users"], m["variant"], m["chunk"]))
 
 
 def reader_during_load(cfg: Config, client: redis.Redis, report: Report) -> None:
@@ -95,18 +116,26 @@ def reader_during_load(cfg: Config, client: redis.Redis, report: Report) -> None
     check-and-encode pass (no writes yet) does not dilute the figure.
     """
     users = cfg.pick(100_000, 2_000)
-    chunks = cfg.pick([50, 100, 200, 500, 1000, 2000], [100])
+    chunks = cfg.pick([50, 100, 200, 500, 1000], [100])
+    configs: list[tuple[str, int]] = [("none", 0), *(("fslib", c) for c in chunks), ("raw", 500)]
+    rounds: dict[tuple[str, int], list[tuple[np.ndarray, dict[str, Any]]]] = {c: [] for c in configs}
+    for round_ in range(cfg.repeats):  # shuffled rounds: a neighbour's burst hits one run, not one config
+        for config in random.Random(round_).sample(configs, len(configs)):
+            rounds[config].append(_sample_reader(cfg, client, users, config[1], config[0]))
     summary: dict[str, dict[str, float]] = {}
-    runs: list[tuple[str, int]] = [("none", 0), *(("fslib", c) for c in chunks), ("raw", 500)]
-    for variant, chunk in runs:
-        samples, loader = _sample_reader(cfg, client, users, chunk, variant)
-        pcts = percentiles(samples)
+    for (variant, chunk), measured in rounds.items():
+        per_round = [percentiles(samples) for samples, _ in measured]
+        pcts = {q: float(np.median([p[q] for p in per_round])) for q in per_round[0]}
+        server = [loader["server_usec_per_script_call"] for _, loader in measured if loader.get("server_usec_per_script_call")]
+        server_us = float(np.median(server)) if server else None
         label = "no load" if variant == "none" else f"{variant} chunk={chunk}"
-        summary[label] = {**pcts, "chunk": chunk, "server_us": loader.get("server_usec_per_script_call") or 0.0}
+        summary[label] = {**pcts, "chunk": chunk, "server_us": server_us or 0.0}
         report.rows.append({"section": "reader during bulk load", "case": f"{users} users loading", "variant": label,
-                            "iterations": int(samples.size), **{f"{q}_us": v * 1e6 for q, v in pcts.items()},
-                            "server_us_per_script_call": loader.get("server_usec_per_script_call")})
-        print(f"  reader during {label:18s}: p50 {pcts['p50'] * 1e6:7.0f} us, p99 {pcts['p99'] * 1e6:7.0f} us", flush=True)
+                            "iterations": sum(int(samples.size) for samples, _ in measured), "repeats": len(measured),
+                            **{f"{q}_us": v * 1e6 for q, v in pcts.items()},
+                            "p99_min_us": min(p["p99"] for p in per_round) * 1e6, "p99_max_us": max(p["p99"] for p in per_round) * 1e6,
+                            "server_us_per_script_call": server_us})
+        print(f"  reader during {label:18s}: p50 {pcts['p50'] * 1e6:7.0f} us, p99 {pcts['p99'] * 1e6:7.0f} us (median of {len(measured)})", flush=True)
     fine = [s["chunk"] for name, s in summary.items() if name.startswith("fslib") and s["p99"] < 2e-3]
     pick = max(fine) if fine else None
     report.facts["largest chunk with reader p99 < 2 ms"] = pick

@@ -121,11 +121,14 @@ def wide_hash(cfg: Config, client: redis.Redis, report: Report) -> None:
             for k in ks:
                 wanted = names[:k]
 
-                def hgetall_pick(wanted: list[str] = wanted) -> dict[str, str]:
+                def hmget(key: str = key, wanted: list[str] = wanted) -> list[str | None]:
+                    return client.hmget(key, wanted)
+
+                def hgetall_pick(key: str = key, wanted: list[str] = wanted) -> dict[str, str]:
                     values = client.hgetall(key)
                     return {n: values[n] for n in wanted if n in values}
 
-                runs = cfg.compare({"HMGET k": lambda w=wanted: client.hmget(key, w), "HGETALL + pick k": hgetall_pick})
+                runs = cfg.compare({"HMGET k": hmget, "HGETALL + pick k": hgetall_pick})
                 report.rows += latency_rows("HMGET vs HGETALL", f"width={width} k={k}", runs)
                 ratios.append(ratio(runs, "HGETALL + pick k", "HMGET k")[0])
             curves[width] = (ks, ratios)

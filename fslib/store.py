@@ -472,6 +472,7 @@ class FeatureStore:
     # -- inference path ----------------------------------------------------
 
     def _result(self, names: list[str], values: Sequence[str | None], decode: bool) -> dict[str, Any]:
+        found: dict[str, Any]
         if None in values:
             found = {name: value for name, value in zip(names, values) if value is not None}
         else:  # the usual row: built in C, without a Python-level test per field

@@ -13,10 +13,11 @@ import numbers
 import pickle
 import tempfile
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
-from itertools import islice
+from itertools import chain, islice
 from typing import TYPE_CHECKING, Any, Literal, Union
 
 import redis
@@ -355,10 +356,24 @@ class FeatureStore:
                 self._write_chunk(chunk, ttl)
                 yield len(chunk)
             return
-        with ScriptStream(self.client, BULK_LOAD) as stream:
-            for chunk in chunks:
-                yield from stream.submit([key for key, _ in chunk], bulk_load_args(ttl, (m for _, m in chunk)))
-            yield from stream.drain()
+        unacknowledged: deque[list[tuple[str, dict[str, str]]]] = deque()
+        try:
+            with ScriptStream(self.client, BULK_LOAD) as stream:
+                for chunk in chunks:
+                    unacknowledged.append(chunk)
+                    for done in stream.submit([key for key, _ in chunk], bulk_load_args(ttl, (m for _, m in chunk))):
+                        unacknowledged.popleft()
+                        yield done
+                for done in stream.drain():
+                    unacknowledged.popleft()
+                    yield done
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            # The stream does not retry; HSET + EXPIRE are idempotent, so resend what was not
+            # acknowledged, then the rest, one call at a time under the client's retry policy.
+            logger.warning("bulk load connection lost (%s); resending %d chunk(s) with retries", exc, len(unacknowledged))
+            for chunk in chain(unacknowledged, chunks):
+                self._write_chunk(chunk, ttl)
+                yield len(chunk)
 
     def _write_chunk(self, chunk: list[tuple[str, dict[str, str]]], ttl: int) -> None:
         keys = [key for key, _ in chunk]

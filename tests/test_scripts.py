@@ -189,3 +189,36 @@ def test_script_error_mid_stream_raises_and_leaves_the_pool_usable(store: Featur
     client.delete(store.key_for("u0035"))
     assert store.bulk_load(users, chunk_size=10) == 60
     assert client.ping()
+
+
+def test_bulk_load_resends_unacknowledged_chunks_after_a_dropped_connection(
+    redis_server: fslib.EmbeddedRedis, client: redis.Redis, prefix: str,
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    name = f"victim-{uuid.uuid4().hex[:8]}"
+    victim = redis.Redis(port=redis_server.port, decode_responses=True, client_name=name)
+    store = FeatureStore(victim, key_prefix=prefix)
+    real_args = fslib.store.bulk_load_args
+    calls = []
+
+    def kill_on_third_chunk(ttl: int, mappings: object) -> list[object]:
+        calls.append(1)
+        if len(calls) == 3:  # chunk 1 went alone, chunk 2 is in flight on the stream's connection
+            for entry in client.client_list():
+                if entry["name"] == name:
+                    client.client_kill_filter(_id=entry["id"])
+        return real_args(ttl, mappings)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(fslib.store, "bulk_load_args", kill_on_third_chunk)
+    users = synthesize_users(50)
+    try:
+        assert store.bulk_load(users, ttl_seconds=900, chunk_size=10) == 50
+        assert store.stats().batch_writes == 50
+        assert any("connection lost" in r.message for r in caplog.records)
+        for entity_id, features in users:
+            key = store.key_for(entity_id)
+            assert client.hgetall(key) == {k: fslib.encode_value(v) for k, v in features.items()}
+            assert 890 <= client.ttl(key) <= 900
+    finally:
+        store.reset()
+        victim.close()

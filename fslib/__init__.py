@@ -36,7 +36,8 @@ from fslib.server import (
     require_version,
     server_version,
 )
-from fslib.store import DEFAULT_CHUNK_SIZE, EntityInspection, FeatureStore, FieldState, StoreStats
+from fslib.scripts import ScriptStream, ServerScript
+from fslib.store import DEFAULT_CHUNK_SIZE, EntityInspection, FeatureStore, FieldState, ScriptMode, StoreStats
 from fslib.synth import SyntheticUsers, streaming_features, synthesize_users
 from fslib.worker import StreamingWorker, WorkerStats, WorkerStatus, reset_store
 
@@ -61,6 +62,9 @@ __all__ = [
     "ReadResult",
     "RedisVersionError",
     "Schema",
+    "ScriptMode",
+    "ScriptStream",
+    "ServerScript",
     "StoreStats",
     "StreamingWorker",
     "SyntheticUsers",

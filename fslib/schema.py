@@ -91,6 +91,11 @@ def encode_value(value: object) -> str:
         TypeError: ``value`` is None, a container or another unsupported type.
         ValueError: ``value`` is NaN or infinite.
     """
+    # Exact built-ins first: on bulk loads the ABC checks below cost more than the encoding.
+    if type(value) is str:
+        return value
+    if type(value) is int:
+        return str(value)
     # bool before int: bool is a subclass of int, and numpy's bool_ is neither.
     if isinstance(value, (bool, np.bool_)):
         return "true" if value else "false"
@@ -98,7 +103,7 @@ def encode_value(value: object) -> str:
         return value
     if isinstance(value, numbers.Integral):
         return str(int(value))
-    if isinstance(value, numbers.Real):
+    if type(value) is float or isinstance(value, numbers.Real):
         number = float(value)
         if not math.isfinite(number):
             raise ValueError(f"{number} is not a storable feature value (NaN/inf)")
@@ -127,6 +132,8 @@ def decode_value(text: str, dtype: type) -> FeatureValue:
 
 
 def _matches(spec: FeatureSpec, value: object) -> bool:
+    if type(value) is spec.dtype:  # exact built-in type: skip the ABC checks
+        return True
     if spec.dtype is bool:
         return isinstance(value, (bool, np.bool_))
     if isinstance(value, (bool, np.bool_)):

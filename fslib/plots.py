@@ -68,7 +68,7 @@ def bulk_load_throughput(frame: pd.DataFrame, naive_users_per_s: float) -> Figur
     _require_columns(frame, ["chunk_size", "users_per_s"], "bulk_load_throughput")
     fig = Figure(figsize=(7, 4), layout="constrained")
     ax = fig.subplots()
-    ax.plot(frame["chunk_size"], frame["users_per_s"], marker="o", label="bulk_load (pipelined per chunk)")
+    ax.plot(frame["chunk_size"], frame["users_per_s"], marker="o", label="bulk_load (one call per chunk)")
     ax.axhline(naive_users_per_s, color="tab:red", linestyle="--", label="naive loop (one round trip per user)")
     _axes_style(ax, "Bulk-load throughput", "chunk size (users per round trip)", "users / s",
                 logx=True, from_zero=True)

@@ -12,6 +12,7 @@ data, never as silently stale data.
 
 from __future__ import annotations
 
+from fslib.aio import AsyncFeatureStore, connect_async
 from fslib.bench import (
     LatencySummary,
     compare_latencies,
@@ -45,6 +46,7 @@ __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "DEFAULT_SCHEMA",
     "MIN_REDIS_VERSION",
+    "AsyncFeatureStore",
     "BatchScoreResult",
     "Dashboard",
     "DashboardState",
@@ -72,6 +74,7 @@ __all__ = [
     "WorkerStatus",
     "compare_latencies",
     "connect",
+    "connect_async",
     "decode_value",
     "embedded_server",
     "encode_value",

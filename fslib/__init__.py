@@ -16,6 +16,7 @@ from fslib.aio import AsyncFeatureStore, connect_async
 from fslib.bench import (
     LatencySummary,
     compare_latencies,
+    compare_latencies_async,
     gc_paused,
     percentiles,
     sample_latencies,
@@ -73,6 +74,7 @@ __all__ = [
     "WorkerStats",
     "WorkerStatus",
     "compare_latencies",
+    "compare_latencies_async",
     "connect",
     "connect_async",
     "decode_value",

@@ -13,14 +13,14 @@ One Redis server only: a ``redis.asyncio.cluster.RedisCluster`` is refused
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import redis.asyncio
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.exceptions import NoPermissionError, ResponseError
 
-from fslib.schema import DEFAULT_SCHEMA, FeatureValue, Schema
+from fslib.schema import FeatureValue
 from fslib.scripts import MULTI_HMGET
 from fslib.server import (
     _client_options,
@@ -30,7 +30,7 @@ from fslib.server import (
     require_version,
     resolve_url,
 )
-from fslib.store import ScriptMode, _check_names, _joined, _read_groups, _StoreCore
+from fslib.store import _check_names, _joined, _read_groups, _StoreCore
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -101,33 +101,18 @@ class AsyncFeatureStore(_StoreCore):
         ValueError, TypeError: A TTL is not a positive integer or the prefix is empty.
     """
 
-    def __init__(
-        self,
-        client: redis.asyncio.Redis,
-        key_prefix: str = "fs:user:",
-        batch_ttl_seconds: int = 24 * 60 * 60,
-        streaming_ttl_seconds: int = 5 * 60,
-        *,
-        schema: Schema = DEFAULT_SCHEMA,
-        streaming_write: Literal["auto", "hsetex", "multi"] = "auto",
-        use_scripts: ScriptMode = "auto",
-    ) -> None:
+    _hsetex: bool | None = None
+    """Set by :meth:`uses_hsetex` on first use."""
+
+    @staticmethod
+    def _on_cluster(client: Any) -> bool:
         if isinstance(client, AsyncRedisCluster):
             raise TypeError("AsyncFeatureStore serves one Redis server, not a cluster: use fslib.FeatureStore there")
         if not isinstance(client, redis.asyncio.Redis):
             raise TypeError(
                 f"AsyncFeatureStore needs a redis.asyncio.Redis client (see fslib.connect_async), got {type(client).__name__}"
             )
-        super().__init__(
-            client,
-            key_prefix,
-            batch_ttl_seconds,
-            streaming_ttl_seconds,
-            schema=schema,
-            streaming_write=streaming_write,
-            use_scripts=use_scripts,
-        )
-        self._hsetex: bool | None = None
+        return False
 
     # -- server-side scripts ----------------------------------------------
 

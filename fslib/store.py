@@ -239,7 +239,7 @@ class _StoreCore:
         self._use_scripts = use_scripts
         # A script call's keys must share a slot on a cluster, which a batch of
         # entities does not: there the cluster pipeline (one round trip per node) does the work.
-        on_cluster = isinstance(client, redis.cluster.RedisCluster)
+        on_cluster = self._on_cluster(client)
         if use_scripts is True and on_cluster:
             raise ValueError(
                 "use_scripts=True needs a single Redis server: on a cluster the keys of one call "
@@ -249,6 +249,11 @@ class _StoreCore:
         self._stats_lock = threading.Lock()
         self._counters = StoreStats().as_dict()
 
+
+    @staticmethod
+    def _on_cluster(client: Any) -> bool:
+        """Whether ``client`` is a cluster client (a subclass raises ``TypeError`` for one it cannot use)."""
+        return isinstance(client, redis.cluster.RedisCluster)
 
     def __repr__(self) -> str:
         return (

@@ -249,7 +249,6 @@ class _StoreCore:
         self._stats_lock = threading.Lock()
         self._counters = StoreStats().as_dict()
 
-
     @staticmethod
     def _on_cluster(client: Any) -> bool:
         """Whether ``client`` is a cluster client (a subclass raises ``TypeError`` for one it cannot use)."""

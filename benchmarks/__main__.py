@@ -10,7 +10,7 @@ from collections.abc import Callable
 import redis
 
 import fslib
-from benchmarks import reads, writes
+from benchmarks import aio, reads, writes
 from benchmarks.common import Config, Report
 
 __all__ = ["SECTIONS", "main"]
@@ -20,6 +20,7 @@ SECTIONS: dict[str, Callable[[Config, redis.Redis, Report], None]] = {
     "single": reads.single_read,
     "batch": reads.batch_read,
     "wide": reads.wide_hash,
+    "asyncio": aio.sync_vs_asyncio,
     "bulk": writes.bulk_load,
     "reader": writes.reader_during_load,
     "streaming": writes.streaming_writes,
@@ -40,7 +41,6 @@ def main() -> int:
     cfg = Config.from_env(url)
     report = Report(cfg)
     report.facts.update({"redis": fslib.server_version(client), "redis-py": redis.__version__, "client-server": "loopback"})
-    report.note("The asyncio API (fslib.aio) is not built yet: no sync vs asyncio figures in this run.")
     for name, section in SECTIONS.items():
         if only and name not in only:
             continue

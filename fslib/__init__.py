@@ -12,9 +12,11 @@ data, never as silently stale data.
 
 from __future__ import annotations
 
+from fslib.aio import AsyncFeatureStore, connect_async
 from fslib.bench import (
     LatencySummary,
     compare_latencies,
+    compare_latencies_async,
     gc_paused,
     percentiles,
     sample_latencies,
@@ -45,6 +47,7 @@ __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "DEFAULT_SCHEMA",
     "MIN_REDIS_VERSION",
+    "AsyncFeatureStore",
     "BatchScoreResult",
     "Dashboard",
     "DashboardState",
@@ -71,7 +74,9 @@ __all__ = [
     "WorkerStats",
     "WorkerStatus",
     "compare_latencies",
+    "compare_latencies_async",
     "connect",
+    "connect_async",
     "decode_value",
     "embedded_server",
     "encode_value",

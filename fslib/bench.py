@@ -10,6 +10,7 @@ pipeline shows up as a ~20 ms spike that belongs to Python, not Redis.
 from __future__ import annotations
 
 import gc
+import inspect
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 __all__ = [
     "LatencySummary",
     "compare_latencies",
+    "compare_latencies_async",
     "gc_paused",
     "percentiles",
     "sample_latencies",
@@ -88,16 +90,20 @@ def _sample_alternating(fns: Sequence[Callable[[], object]], n: int) -> np.ndarr
     a big one finds colder caches, and no variant should always be that one.
     """
     samples = np.empty((len(fns), n), dtype=np.int64)
-    orders = np.argsort(np.random.default_rng(0).random((n, len(fns))), axis=1).tolist()
     clock = time.perf_counter_ns
     with gc_paused():
-        for i, order in enumerate(orders):
+        for i, order in enumerate(_round_orders(n, len(fns))):
             for row in order:
                 fn = fns[row]
                 start = clock()
                 fn()
                 samples[row, i] = clock() - start
     return samples / 1e9
+
+
+def _round_orders(n: int, variants: int) -> list[list[int]]:
+    """``n`` shuffled orders of ``range(variants)``, the same in every run (fixed seed)."""
+    return np.argsort(np.random.default_rng(0).random((n, variants)), axis=1).tolist()
 
 
 def percentiles(samples: Sequence[float] | np.ndarray, qs: Sequence[int] = PERCENTILES) -> dict[str, float]:
@@ -161,11 +167,7 @@ def compare_latencies(
     Raises:
         ValueError: No variants, ``repeats`` or ``n`` < 1, or ``warmup`` < 0.
     """
-    if not fns:
-        raise ValueError("no operations to compare")
-    if not isinstance(repeats, int) or repeats < 1:
-        raise ValueError(f"repeats must be a positive integer, got {repeats!r}")
-    _check_counts(n, warmup)
+    _check_compare(fns, n, warmup, repeats)
     for fn in fns.values():
         for _ in range(warmup):
             fn()
@@ -174,6 +176,47 @@ def compare_latencies(
         for name, samples in zip(fns, _sample_alternating(list(fns.values()), n)):
             runs[name].append(samples)
     return runs
+
+
+async def compare_latencies_async(
+    fns: Mapping[str, Callable[[], object]], n: int = 2000, warmup: int = 200, repeats: int = 3
+) -> dict[str, list[np.ndarray]]:
+    """:func:`compare_latencies` inside a running event loop, for sync vs asyncio comparisons.
+
+    A variant whose call returns an awaitable is awaited, and timed until it
+    is done; a plain variant is called as in :func:`compare_latencies`. Run
+    nothing else on the loop meanwhile: it would be timed too.
+
+    Args, Returns and Raises: as for :func:`compare_latencies`.
+    """
+    _check_compare(fns, n, warmup, repeats)
+    for fn in fns.values():
+        for _ in range(warmup):
+            if inspect.isawaitable(reply := fn()):
+                await reply
+    runs: dict[str, list[np.ndarray]] = {name: [] for name in fns}
+    calls = list(fns.values())
+    clock = time.perf_counter_ns
+    for _ in range(repeats):
+        samples = np.empty((len(calls), n), dtype=np.int64)
+        with gc_paused():
+            for i, order in enumerate(_round_orders(n, len(calls))):
+                for row in order:
+                    start = clock()
+                    if inspect.isawaitable(reply := calls[row]()):
+                        await reply
+                    samples[row, i] = clock() - start
+        for name, row_samples in zip(fns, samples / 1e9):
+            runs[name].append(row_samples)
+    return runs
+
+
+def _check_compare(fns: Mapping[str, Callable[[], object]], n: object, warmup: object, repeats: object) -> None:
+    if not fns:
+        raise ValueError("no operations to compare")
+    if not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats must be a positive integer, got {repeats!r}")
+    _check_counts(n, warmup)
 
 
 def summaries_frame(summaries: Sequence[LatencySummary], unit: str = "us") -> pd.DataFrame:

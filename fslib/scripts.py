@@ -53,12 +53,24 @@ class ServerScript:
             redis.exceptions.NoPermissionError: The user may not run scripts.
             redis.exceptions.ResponseError: The script failed (e.g. ``WRONGTYPE``).
         """
-        call_args = (self._command, self.sha, len(keys), *keys, *args)
+        call_args = self._call_args(keys, args)
         try:
             return client.execute_command(*call_args)
         except NoScriptError:
             client.script_load(self.source)
             return client.execute_command(*call_args)
+
+    async def call_async(self, client: Any, keys: Sequence[str], args: Iterable[object] = ()) -> Any:
+        """:meth:`__call__` on a ``redis.asyncio`` client (same reload on ``NOSCRIPT``, same errors)."""
+        call_args = self._call_args(keys, args)
+        try:
+            return await client.execute_command(*call_args)
+        except NoScriptError:
+            await client.script_load(self.source)
+            return await client.execute_command(*call_args)
+
+    def _call_args(self, keys: Sequence[str], args: Iterable[object]) -> tuple[object, ...]:
+        return (self._command, self.sha, len(keys), *keys, *args)
 
     @property
     def _command(self) -> str:
@@ -76,22 +88,41 @@ class ServerScript:
             ValueError: The script may write.
             redis.exceptions.RedisError: The first failed call's error.
         """
+        replies = self._pipeline(client, key_groups, args).execute(raise_on_error=False)
+        if _has_noscript(replies):
+            client.script_load(self.source)
+            replies = self._pipeline(client, key_groups, args).execute(raise_on_error=False)
+        return _raise_first_error(replies)
+
+    async def call_many_async(
+        self, client: Any, key_groups: Sequence[Sequence[str]], args: Sequence[object] = ()
+    ) -> list[Any]:
+        """:meth:`call_many` on a ``redis.asyncio`` client (same reload on ``NOSCRIPT``, same errors)."""
+        replies = await self._pipeline(client, key_groups, args).execute(raise_on_error=False)
+        if _has_noscript(replies):
+            await client.script_load(self.source)
+            replies = await self._pipeline(client, key_groups, args).execute(raise_on_error=False)
+        return _raise_first_error(replies)
+
+    def _pipeline(self, client: Any, key_groups: Sequence[Sequence[str]], args: Sequence[object]) -> Any:
+        """A pipeline (sync or asyncio, as ``client`` is) with one call per key group, not yet sent."""
         if not self.read_only:
             raise ValueError("only a read-only script may be repeated after NOSCRIPT")
-        replies = self._pipelined(client, key_groups, args)
-        if any(isinstance(reply, NoScriptError) for reply in replies):
-            client.script_load(self.source)
-            replies = self._pipelined(client, key_groups, args)
-        for reply in replies:
-            if isinstance(reply, Exception):
-                raise reply
-        return replies
-
-    def _pipelined(self, client: Any, key_groups: Sequence[Sequence[str]], args: Sequence[object]) -> list[Any]:
         pipe = client.pipeline(transaction=False)
         for keys in key_groups:
-            pipe.execute_command(self._command, self.sha, len(keys), *keys, *args)
-        return pipe.execute(raise_on_error=False)
+            pipe.execute_command(*self._call_args(keys, args))
+        return pipe
+
+
+def _has_noscript(replies: Sequence[Any]) -> bool:
+    return any(isinstance(reply, NoScriptError) for reply in replies)
+
+
+def _raise_first_error(replies: list[Any]) -> list[Any]:
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+    return replies
 
 
 class ScriptStream:

@@ -106,9 +106,12 @@ def require_version(version: str, url: str) -> tuple[int, ...]:
 def server_version(client: Any) -> str:
     """Return the ``redis_version`` a client's server reports (the oldest node on a cluster)."""
     if isinstance(client, RedisCluster):
-        info = client.info("server", target_nodes=RedisCluster.ALL_NODES)
-    else:
-        info = client.info("server")
+        return _version_in_info(client.info("server", target_nodes=RedisCluster.ALL_NODES))
+    return _version_in_info(client.info("server"))
+
+
+def _version_in_info(info: dict[str, Any]) -> str:
+    """The ``redis_version`` in an ``INFO server`` reply (the oldest node's, for a cluster's)."""
     if "redis_version" in info:
         return str(info["redis_version"])
     # A cluster client answers with one INFO section per node.
@@ -270,10 +273,35 @@ def embedded_server() -> EmbeddedRedis:
         return _embedded.start()
 
 
-def _retry_policy(attempts: int) -> Retry:
-    # Jittered exponential backoff capped at 1 s: a restarting server is back
-    # within a few seconds, and many clients must not reconnect in lockstep.
-    return Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), attempts)
+def _client_options(retry_attempts: int, socket_timeout: float, retry_class: type[Any] = Retry) -> dict[str, Any]:
+    """The options every fslib client gets, sync or asyncio (see :func:`connect`).
+
+    Args:
+        retry_attempts: Retries on a connection error or timeout.
+        socket_timeout: Seconds to wait for a connection or a reply.
+        retry_class: ``redis.retry.Retry``, or ``redis.asyncio.retry.Retry`` for an asyncio client.
+    """
+    return {
+        "decode_responses": True,
+        "socket_timeout": socket_timeout,
+        "socket_connect_timeout": socket_timeout,
+        # Jittered exponential backoff capped at 1 s: a restarting server is back
+        # within a few seconds, and many clients must not reconnect in lockstep.
+        "retry": retry_class(ExponentialWithJitterBackoff(base=0.05, cap=1.0), retry_attempts),
+        "client_name": "fslib",
+    }
+
+
+def _single_server_options() -> dict[str, Any]:
+    """What a one-server client adds to :func:`_client_options` (a cluster client retries by itself)."""
+    return {"retry_on_error": [redis.ConnectionError, redis.TimeoutError], "health_check_interval": 30}
+
+
+def _cluster_wanted(cluster: bool | None) -> bool:
+    """``cluster``, or when None the ``REDIS_CLUSTER`` environment variable (``1``/``true``/``yes``)."""
+    if cluster is None:
+        return os.environ.get("REDIS_CLUSTER", "").strip().lower() in ("1", "true", "yes")
+    return cluster
 
 
 def resolve_url(url: str | None = None) -> str:
@@ -310,29 +338,20 @@ def connect(
         ValueError: A cluster was asked for without a URL (the embedded server is no cluster).
         redis.ConnectionError: The server cannot be reached.
     """
-    if cluster is None:
-        cluster = os.environ.get("REDIS_CLUSTER", "").strip().lower() in ("1", "true", "yes")
+    cluster = _cluster_wanted(cluster)
     url = url or os.environ.get("REDIS_URL")
     if cluster and not url:
         raise ValueError(
             "cluster=True needs the URL of a cluster node (url= or REDIS_URL), e.g. a started fslib.LocalCluster().url"
         )
     url = resolve_url(url)
-    options: dict[str, Any] = {
-        "decode_responses": True,
-        "socket_timeout": socket_timeout,
-        "socket_connect_timeout": socket_timeout,
-        "retry": _retry_policy(retry_attempts),
-        "client_name": "fslib",
-    }
+    options = _client_options(retry_attempts, socket_timeout)
     client: redis.Redis | RedisCluster
     if cluster:
         # The cluster client retries connection errors and timeouts itself, refreshing its slot table.
         client = RedisCluster.from_url(url, **options)
     else:
-        client = redis.Redis.from_url(
-            url, retry_on_error=[redis.ConnectionError, redis.TimeoutError], health_check_interval=30, **options
-        )
+        client = redis.Redis.from_url(url, **_single_server_options(), **options)
     if check_version:
         try:
             require_version(server_version(client), url)

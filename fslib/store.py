@@ -206,26 +206,11 @@ class EntityInspection:
         return "\n".join(lines)
 
 
-class FeatureStore:
-    """The read and write paths of an online feature store on Redis hashes.
+class _StoreCore:
+    """What :class:`FeatureStore` and :class:`fslib.aio.AsyncFeatureStore` share: checks, keys,
+    encoding, result building, counters and path choices, without any I/O.
 
-    Args:
-        client: A redis-py client with ``decode_responses=True`` (see :func:`fslib.connect`).
-        key_prefix: Every entity lives at ``key_prefix + entity_id``.
-        batch_ttl_seconds: Key-level TTL given by :meth:`bulk_load` (the batch cycle).
-        streaming_ttl_seconds: Field TTL given by :meth:`update_streaming`.
-        schema: Feature types and kinds, for checks and typed reads.
-        streaming_write: ``"hsetex"`` (one atomic ``HSETEX``, Redis >= 8.0),
-            ``"multi"`` (``HSET`` + ``HEXPIRE`` in ``MULTI/EXEC``, Redis 7.4), or
-            ``"auto"`` to pick by server version.
-        use_scripts: Batch reads and bulk loads as one Lua script call
-            (``fslib.scripts``) instead of a pipeline: True always, False
-            never, ``"auto"`` unless the client is a ``RedisCluster`` or the
-            server refuses scripting (detected on first use, then remembered).
-            True on a ``RedisCluster`` raises ``ValueError``.
-
-    Raises:
-        ValueError, TypeError: A TTL is not a positive integer or the prefix is empty.
+    Args and Raises: see :class:`FeatureStore`.
     """
 
     def __init__(
@@ -254,7 +239,7 @@ class FeatureStore:
         self._use_scripts = use_scripts
         # A script call's keys must share a slot on a cluster, which a batch of
         # entities does not: there the cluster pipeline (one round trip per node) does the work.
-        on_cluster = isinstance(client, redis.cluster.RedisCluster)
+        on_cluster = self._on_cluster(client)
         if use_scripts is True and on_cluster:
             raise ValueError(
                 "use_scripts=True needs a single Redis server: on a cluster the keys of one call "
@@ -264,9 +249,14 @@ class FeatureStore:
         self._stats_lock = threading.Lock()
         self._counters = StoreStats().as_dict()
 
+    @staticmethod
+    def _on_cluster(client: Any) -> bool:
+        """Whether ``client`` is a cluster client (a subclass raises ``TypeError`` for one it cannot use)."""
+        return isinstance(client, redis.cluster.RedisCluster)
+
     def __repr__(self) -> str:
         return (
-            f"FeatureStore(key_prefix={self.key_prefix!r}, batch_ttl_seconds={self.batch_ttl_seconds}, "
+            f"{type(self).__name__}(key_prefix={self.key_prefix!r}, batch_ttl_seconds={self.batch_ttl_seconds}, "
             f"streaming_ttl_seconds={self.streaming_ttl_seconds})"
         )
 
@@ -298,6 +288,129 @@ class FeatureStore:
         """Set every counter back to zero."""
         with self._stats_lock:
             self._counters = StoreStats().as_dict()
+
+    @property
+    def uses_scripts(self) -> bool:
+        """Whether batch reads and bulk loads currently go through Lua scripts."""
+        return self._scripts_on
+
+    def _scripts_refused(self, exc: NoPermissionError | ResponseError) -> None:
+        """Re-raise ``exc`` from a script call unless the pipeline must take over from now on.
+
+        With ``use_scripts="auto"``, a server or ACL user that refuses scripting
+        turns scripts off for this store (logged once); other errors propagate.
+        """
+        if self._use_scripts is True or not is_scripting_refused(exc):
+            raise exc
+        logger.warning("scripting refused (%s); using pipelines from now on", exc)
+        self._scripts_on = False
+
+    # -- pure halves of the request paths ------------------------------------
+
+    def _choose_hsetex(self, version: str | None) -> bool:
+        """HSETEX or MULTI; the server's ``version`` is only read when ``streaming_write="auto"``."""
+        if self._streaming_write != "auto":
+            return self._streaming_write == "hsetex"
+        assert version is not None, "streaming_write='auto' needs the server version"
+        return parse_version(version)[:1] >= (8,)
+
+    def _streaming_request(
+        self, entity_id: str, fields: Mapping[str, FeatureValue], ttl_seconds: int | None
+    ) -> tuple[str, int, dict[str, str]]:
+        """The key, TTL and encoded fields of a streaming write (no fields: nothing to write)."""
+        key = self.key_for(entity_id)
+        ttl = self.streaming_ttl_seconds if ttl_seconds is None else check_ttl(ttl_seconds)
+        try:
+            encoded = self.schema.encode(fields, FeatureKind.STREAMING)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"entity {entity_id!r}: {exc}") from None
+        return key, ttl, encoded
+
+    def _streaming_written(self, key: str, encoded: dict[str, str], hsetex: bool, reply: Any) -> None:
+        """Check the reply of ``HSETEX``, or of ``MULTI`` ``HSET`` + ``HEXPIRE``, and count the write."""
+        if hsetex:
+            # HSETEX answers 1 when every field was set with the expiry, else 0.
+            check_field_ttl_codes("HSETEX", key, list(encoded), [reply])
+        else:
+            check_field_ttl_codes("HEXPIRE", key, list(encoded), reply[1])
+        self._count(streaming_writes=1)
+
+    def _result(self, names: list[str], values: Sequence[str | None], decode: bool) -> dict[str, Any]:
+        found: dict[str, Any]
+        if None in values:
+            found = {name: value for name, value in zip(names, values) if value is not None}
+        else:  # the usual row: built in C, without a Python-level test per field
+            found = dict(zip(names, values))
+        return self.schema.decode(found) if decode else found
+
+    def _read_request(self, entity_id: str, names: Sequence[str]) -> tuple[str, list[str]]:
+        """The key and checked names of a one-entity read."""
+        return self.key_for(entity_id), _check_names(names)
+
+    def _read_result(self, names: list[str], values: Sequence[str | None], decode: bool) -> dict[str, Any]:
+        """A one-entity read's result, counted."""
+        result = self._result(names, values, decode)
+        self._count(reads=1, fields_read=len(result))
+        return result
+
+    def _batch_request(self, entity_ids: Sequence[str], names: Sequence[str]) -> tuple[list[str], list[str], list[str]]:
+        """Checked ids and names, and the keys to read: none when there are no ids or no names."""
+        ids = [check_entity_id(e) for e in entity_ids]
+        wanted = _check_names(names)
+        if not ids or not wanted:
+            return ids, wanted, []
+        return ids, wanted, [self.key_prefix + entity_id for entity_id in ids]
+
+    def _batch_rows(self, ids: list[str], wanted: list[str], rows: list[list[str | None]] | None) -> list[list[str | None]]:
+        """The rows read (counted), or all-missing rows when nothing was read (``rows`` None)."""
+        if rows is None:
+            return [[None] * len(wanted) for _ in ids]
+        self._count(reads=len(ids), fields_read=sum(len(row) - row.count(None) for row in rows))
+        return rows
+
+    def _results(self, wanted: list[str], ids: list[str], rows: list[list[str | None]], decode: bool) -> dict[str, dict[str, Any]]:
+        return {entity_id: self._result(wanted, row, decode) for entity_id, row in zip(ids, rows)}
+
+    def _frame(self, ids: list[str], wanted: list[str], rows: list[list[str | None]], decode: bool) -> pd.DataFrame:
+        import pandas as pd
+
+        index = pd.Index(ids, name="entity_id")
+        if not decode:
+            return pd.DataFrame(rows, index=index, columns=wanted, dtype=object)
+        # Typed column arrays built once, then one DataFrame: per-column astype/setitem cost ~0.2 ms each.
+        columns = list(zip(*rows)) or [()] * len(wanted)
+        data = {}
+        for name, texts in zip(wanted, columns):
+            spec = self.schema.get(name)
+            if spec is None or spec.dtype is str:
+                data[name] = pd.array(texts, dtype="string")
+            else:
+                data[name] = pd.array([None if t is None else decode_value(t, spec.dtype) for t in texts], dtype=spec.pandas_dtype)
+        return pd.DataFrame(data, index=index, columns=wanted)
+
+
+class FeatureStore(_StoreCore):
+    """The read and write paths of an online feature store on Redis hashes.
+
+    Args:
+        client: A redis-py client with ``decode_responses=True`` (see :func:`fslib.connect`).
+        key_prefix: Every entity lives at ``key_prefix + entity_id``.
+        batch_ttl_seconds: Key-level TTL given by :meth:`bulk_load` (the batch cycle).
+        streaming_ttl_seconds: Field TTL given by :meth:`update_streaming`.
+        schema: Feature types and kinds, for checks and typed reads.
+        streaming_write: ``"hsetex"`` (one atomic ``HSETEX``, Redis >= 8.0),
+            ``"multi"`` (``HSET`` + ``HEXPIRE`` in ``MULTI/EXEC``, Redis 7.4), or
+            ``"auto"`` to pick by server version.
+        use_scripts: Batch reads and bulk loads as one Lua script call
+            (``fslib.scripts``) instead of a pipeline: True always, False
+            never, ``"auto"`` unless the client is a ``RedisCluster`` or the
+            server refuses scripting (detected on first use, then remembered).
+            True on a ``RedisCluster`` raises ``ValueError``.
+
+    Raises:
+        ValueError, TypeError: A TTL is not a positive integer or the prefix is empty.
+    """
+
 
     # -- batch path --------------------------------------------------------
 
@@ -420,28 +533,17 @@ class FeatureStore:
         pipe.execute()
         self._count(batch_writes=1)
 
+
     # -- server-side scripts ----------------------------------------------
 
-    @property
-    def uses_scripts(self) -> bool:
-        """Whether batch reads and bulk loads currently go through Lua scripts."""
-        return self._scripts_on
-
     def _run_script(self, call: Callable[[], Any]) -> Any | None:
-        """``call()``'s reply (a script call), or None when the pipeline must do the work instead.
-
-        With ``use_scripts="auto"``, a server or ACL user that refuses scripting
-        turns scripts off for this store (logged once); other errors propagate.
-        """
+        """``call()``'s reply (a script call), or None when the pipeline must do the work instead."""
         if not self._scripts_on:
             return None
         try:
             return call()
         except (NoPermissionError, ResponseError) as exc:
-            if self._use_scripts is True or not is_scripting_refused(exc):
-                raise
-            logger.warning("scripting refused (%s); using pipelines from now on", exc)
-            self._scripts_on = False
+            self._scripts_refused(exc)
             return None
 
     # -- streaming path ----------------------------------------------------
@@ -449,9 +551,7 @@ class FeatureStore:
     @cached_property
     def uses_hsetex(self) -> bool:
         """Whether streaming writes use ``HSETEX`` (Redis >= 8.0) rather than ``MULTI``."""
-        if self._streaming_write != "auto":
-            return self._streaming_write == "hsetex"
-        return parse_version(server_version(self.client))[:1] >= (8,)
+        return self._choose_hsetex(server_version(self.client) if self._streaming_write == "auto" else None)
 
     def update_streaming(
         self, entity_id: str, fields: Mapping[str, FeatureValue], ttl_seconds: int | None = None
@@ -470,35 +570,19 @@ class FeatureStore:
             TypeError, ValueError: Bad id, name, value or TTL, or a batch feature.
             InvariantError: Redis did not give every field its TTL.
         """
-        key = self.key_for(entity_id)
-        ttl = self.streaming_ttl_seconds if ttl_seconds is None else check_ttl(ttl_seconds)
-        try:
-            encoded = self.schema.encode(fields, FeatureKind.STREAMING)
-        except (TypeError, ValueError) as exc:
-            raise type(exc)(f"entity {entity_id!r}: {exc}") from None
+        key, ttl, encoded = self._streaming_request(entity_id, fields, ttl_seconds)
         if not encoded:
             return
         if self.uses_hsetex:
-            # HSETEX answers 1 when every field was set with the expiry, else 0.
             reply = self.client.hsetex(key, mapping=encoded, ex=ttl)
-            check_field_ttl_codes("HSETEX", key, list(encoded), [reply])
         else:
             pipe = self.client.pipeline(transaction=True)
             pipe.hset(key, mapping=encoded)
             pipe.hexpire(key, ttl, *encoded)
-            _, codes = pipe.execute()
-            check_field_ttl_codes("HEXPIRE", key, list(encoded), codes)
-        self._count(streaming_writes=1)
+            reply = pipe.execute()
+        self._streaming_written(key, encoded, self.uses_hsetex, reply)
 
     # -- inference path ----------------------------------------------------
-
-    def _result(self, names: list[str], values: Sequence[str | None], decode: bool) -> dict[str, Any]:
-        found: dict[str, Any]
-        if None in values:
-            found = {name: value for name, value in zip(names, values) if value is not None}
-        else:  # the usual row: built in C, without a Python-level test per field
-            found = dict(zip(names, values))
-        return self.schema.decode(found) if decode else found
 
     def get_features(self, entity_id: str, names: Sequence[str], *, decode: bool = False) -> dict[str, Any]:
         """Read features of one entity with one ``HMGET``.
@@ -513,20 +597,15 @@ class FeatureStore:
             or expired features are left out. An empty ``names`` returns ``{}``
             without a round trip.
         """
-        key = self.key_for(entity_id)
-        wanted = _check_names(names)
+        key, wanted = self._read_request(entity_id, names)
         if not wanted:
             return {}
-        result = self._result(wanted, self.client.hmget(key, wanted), decode)
-        self._count(reads=1, fields_read=len(result))
-        return result
+        return self._read_result(wanted, self.client.hmget(key, wanted), decode)
 
     def _batch_hmget(self, entity_ids: Sequence[str], names: Sequence[str]) -> tuple[list[str], list[list[str | None]]]:
-        ids = [check_entity_id(e) for e in entity_ids]
-        wanted = _check_names(names)
-        if not ids or not wanted:
-            return ids, [[None] * len(wanted) for _ in ids]
-        keys = [self.key_prefix + entity_id for entity_id in ids]
+        ids, wanted, keys = self._batch_request(entity_ids, names)
+        if not keys:
+            return ids, self._batch_rows(ids, wanted, None)
         # One entity: a plain HMGET costs less than a pipeline or a script.
         rows = [self.client.hmget(keys[0], wanted)] if len(keys) == 1 else self._script_hmget(keys, wanted)
         if rows is None:
@@ -534,15 +613,14 @@ class FeatureStore:
             for key in keys:
                 pipe.hmget(key, wanted)
             rows = pipe.execute()
-        self._count(reads=len(ids), fields_read=sum(len(row) - row.count(None) for row in rows))
-        return ids, rows
+        return ids, self._batch_rows(ids, wanted, rows)
 
     def _script_hmget(self, keys: list[str], wanted: list[str]) -> list[list[str | None]] | None:
-        if len(keys) <= _READ_SCRIPT_KEYS:
+        groups = _read_groups(keys)
+        if len(groups) == 1:
             return self._run_script(lambda: MULTI_HMGET(self.client, keys, wanted))
-        groups = [keys[start : start + _READ_SCRIPT_KEYS] for start in range(0, len(keys), _READ_SCRIPT_KEYS)]
         parts = self._run_script(lambda: MULTI_HMGET.call_many(self.client, groups, wanted))
-        return None if parts is None else [row for part in parts for row in part]
+        return None if parts is None else _joined(parts)
 
     def batch_get_features(
         self, entity_ids: Sequence[str], names: Sequence[str], *, decode: bool = False
@@ -560,7 +638,7 @@ class FeatureStore:
         """
         wanted = _check_names(names)
         ids, rows = self._batch_hmget(entity_ids, wanted)
-        return {entity_id: self._result(wanted, row, decode) for entity_id, row in zip(ids, rows)}
+        return self._results(wanted, ids, rows, decode)
 
     def batch_get_frame(
         self, entity_ids: Sequence[str], names: Sequence[str], *, decode: bool = True
@@ -570,30 +648,15 @@ class FeatureStore:
         Missing values are ``<NA>``. With ``decode`` the columns get nullable
         pandas dtypes from the schema (``Int64``, ``Float64``, ``boolean``, ``string``).
         """
-        import pandas as pd
-
         wanted = _check_names(names)
         ids, rows = self._batch_hmget(entity_ids, wanted)
-        index = pd.Index(ids, name="entity_id")
-        if not decode:
-            return pd.DataFrame(rows, index=index, columns=wanted, dtype=object)
-        # Typed column arrays built once, then one DataFrame: per-column astype/setitem cost ~0.2 ms each.
-        columns = list(zip(*rows)) or [()] * len(wanted)
-        data = {}
-        for name, texts in zip(wanted, columns):
-            spec = self.schema.get(name)
-            if spec is None or spec.dtype is str:
-                data[name] = pd.array(texts, dtype="string")
-            else:
-                data[name] = pd.array([None if t is None else decode_value(t, spec.dtype) for t in texts], dtype=spec.pandas_dtype)
-        return pd.DataFrame(data, index=index, columns=wanted)
+        return self._frame(ids, wanted, rows, decode)
 
     # -- TTLs and inspection -------------------------------------------------
 
     def field_ttls_seconds(self, entity_id: str, names: Sequence[str]) -> dict[str, int]:
         """Per-field TTLs (``HTTL``): seconds left, -1 no field TTL, -2 missing."""
-        key = self.key_for(entity_id)
-        wanted = _check_names(names)
+        key, wanted = self._read_request(entity_id, names)
         if not wanted:
             return {}
         return dict(zip(wanted, self.client.httl(key, *wanted)))
@@ -684,3 +747,12 @@ def _checked_pairs(pairs: Iterable[Any]) -> Iterator[tuple[object, Mapping[str, 
         if not isinstance(pair, tuple) or len(pair) != 2:
             raise TypeError(f"each row must be an (entity_id, features) pair, got {pair!r}")
         yield pair
+
+
+def _read_groups(keys: list[str]) -> list[list[str]]:
+    """``keys`` cut into read-script calls of at most ``_READ_SCRIPT_KEYS`` keys (a script blocks Redis)."""
+    return [keys[start : start + _READ_SCRIPT_KEYS] for start in range(0, len(keys), _READ_SCRIPT_KEYS)]
+
+
+def _joined(parts: list[list[list[str | None]]]) -> list[list[str | None]]:
+    return [row for part in parts for row in part]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 from fslib.bench import (
     LatencySummary,
     compare_latencies,
+    compare_latencies_async,
     gc_paused,
     percentiles,
     sample_latencies,
@@ -89,3 +91,19 @@ def test_compare_latencies_alternates_variants_call_by_call() -> None:
         compare_latencies({})
     with pytest.raises(ValueError, match="repeats"):
         compare_latencies({"a": lambda: None}, repeats=0)
+
+
+def test_compare_latencies_async_awaits_coroutine_variants_and_alternates() -> None:
+    order: list[str] = []
+
+    async def later() -> None:
+        await asyncio.sleep(0)  # gives the loop a turn: only recorded once awaited to the end
+        order.append("a")
+
+    runs = asyncio.run(compare_latencies_async({"a": later, "s": lambda: order.append("s")}, n=4, warmup=1, repeats=2))
+    assert list(runs) == ["a", "s"] and [len(r) for r in runs.values()] == [2, 2]
+    assert all(r.shape == (4,) and (r > 0).all() for rs in runs.values() for r in rs)
+    assert "".join(order[:2]) == "as"
+    assert ["".join(sorted(order[i : i + 2])) for i in range(2, len(order), 2)] == ["as"] * 8
+    with pytest.raises(ValueError, match="no operations"):
+        asyncio.run(compare_latencies_async({}))

@@ -27,6 +27,18 @@ def test_quick_benchmark_writes_results_and_verdicts(redis_server: EmbeddedRedis
     assert (tmp_path / "results.csv").read_text().startswith("section,case,variant")
 
 
+def test_quick_sync_vs_asyncio_section_runs(redis_server: EmbeddedRedis, tmp_path: Path) -> None:
+    env = {**os.environ, "REDIS_URL": redis_server.url, "BENCH_QUICK": "1", "BENCH_ONLY": "asyncio", "BENCH_OUT": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-m", "benchmarks"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    results = json.loads((tmp_path / "results.json").read_text())
+    variants = {r["variant"] for r in results["rows"] if r["section"] == "sync vs asyncio"}
+    assert variants >= {"sync get_features", "async get_features", "async batch_get_features", "async, 50 coroutines"}
+    assert all(r["reads_per_s"] > 0 for r in results["rows"] if "reads_per_s" in r)
+    assert results["machine"]["asyncio/sync get_features p50"] > 0
+    assert any(n.startswith("Sync vs asyncio") for n in results["notes"])
+
+
 def test_unknown_section_is_refused(tmp_path: Path) -> None:
     env = {**os.environ, "BENCH_ONLY": "nope", "BENCH_OUT": str(tmp_path)}
     done = subprocess.run([sys.executable, "-m", "benchmarks"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)

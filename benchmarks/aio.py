@@ -1,0 +1,125 @@
+"""Sync vs asyncio: the same single and batch reads through FeatureStore and AsyncFeatureStore."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+import numpy as np
+import redis
+
+from benchmarks.common import Config, Report, latency_rows, ratio
+from benchmarks.reads import ALL, FIVE, bench_store
+from fslib import AsyncFeatureStore, FeatureStore, compare_latencies_async, connect_async, gc_paused, synthesize_users
+
+__all__ = ["sync_vs_asyncio"]
+
+SECTION = "sync vs asyncio"
+COROUTINES = 50
+"""Concurrent readers in the throughput figure (connect_async's default pool has 50 connections)."""
+
+
+def sync_vs_asyncio(cfg: Config, client: redis.Redis, report: Report) -> None:
+    """Single read p50/p99 and batch read (N=100) p50, sync vs asyncio; reads/s of many coroutines vs one thread."""
+    users = cfg.pick(100, 20)
+    with bench_store(client, users) as store:
+        asyncio.run(_measure(cfg, client, store, report))
+
+
+async def _measure(cfg: Config, client: redis.Redis, store: FeatureStore, report: Report) -> None:
+    aclient = await connect_async(cfg.url)
+    try:
+        astore = AsyncFeatureStore(aclient, key_prefix=store.key_prefix)
+        entity = "u0007"
+        key = store.key_for(entity)
+        single = await compare_latencies_async(
+            {
+                "sync raw hmget": lambda: client.hmget(key, FIVE),
+                "sync get_features": lambda: store.get_features(entity, FIVE),
+                "async raw hmget": lambda: aclient.hmget(key, FIVE),
+                "async get_features": lambda: astore.get_features(entity, FIVE),
+            },
+            n=cfg.iterations,
+            warmup=cfg.warmup,
+            repeats=cfg.repeats,
+        )
+        report.rows += latency_rows(SECTION, "single read, 5 fields", single)
+        ratios = {
+            f"get_features {q}": ratio(single, "async get_features", "sync get_features", q) for q in ("p50", "p99")
+        }
+        fslib_cost = ratio(single, "async get_features", "async raw hmget")
+
+        ids = synthesize_users(cfg.pick(100, 10)).ids
+        batch = await compare_latencies_async(
+            {
+                "sync batch_get_features": lambda: store.batch_get_features(ids, ALL),
+                "async batch_get_features": lambda: astore.batch_get_features(ids, ALL),
+            },
+            n=cfg.iterations,
+            warmup=cfg.warmup,
+            repeats=cfg.repeats,
+        )
+        report.rows += latency_rows(SECTION, f"batch read, N={len(ids)}, 11 fields", batch, per=len(ids))
+        ratios[f"batch_get_features p50 (N={len(ids)})"] = ratio(batch, "async batch_get_features", "sync batch_get_features")
+        gain = await _throughput(cfg, store, astore, report)
+    finally:
+        await aclient.aclose()
+    for name, (med, _, _) in ratios.items():
+        report.facts[f"asyncio/sync {name}"] = round(med, 3)
+    report.facts[f"asyncio {COROUTINES} coroutines / sync thread, reads per s"] = round(gain[0], 3)
+    report.note(
+        "Sync vs asyncio, asyncio/sync ratios (repeat spread): "
+        + ", ".join(f"{name} {_spread(r)}" for name, r in ratios.items())
+        + f"; asyncio get_features p50 / asyncio raw hmget p50 {_spread(fslib_cost)}"
+        + f"; reads/s of {COROUTINES} concurrent coroutines / one sync thread {_spread(gain)}."
+    )
+
+
+async def _throughput(cfg: Config, store: FeatureStore, astore: AsyncFeatureStore, report: Report) -> tuple[float, float, float]:
+    """Reads/s of COROUTINES concurrent async readers, one async reader, and one sync thread (same reads).
+
+    Returns:
+        The concurrent readers' rate over the sync thread's: median, min and max across repeats.
+    """
+    ids = synthesize_users(cfg.pick(100, 20)).ids
+    per_reader = cfg.pick(40, 2)
+    total = COROUTINES * per_reader
+
+    def sync_reads() -> None:
+        for i in range(total):
+            store.get_features(ids[i % len(ids)], FIVE)
+
+    async def reader(start: int, count: int) -> None:
+        for i in range(start, start + count):
+            await astore.get_features(ids[i % len(ids)], FIVE)
+
+    async def concurrent() -> None:
+        await asyncio.gather(*(reader(r * per_reader, per_reader) for r in range(COROUTINES)))
+
+    variants: dict[str, Callable[[], Awaitable[None] | None]] = {
+        "sync, one thread": sync_reads,
+        "async, 1 coroutine": lambda: reader(0, total),
+        f"async, {COROUTINES} coroutines": concurrent,
+    }
+    await concurrent()  # opens the pool's connections before anything is timed
+    rates: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(cfg.repeats):
+        for name, fn in variants.items():
+            with gc_paused():
+                started = time.perf_counter()
+                if (pending := fn()) is not None:
+                    await pending
+                rates[name].append(total / (time.perf_counter() - started))
+    for name, values in rates.items():
+        report.rows.append(
+            {"section": SECTION, "case": f"throughput, {total} get_features", "variant": name, "repeats": len(values),
+             "reads_per_s": float(np.median(values))}
+        )  # fmt: skip
+    gains = [c / s for c, s in zip(rates[f"async, {COROUTINES} coroutines"], rates["sync, one thread"])]
+    return float(np.median(gains)), min(gains), max(gains)
+
+
+def _spread(measured: tuple[float, float, float]) -> str:
+    med, lo, hi = measured
+    return f"{med:.2f} ({lo:.2f}-{hi:.2f})"

@@ -30,7 +30,7 @@ from fslib.server import (
     require_version,
     resolve_url,
 )
-from fslib.store import _check_names, _joined, _read_groups, _StoreCore
+from fslib.store import _joined, _read_groups, _StoreCore
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -166,10 +166,10 @@ class AsyncFeatureStore(_StoreCore):
 
     async def _batch_hmget(
         self, entity_ids: Sequence[str], names: Sequence[str]
-    ) -> tuple[list[str], list[list[str | None]]]:
+    ) -> tuple[list[str], list[str], list[list[str | None]]]:
         ids, wanted, keys = self._batch_request(entity_ids, names)
         if not keys:
-            return ids, self._batch_rows(ids, wanted, None)
+            return ids, wanted, self._batch_rows(ids, wanted, None)
         if len(keys) == 1:
             rows = [await self.client.hmget(keys[0], wanted)]
         else:
@@ -179,7 +179,7 @@ class AsyncFeatureStore(_StoreCore):
                 for key in keys:
                     pipe.hmget(key, wanted)
                 rows = await pipe.execute()
-        return ids, self._batch_rows(ids, wanted, rows)
+        return ids, wanted, self._batch_rows(ids, wanted, rows)
 
     async def _script_hmget(self, keys: list[str], wanted: list[str]) -> list[list[str | None]] | None:
         groups = _read_groups(keys)
@@ -192,16 +192,14 @@ class AsyncFeatureStore(_StoreCore):
         self, entity_ids: Sequence[str], names: Sequence[str], *, decode: bool = False
     ) -> dict[str, dict[str, Any]]:
         """Read the same features of many entities in one round trip; see :meth:`fslib.FeatureStore.batch_get_features`."""
-        wanted = _check_names(names)
-        ids, rows = await self._batch_hmget(entity_ids, wanted)
+        ids, wanted, rows = await self._batch_hmget(entity_ids, names)
         return self._results(wanted, ids, rows, decode)
 
     async def batch_get_frame(
         self, entity_ids: Sequence[str], names: Sequence[str], *, decode: bool = True
     ) -> pd.DataFrame:
         """:meth:`batch_get_features` as a DataFrame; see :meth:`fslib.FeatureStore.batch_get_frame`."""
-        wanted = _check_names(names)
-        ids, rows = await self._batch_hmget(entity_ids, wanted)
+        ids, wanted, rows = await self._batch_hmget(entity_ids, names)
         return self._frame(ids, wanted, rows, decode)
 
     # -- TTLs ----------------------------------------------------------------

@@ -320,11 +320,14 @@ class _StoreCore:
         """The key, TTL and encoded fields of a streaming write (no fields: nothing to write)."""
         key = self.key_for(entity_id)
         ttl = self.streaming_ttl_seconds if ttl_seconds is None else check_ttl(ttl_seconds)
+        return key, ttl, self._encode(entity_id, fields, FeatureKind.STREAMING)
+
+    def _encode(self, entity_id: object, features: Mapping[str, object], kind: FeatureKind) -> dict[str, str]:
+        """:meth:`Schema.encode` with the entity named in any error."""
         try:
-            encoded = self.schema.encode(fields, FeatureKind.STREAMING)
+            return self.schema.encode(features, kind)
         except (TypeError, ValueError) as exc:
             raise type(exc)(f"entity {entity_id!r}: {exc}") from None
-        return key, ttl, encoded
 
     def _streaming_written(self, key: str, encoded: dict[str, str], hsetex: bool, reply: Any) -> None:
         """Check the reply of ``HSETEX``, or of ``MULTI`` ``HSET`` + ``HEXPIRE``, and count the write."""
@@ -410,7 +413,6 @@ class FeatureStore(_StoreCore):
     Raises:
         ValueError, TypeError: A TTL is not a positive integer or the prefix is empty.
     """
-
 
     # -- batch path --------------------------------------------------------
 
@@ -508,10 +510,7 @@ class FeatureStore(_StoreCore):
     def _encoded_rows(self, rows: Iterable[tuple[object, Mapping[str, object]]]) -> Iterator[tuple[str, dict[str, str]]]:
         for entity_id, features in rows:
             key = self.key_for(entity_id)  # type: ignore[arg-type]
-            try:
-                encoded = self.schema.encode(features, FeatureKind.BATCH)
-            except (TypeError, ValueError) as exc:
-                raise type(exc)(f"entity {entity_id!r}: {exc}") from None
+            encoded = self._encode(entity_id, features, FeatureKind.BATCH)
             if not encoded:
                 raise ValueError(f"entity {entity_id!r}: no features to write")
             yield key, encoded
@@ -526,13 +525,12 @@ class FeatureStore(_StoreCore):
             TypeError, ValueError: Bad id, name or value, or ``name`` is a streaming feature.
         """
         key = self.key_for(entity_id)
-        encoded = self.schema.encode({name: value}, FeatureKind.BATCH)
+        encoded = self._encode(entity_id, {name: value}, FeatureKind.BATCH)
         pipe = self.client.pipeline(transaction=True)
         pipe.hset(key, mapping=encoded)
         pipe.expire(key, self.batch_ttl_seconds, nx=True)
         pipe.execute()
         self._count(batch_writes=1)
-
 
     # -- server-side scripts ----------------------------------------------
 
@@ -602,10 +600,13 @@ class FeatureStore(_StoreCore):
             return {}
         return self._read_result(wanted, self.client.hmget(key, wanted), decode)
 
-    def _batch_hmget(self, entity_ids: Sequence[str], names: Sequence[str]) -> tuple[list[str], list[list[str | None]]]:
+    def _batch_hmget(
+        self, entity_ids: Sequence[str], names: Sequence[str]
+    ) -> tuple[list[str], list[str], list[list[str | None]]]:
+        """Checked ids, checked names, and one row of values per id."""
         ids, wanted, keys = self._batch_request(entity_ids, names)
         if not keys:
-            return ids, self._batch_rows(ids, wanted, None)
+            return ids, wanted, self._batch_rows(ids, wanted, None)
         # One entity: a plain HMGET costs less than a pipeline or a script.
         rows = [self.client.hmget(keys[0], wanted)] if len(keys) == 1 else self._script_hmget(keys, wanted)
         if rows is None:
@@ -613,7 +614,7 @@ class FeatureStore(_StoreCore):
             for key in keys:
                 pipe.hmget(key, wanted)
             rows = pipe.execute()
-        return ids, self._batch_rows(ids, wanted, rows)
+        return ids, wanted, self._batch_rows(ids, wanted, rows)
 
     def _script_hmget(self, keys: list[str], wanted: list[str]) -> list[list[str | None]] | None:
         groups = _read_groups(keys)
@@ -636,8 +637,7 @@ class FeatureStore(_StoreCore):
             Entity id -> (name -> value) for every requested entity; an entity
             that is absent maps to ``{}``.
         """
-        wanted = _check_names(names)
-        ids, rows = self._batch_hmget(entity_ids, wanted)
+        ids, wanted, rows = self._batch_hmget(entity_ids, names)
         return self._results(wanted, ids, rows, decode)
 
     def batch_get_frame(
@@ -648,8 +648,7 @@ class FeatureStore(_StoreCore):
         Missing values are ``<NA>``. With ``decode`` the columns get nullable
         pandas dtypes from the schema (``Int64``, ``Float64``, ``boolean``, ``string``).
         """
-        wanted = _check_names(names)
-        ids, rows = self._batch_hmget(entity_ids, wanted)
+        ids, wanted, rows = self._batch_hmget(entity_ids, names)
         return self._frame(ids, wanted, rows, decode)
 
     # -- TTLs and inspection -------------------------------------------------

@@ -164,10 +164,11 @@ def test_update_batch_feature_keeps_the_key_ttl(store: FeatureStore, client: red
 def test_update_batch_feature_on_a_new_entity_gives_it_the_batch_ttl(store: FeatureStore) -> None:
     store.update_batch_feature("fresh", "tx_count_7d", 3)
     assert store.batch_ttl_seconds - 10 <= store.key_ttl_seconds("fresh") <= store.batch_ttl_seconds
-    with pytest.raises(ValueError, match="streaming feature"):
+    with pytest.raises(ValueError, match="entity 'fresh': feature 'tx_count_5m' is a streaming feature"):
         store.update_batch_feature("fresh", "tx_count_5m", 3)
-    with pytest.raises(TypeError, match="expects int"):
+    with pytest.raises(TypeError, match="entity 'fresh': feature 'tx_count_7d' expects int"):
         store.update_batch_feature("fresh", "tx_count_7d", "3")  # type: ignore[arg-type]
+    assert store.get_features("fresh", ["tx_count_5m", "tx_count_7d"]) == {"tx_count_7d": "3"}  # nothing written
 
 
 @pytest.mark.parametrize("mode", ["hsetex", "multi"])

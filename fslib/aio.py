@@ -1,7 +1,7 @@
 """AsyncFeatureStore: the request-path reads and streaming writes over ``redis.asyncio``.
 
 For a model server on an event loop (FastAPI, aiohttp): the same keys,
-checks, encoding, results, counters and server-side read script as
+checks, encoding, results, counters and pre-encoded batch reads as
 :class:`fslib.FeatureStore`, whose I/O-free half it shares; only the round
 trips are awaited. Bulk loads, inspection and housekeeping stay on the sync
 store: they are batch jobs, not requests.
@@ -12,16 +12,15 @@ One Redis server only: a ``redis.asyncio.cluster.RedisCluster`` is refused
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import redis.asyncio
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.asyncio.retry import Retry as AsyncRetry
-from redis.exceptions import NoPermissionError, ResponseError
 
+from fslib.packed import execute_packed_async, pack_hmgets
 from fslib.schema import FeatureValue
-from fslib.scripts import MULTI_HMGET
 from fslib.server import (
     _client_options,
     _cluster_wanted,
@@ -30,7 +29,7 @@ from fslib.server import (
     require_version,
     resolve_url,
 )
-from fslib.store import _joined, _read_groups, _StoreCore
+from fslib.store import _StoreCore
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -93,8 +92,8 @@ class AsyncFeatureStore(_StoreCore):
 
     Args:
         client: A ``redis.asyncio.Redis`` with ``decode_responses=True`` (see :func:`connect_async`).
-        key_prefix, batch_ttl_seconds, streaming_ttl_seconds, schema, streaming_write,
-            use_scripts: As for :class:`fslib.FeatureStore`.
+        key_prefix, batch_ttl_seconds, streaming_ttl_seconds, schema, streaming_write:
+            As for :class:`fslib.FeatureStore`.
 
     Raises:
         TypeError: ``client`` is not a ``redis.asyncio.Redis`` (a sync or cluster client).
@@ -113,18 +112,6 @@ class AsyncFeatureStore(_StoreCore):
                 f"AsyncFeatureStore needs a redis.asyncio.Redis client (see fslib.connect_async), got {type(client).__name__}"
             )
         return False
-
-    # -- server-side scripts ----------------------------------------------
-
-    async def _run_script(self, call: Callable[[], Coroutine[Any, Any, Any]]) -> Any | None:
-        """The awaited reply of ``call()`` (a script call), or None when the pipeline must do the work."""
-        if not self._scripts_on:
-            return None
-        try:
-            return await call()
-        except (NoPermissionError, ResponseError) as exc:
-            self._scripts_refused(exc)
-            return None
 
     # -- streaming path ----------------------------------------------------
 
@@ -162,31 +149,17 @@ class AsyncFeatureStore(_StoreCore):
         key, wanted = self._read_request(entity_id, names)
         if not wanted:
             return {}
-        return self._read_result(wanted, await self.client.hmget(key, wanted), decode)
+        return self._read_result(wanted, (await self._hmget([key], wanted))[0], decode)
+
+    async def _hmget(self, keys: list[str], wanted: list[str]) -> list[list[str | None]]:
+        """One ``HMGET`` of ``wanted`` per key, all in one round trip."""
+        return await execute_packed_async(self.client, pack_hmgets(keys, wanted, self.client.get_encoder()), len(keys))
 
     async def _batch_hmget(
         self, entity_ids: Sequence[str], names: Sequence[str]
     ) -> tuple[list[str], list[str], list[list[str | None]]]:
         ids, wanted, keys = self._batch_request(entity_ids, names)
-        if not keys:
-            return ids, wanted, self._batch_rows(ids, wanted, None)
-        if len(keys) == 1:
-            rows = [await self.client.hmget(keys[0], wanted)]
-        else:
-            rows = await self._script_hmget(keys, wanted)
-        if rows is None:
-            async with self.client.pipeline(transaction=False) as pipe:
-                for key in keys:
-                    pipe.hmget(key, wanted)
-                rows = await pipe.execute()
-        return ids, wanted, self._batch_rows(ids, wanted, rows)
-
-    async def _script_hmget(self, keys: list[str], wanted: list[str]) -> list[list[str | None]] | None:
-        groups = _read_groups(keys)
-        if len(groups) == 1:
-            return await self._run_script(lambda: MULTI_HMGET.call_async(self.client, keys, wanted))
-        parts = await self._run_script(lambda: MULTI_HMGET.call_many_async(self.client, groups, wanted))
-        return None if parts is None else _joined(parts)
+        return ids, wanted, await self._hmget(keys, wanted) if keys else self._missing_rows(ids, wanted)
 
     async def batch_get_features(
         self, entity_ids: Sequence[str], names: Sequence[str], *, decode: bool = False

@@ -1,13 +1,12 @@
-"""Server-side Lua fast paths: many ``HMGET`` s, or a chunk of ``HSET`` + ``EXPIRE``, in one call.
+"""Server-side Lua fast path of bulk loads: a chunk of ``HSET`` + ``EXPIRE`` in one call.
 
 A redis-py pipeline of N commands spends most of its time packing and parsing
-N separate commands in Python; one ``EVALSHA`` carrying all N keys moves that
-loop into Redis. The cost: Redis runs nothing else while a script runs, so
-callers keep each call small (see ``DEFAULT_CHUNK_SIZE`` in ``fslib.store``).
+N separate commands in Python; one script call carrying a whole chunk moves
+that loop into Redis. The cost: Redis runs nothing else while a script runs,
+so callers keep each call small (see ``DEFAULT_CHUNK_SIZE`` in ``fslib.store``).
 
-redis-py's own ``Script`` reloads on ``NOSCRIPT`` but only calls ``EVALSHA``;
-:class:`ServerScript` does the same for ``EVALSHA_RO`` too, so read scripts
-may run on read-only replicas.
+Reads need no script: ``fslib.packed`` takes the Python work out of a batch
+of plain ``HMGET`` s instead, which also leaves Redis free between them.
 """
 
 from __future__ import annotations
@@ -21,7 +20,6 @@ from redis.exceptions import NoPermissionError, NoScriptError, ResponseError
 
 __all__ = [
     "BULK_LOAD",
-    "MULTI_HMGET",
     "ScriptStream",
     "ServerScript",
     "bulk_load_args",
@@ -30,17 +28,17 @@ __all__ = [
 
 
 class ServerScript:
-    """A Lua script called by SHA1, loaded into the server on first ``NOSCRIPT``.
+    """A Lua script called by SHA1 (``EVALSHA``), loaded into the server on first ``NOSCRIPT``.
+
+    redis-py's own ``Script`` does the same but registers itself on a client;
+    this one is a plain value that any client (or :class:`ScriptStream`) can run.
 
     Args:
         source: The Lua source.
-        read_only: Call with ``EVALSHA_RO``; the source must declare
-            ``#!lua flags=no-writes``.
     """
 
-    def __init__(self, source: str, *, read_only: bool = False) -> None:
+    def __init__(self, source: str) -> None:
         self.source = source
-        self.read_only = read_only
         self.sha = hashlib.sha1(source.encode()).hexdigest()
 
     def __call__(self, client: Any, keys: Sequence[str], args: Iterable[object] = ()) -> Any:
@@ -53,76 +51,12 @@ class ServerScript:
             redis.exceptions.NoPermissionError: The user may not run scripts.
             redis.exceptions.ResponseError: The script failed (e.g. ``WRONGTYPE``).
         """
-        call_args = self._call_args(keys, args)
+        call_args = ("EVALSHA", self.sha, len(keys), *keys, *args)
         try:
             return client.execute_command(*call_args)
         except NoScriptError:
             client.script_load(self.source)
             return client.execute_command(*call_args)
-
-    async def call_async(self, client: Any, keys: Sequence[str], args: Iterable[object] = ()) -> Any:
-        """:meth:`__call__` on a ``redis.asyncio`` client (same reload on ``NOSCRIPT``, same errors)."""
-        call_args = self._call_args(keys, args)
-        try:
-            return await client.execute_command(*call_args)
-        except NoScriptError:
-            await client.script_load(self.source)
-            return await client.execute_command(*call_args)
-
-    def _call_args(self, keys: Sequence[str], args: Iterable[object]) -> tuple[object, ...]:
-        return (self._command, self.sha, len(keys), *keys, *args)
-
-    @property
-    def _command(self) -> str:
-        return "EVALSHA_RO" if self.read_only else "EVALSHA"
-
-    def call_many(self, client: Any, key_groups: Sequence[Sequence[str]], args: Sequence[object] = ()) -> list[Any]:
-        """One call per key group, all in one pipelined round trip (read-only scripts only).
-
-        Several short calls instead of one long one: Redis serves other
-        clients between them, and parses a reply while the next call runs.
-        After a ``NOSCRIPT`` the script is loaded and the whole round trip
-        repeated once, which only a script without writes may do.
-
-        Raises:
-            ValueError: The script may write.
-            redis.exceptions.RedisError: The first failed call's error.
-        """
-        replies = self._pipeline(client, key_groups, args).execute(raise_on_error=False)
-        if _has_noscript(replies):
-            client.script_load(self.source)
-            replies = self._pipeline(client, key_groups, args).execute(raise_on_error=False)
-        return _raise_first_error(replies)
-
-    async def call_many_async(
-        self, client: Any, key_groups: Sequence[Sequence[str]], args: Sequence[object] = ()
-    ) -> list[Any]:
-        """:meth:`call_many` on a ``redis.asyncio`` client (same reload on ``NOSCRIPT``, same errors)."""
-        replies = await self._pipeline(client, key_groups, args).execute(raise_on_error=False)
-        if _has_noscript(replies):
-            await client.script_load(self.source)
-            replies = await self._pipeline(client, key_groups, args).execute(raise_on_error=False)
-        return _raise_first_error(replies)
-
-    def _pipeline(self, client: Any, key_groups: Sequence[Sequence[str]], args: Sequence[object]) -> Any:
-        """A pipeline (sync or asyncio, as ``client`` is) with one call per key group, not yet sent."""
-        if not self.read_only:
-            raise ValueError("only a read-only script may be repeated after NOSCRIPT")
-        pipe = client.pipeline(transaction=False)
-        for keys in key_groups:
-            pipe.execute_command(*self._call_args(keys, args))
-        return pipe
-
-
-def _has_noscript(replies: Sequence[Any]) -> bool:
-    return any(isinstance(reply, NoScriptError) for reply in replies)
-
-
-def _raise_first_error(replies: list[Any]) -> list[Any]:
-    for reply in replies:
-        if isinstance(reply, Exception):
-            raise reply
-    return replies
 
 
 class ScriptStream:
@@ -188,20 +122,6 @@ def is_scripting_refused(exc: BaseException) -> bool:
         return True
     return isinstance(exc, ResponseError) and str(exc).lower().startswith("unknown command")
 
-
-MULTI_HMGET = ServerScript(
-    """#!lua flags=no-writes
--- KEYS: entity keys; ARGV: field names. One HMGET per key; a missing field
--- comes back as false, which Redis turns back into a nil reply.
-local out = {}
-for i = 1, #KEYS do
-  out[i] = redis.call('HMGET', KEYS[i], unpack(ARGV))
-end
-return out
-""",
-    read_only=True,
-)
-"""``HMGET`` of the same fields on every key; replies exactly as N ``HMGET`` s would."""
 
 BULK_LOAD = ServerScript(
     """#!lua

@@ -16,7 +16,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 from itertools import chain, islice
 from typing import TYPE_CHECKING, Any, Literal, Union
 
@@ -26,7 +26,8 @@ from tqdm.auto import tqdm
 
 from fslib.errors import InvariantError
 from fslib.schema import DEFAULT_SCHEMA, FeatureKind, FeatureValue, Schema, check_feature_name, decode_value
-from fslib.scripts import BULK_LOAD, MULTI_HMGET, ScriptStream, bulk_load_args, is_scripting_refused
+from fslib.packed import execute_packed, hmget_by_node, pack_hmgets
+from fslib.scripts import BULK_LOAD, ScriptStream, bulk_load_args, is_scripting_refused
 from fslib.server import parse_version, server_version
 
 if TYPE_CHECKING:
@@ -65,8 +66,6 @@ A bulk-load script blocks Redis while it runs: ~2-4 us per entity here, so
 (``make bench``, section "reader during bulk load").
 """
 
-_READ_SCRIPT_KEYS = 200
-"""Most keys per read-script call; more go as several calls in one round trip (a script blocks Redis)."""
 _SPOOL_BYTES = 32 * 1024 * 1024
 """Encoded rows kept in memory by :meth:`FeatureStore.bulk_load` before spilling to a temporary file."""
 _SCAN_COUNT = 1000
@@ -222,30 +221,18 @@ class _StoreCore:
         *,
         schema: Schema = DEFAULT_SCHEMA,
         streaming_write: Literal["auto", "hsetex", "multi"] = "auto",
-        use_scripts: ScriptMode = "auto",
     ) -> None:
         if not isinstance(key_prefix, str) or not key_prefix:
             raise ValueError("key_prefix must be a non-empty string")
         if streaming_write not in ("auto", "hsetex", "multi"):
             raise ValueError(f"streaming_write must be 'auto', 'hsetex' or 'multi', got {streaming_write!r}")
-        if not (isinstance(use_scripts, bool) or use_scripts == "auto"):
-            raise ValueError(f"use_scripts must be True, False or 'auto', got {use_scripts!r}")
         self.client = client
         self.key_prefix = key_prefix
         self.batch_ttl_seconds = check_ttl(batch_ttl_seconds, "batch_ttl_seconds")
         self.streaming_ttl_seconds = check_ttl(streaming_ttl_seconds, "streaming_ttl_seconds")
         self.schema = schema
         self._streaming_write = streaming_write
-        self._use_scripts = use_scripts
-        # A script call's keys must share a slot on a cluster, which a batch of
-        # entities does not: there the cluster pipeline (one round trip per node) does the work.
-        on_cluster = self._on_cluster(client)
-        if use_scripts is True and on_cluster:
-            raise ValueError(
-                "use_scripts=True needs a single Redis server: on a cluster the keys of one call "
-                "span several slots; use 'auto' (the cluster pipeline) or False"
-            )
-        self._scripts_on = use_scripts is True or (use_scripts == "auto" and not on_cluster)
+        self._cluster = self._on_cluster(client)
         self._stats_lock = threading.Lock()
         self._counters = StoreStats().as_dict()
 
@@ -288,22 +275,6 @@ class _StoreCore:
         """Set every counter back to zero."""
         with self._stats_lock:
             self._counters = StoreStats().as_dict()
-
-    @property
-    def uses_scripts(self) -> bool:
-        """Whether batch reads and bulk loads currently go through Lua scripts."""
-        return self._scripts_on
-
-    def _scripts_refused(self, exc: NoPermissionError | ResponseError) -> None:
-        """Re-raise ``exc`` from a script call unless the pipeline must take over from now on.
-
-        With ``use_scripts="auto"``, a server or ACL user that refuses scripting
-        turns scripts off for this store (logged once); other errors propagate.
-        """
-        if self._use_scripts is True or not is_scripting_refused(exc):
-            raise exc
-        logger.warning("scripting refused (%s); using pipelines from now on", exc)
-        self._scripts_on = False
 
     # -- pure halves of the request paths ------------------------------------
 
@@ -358,25 +329,33 @@ class _StoreCore:
 
     def _batch_request(self, entity_ids: Sequence[str], names: Sequence[str]) -> tuple[list[str], list[str], list[str]]:
         """Checked ids and names, and the keys to read: none when there are no ids or no names."""
-        ids = [check_entity_id(e) for e in entity_ids]
+        ids = list(entity_ids)
+        # The usual batch, non-empty strings only, is checked in C; anything else id by id.
+        if not (set(map(type, ids)) <= {str} and all(ids)):
+            ids = [check_entity_id(e) for e in ids]
         wanted = _check_names(names)
         if not ids or not wanted:
             return ids, wanted, []
         return ids, wanted, [self.key_prefix + entity_id for entity_id in ids]
 
-    def _batch_rows(self, ids: list[str], wanted: list[str], rows: list[list[str | None]] | None) -> list[list[str | None]]:
-        """The rows read (counted), or all-missing rows when nothing was read (``rows`` None)."""
-        if rows is None:
-            return [[None] * len(wanted) for _ in ids]
-        self._count(reads=len(ids), fields_read=sum(len(row) - row.count(None) for row in rows))
-        return rows
+    @staticmethod
+    def _missing_rows(ids: list[str], wanted: list[str]) -> list[list[str | None]]:
+        """The rows of a batch read with no ids or no names, which asks Redis nothing."""
+        return [[None] * len(wanted) for _ in ids]
 
     def _results(self, wanted: list[str], ids: list[str], rows: list[list[str | None]], decode: bool) -> dict[str, dict[str, Any]]:
-        return {entity_id: self._result(wanted, row, decode) for entity_id, row in zip(ids, rows)}
+        """Entity id -> found features of a batch read, counted."""
+        results = dict(zip(ids, map(partial(self._result, wanted, decode=decode), rows)))
+        if wanted:  # no names: nothing was read
+            self._count(reads=len(ids), fields_read=sum(map(len, results.values())))
+        return results
 
     def _frame(self, ids: list[str], wanted: list[str], rows: list[list[str | None]], decode: bool) -> pd.DataFrame:
+        """A batch read as a DataFrame, counted."""
         import pandas as pd
 
+        if wanted:  # no names: nothing was read
+            self._count(reads=len(ids), fields_read=sum(len(row) - row.count(None) for row in rows))
         index = pd.Index(ids, name="entity_id")
         if not decode:
             return pd.DataFrame(rows, index=index, columns=wanted, dtype=object)
@@ -404,15 +383,47 @@ class FeatureStore(_StoreCore):
         streaming_write: ``"hsetex"`` (one atomic ``HSETEX``, Redis >= 8.0),
             ``"multi"`` (``HSET`` + ``HEXPIRE`` in ``MULTI/EXEC``, Redis 7.4), or
             ``"auto"`` to pick by server version.
-        use_scripts: Batch reads and bulk loads as one Lua script call
+        use_scripts: Bulk loads as one Lua script call per chunk
             (``fslib.scripts``) instead of a pipeline: True always, False
             never, ``"auto"`` unless the client is a ``RedisCluster`` or the
             server refuses scripting (detected on first use, then remembered).
             True on a ``RedisCluster`` raises ``ValueError``.
 
     Raises:
-        ValueError, TypeError: A TTL is not a positive integer or the prefix is empty.
+        ValueError, TypeError: A TTL is not a positive integer, the prefix is
+            empty, or ``use_scripts`` is not True, False or ``"auto"``.
     """
+
+    def __init__(
+        self,
+        client: Any,
+        key_prefix: str = "fs:user:",
+        batch_ttl_seconds: int = 24 * 60 * 60,
+        streaming_ttl_seconds: int = 5 * 60,
+        *,
+        schema: Schema = DEFAULT_SCHEMA,
+        streaming_write: Literal["auto", "hsetex", "multi"] = "auto",
+        use_scripts: ScriptMode = "auto",
+    ) -> None:
+        if not (isinstance(use_scripts, bool) or use_scripts == "auto"):
+            raise ValueError(f"use_scripts must be True, False or 'auto', got {use_scripts!r}")
+        super().__init__(
+            client, key_prefix, batch_ttl_seconds, streaming_ttl_seconds, schema=schema, streaming_write=streaming_write
+        )
+        # A script call's keys must share a slot on a cluster, which a chunk of
+        # entities does not: there the cluster pipeline (one round trip per node) does the work.
+        if use_scripts is True and self._cluster:
+            raise ValueError(
+                "use_scripts=True needs a single Redis server: on a cluster the keys of one call "
+                "span several slots; use 'auto' (the cluster pipeline) or False"
+            )
+        self._use_scripts = use_scripts
+        self._scripts_on = use_scripts is True or (use_scripts == "auto" and not self._cluster)
+
+    @property
+    def uses_scripts(self) -> bool:
+        """Whether bulk loads currently go through a Lua script."""
+        return self._scripts_on
 
     # -- batch path --------------------------------------------------------
 
@@ -535,13 +546,20 @@ class FeatureStore(_StoreCore):
     # -- server-side scripts ----------------------------------------------
 
     def _run_script(self, call: Callable[[], Any]) -> Any | None:
-        """``call()``'s reply (a script call), or None when the pipeline must do the work instead."""
+        """``call()``'s reply (a script call), or None when the pipeline must do the work instead.
+
+        With ``use_scripts="auto"``, a server or ACL user that refuses scripting
+        turns scripts off for this store (logged once); other errors propagate.
+        """
         if not self._scripts_on:
             return None
         try:
             return call()
         except (NoPermissionError, ResponseError) as exc:
-            self._scripts_refused(exc)
+            if self._use_scripts is True or not is_scripting_refused(exc):
+                raise
+            logger.warning("scripting refused (%s); using pipelines from now on", exc)
+            self._scripts_on = False
             return None
 
     # -- streaming path ----------------------------------------------------
@@ -598,35 +616,37 @@ class FeatureStore(_StoreCore):
         key, wanted = self._read_request(entity_id, names)
         if not wanted:
             return {}
-        return self._read_result(wanted, self.client.hmget(key, wanted), decode)
+        values = self.client.hmget(key, wanted) if self._cluster else self._hmget([key], wanted)[0]
+        return self._read_result(wanted, values, decode)
+
+    def _hmget(self, keys: list[str], wanted: list[str]) -> list[list[str | None]]:
+        """One ``HMGET`` of ``wanted`` per key, all in one round trip (one per node on a cluster)."""
+        if not self._cluster:
+            return execute_packed(self.client, pack_hmgets(keys, wanted, self.client.get_encoder()), len(keys))
+        rows = hmget_by_node(self.client, keys, wanted)
+        if rows is None:
+            logger.debug("cluster topology changing; reading %d keys with the cluster pipeline", len(keys))
+            pipe = self.client.pipeline(transaction=False)
+            for key in keys:
+                pipe.hmget(key, wanted)
+            rows = pipe.execute()
+        return rows
 
     def _batch_hmget(
         self, entity_ids: Sequence[str], names: Sequence[str]
     ) -> tuple[list[str], list[str], list[list[str | None]]]:
         """Checked ids, checked names, and one row of values per id."""
         ids, wanted, keys = self._batch_request(entity_ids, names)
-        if not keys:
-            return ids, wanted, self._batch_rows(ids, wanted, None)
-        # One entity: a plain HMGET costs less than a pipeline or a script.
-        rows = [self.client.hmget(keys[0], wanted)] if len(keys) == 1 else self._script_hmget(keys, wanted)
-        if rows is None:
-            pipe = self.client.pipeline(transaction=False)
-            for key in keys:
-                pipe.hmget(key, wanted)
-            rows = pipe.execute()
-        return ids, wanted, self._batch_rows(ids, wanted, rows)
-
-    def _script_hmget(self, keys: list[str], wanted: list[str]) -> list[list[str | None]] | None:
-        groups = _read_groups(keys)
-        if len(groups) == 1:
-            return self._run_script(lambda: MULTI_HMGET(self.client, keys, wanted))
-        parts = self._run_script(lambda: MULTI_HMGET.call_many(self.client, groups, wanted))
-        return None if parts is None else _joined(parts)
+        return ids, wanted, self._hmget(keys, wanted) if keys else self._missing_rows(ids, wanted)
 
     def batch_get_features(
         self, entity_ids: Sequence[str], names: Sequence[str], *, decode: bool = False
     ) -> dict[str, dict[str, Any]]:
-        """Read the same features of many entities in one pipelined round trip.
+        """Read the same features of many entities: one ``HMGET`` each, all in one round trip.
+
+        The batch goes to Redis as one pre-encoded buffer (``fslib.packed``),
+        so Python does little per entity; on a cluster the cluster pipeline
+        sends one round trip per node.
 
         Args:
             entity_ids: The entities (for batch scoring).
@@ -747,11 +767,3 @@ def _checked_pairs(pairs: Iterable[Any]) -> Iterator[tuple[object, Mapping[str, 
             raise TypeError(f"each row must be an (entity_id, features) pair, got {pair!r}")
         yield pair
 
-
-def _read_groups(keys: list[str]) -> list[list[str]]:
-    """``keys`` cut into read-script calls of at most ``_READ_SCRIPT_KEYS`` keys (a script blocks Redis)."""
-    return [keys[start : start + _READ_SCRIPT_KEYS] for start in range(0, len(keys), _READ_SCRIPT_KEYS)]
-
-
-def _joined(parts: list[list[list[str | None]]]) -> list[list[str | None]]:
-    return [row for part in parts for row in part]

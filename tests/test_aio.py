@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
@@ -20,12 +19,11 @@ from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 
 import fslib
 from fslib import AsyncFeatureStore, EmbeddedRedis, FeatureStore, RedisVersionError, connect_async, synthesize_users
-from fslib.scripts import MULTI_HMGET
 
 T = TypeVar("T")
 
 NAMES = [*fslib.DEFAULT_SCHEMA.names, "never_written"]
-USERS = 250  # more than one read-script call (200 keys each)
+USERS = 250
 IDS = ["absent", *synthesize_users(USERS).ids, "also-absent"]
 
 
@@ -58,10 +56,7 @@ def loaded(sync_store: FeatureStore) -> FeatureStore:
     return sync_store
 
 
-@pytest.mark.parametrize("use_scripts", ["auto", False])
-def test_reads_are_identical_to_the_sync_store(
-    loaded: FeatureStore, redis_server: EmbeddedRedis, prefix: str, use_scripts: fslib.ScriptMode
-) -> None:
+def test_reads_are_identical_to_the_sync_store(loaded: FeatureStore, redis_server: EmbeddedRedis, prefix: str) -> None:
     one = IDS[:3]
 
     async def body(store: AsyncFeatureStore) -> dict[str, Any]:
@@ -75,11 +70,10 @@ def test_reads_are_identical_to_the_sync_store(
             "batch without names": await store.batch_get_features(one, []),
             "frame": await store.batch_get_frame(IDS, NAMES),
             "frame raw": await store.batch_get_frame(IDS, NAMES, decode=False),
-            "scripts": store.uses_scripts,
             "stats": store.stats(),
         }
 
-    got = run(redis_server.url, body, prefix, use_scripts=use_scripts)
+    got = run(redis_server.url, body, prefix)
     ref = loaded
     ref.reset_stats()
     assert got["single"] == [ref.get_features(e, NAMES, decode=d) for e in one for d in (False, True)]
@@ -93,7 +87,6 @@ def test_reads_are_identical_to_the_sync_store(
     # The data really has every case the comparison claims to cover.
     assert got["batch"]["absent"] == {} and "never_written" not in got["batch"]["u0001"]
     assert got["batch decoded"]["u0003"]["tx_count_5m"] == 3 and got["batch"]["u0002"]["country_iso"] == "DE"
-    assert got["scripts"] is (use_scripts == "auto")
     # The reference did the same counted reads in the asserts above, so the counters agree.
     assert got["stats"] == ref.stats() and got["stats"].reads > 0
 
@@ -160,47 +153,17 @@ def test_bad_input_raises_the_sync_error_and_writes_nothing(
     assert list(client.scan_iter(match=prefix + "*")) == []
 
 
-def test_read_script_reloads_after_script_flush(loaded: FeatureStore, client: redis.Redis, redis_server: EmbeddedRedis, prefix: str) -> None:
-    few = IDS[:20]
-
-    async def body(store: AsyncFeatureStore) -> list[Any]:
-        results = []
-        for ids in (few, IDS):  # one script call, then several in one pipelined round trip
-            client.script_flush()
-            assert client.script_exists(MULTI_HMGET.sha) == [False]
-            results.append(await store.batch_get_features(ids, NAMES))
-            assert client.script_exists(MULTI_HMGET.sha) == [True]
-        return [*results, store.uses_scripts]
-
-    by_few, by_all, scripts_on = run(redis_server.url, body, prefix, use_scripts=True)
-    assert by_few == loaded.batch_get_features(few, NAMES)
-    assert by_all == loaded.batch_get_features(IDS, NAMES)
-    assert scripts_on
-
-
-def test_script_errors_propagate_and_scripting_refusal_falls_back(
+def test_a_wrongtype_error_propagates_and_the_next_read_is_right(
     loaded: FeatureStore, client: redis.Redis, redis_server: EmbeddedRedis, prefix: str
 ) -> None:
     client.set(loaded.key_for("not-a-hash"), "x")
-    user, password = f"noscript-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
-    client.acl_setuser(user, enabled=True, passwords=[f"+{password}"], keys=["*"], commands=["+@all", "-@scripting"])
-    limited_url = f"redis://{user}:{password}@127.0.0.1:{redis_server.port}/0"
 
-    async def wrongtype(store: AsyncFeatureStore) -> bool:
+    async def body(store: AsyncFeatureStore) -> dict[str, dict[str, Any]]:
         with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
-            await store.batch_get_features(["u0001", "not-a-hash"], ["country_iso"])
-        return store.uses_scripts
+            await store.batch_get_features(["u0001", "not-a-hash", "u0002"], ["country_iso"])
+        return await store.batch_get_features(IDS, NAMES)
 
-    async def refused(store: AsyncFeatureStore) -> tuple[dict[str, Any], bool]:
-        return await store.batch_get_features(IDS, NAMES), store.uses_scripts
-
-    try:
-        assert run(redis_server.url, wrongtype, prefix)  # a script error is no refusal: scripts stay on
-        by_pipeline, scripts_on = run(limited_url, refused, prefix)
-    finally:
-        client.acl_deluser(user)
-    assert not scripts_on
-    assert by_pipeline == loaded.batch_get_features(IDS, NAMES)
+    assert run(redis_server.url, body, prefix) == loaded.batch_get_features(IDS, NAMES)
 
 
 def test_many_concurrent_reads_each_get_their_own_answer(loaded: FeatureStore, redis_server: EmbeddedRedis, prefix: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 from collections.abc import Iterator
 from typing import Any
@@ -183,14 +184,23 @@ def test_hash_tag_prefix_puts_a_group_on_one_shard(
 
 
 def test_a_batch_read_during_resharding_follows_moved_and_ask(
-    local_cluster: LocalCluster, cluster_client: RedisCluster, prefix: str
+    local_cluster: LocalCluster, cluster_client: RedisCluster, prefix: str, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG, logger="fslib.store")
+
+    def fell_back() -> bool:
+        """Whether the reads since the last call left the per-node path for the cluster pipeline."""
+        found = "cluster pipeline" in caplog.text
+        caplog.clear()
+        return found
+
     spread = FeatureStore(cluster_client, key_prefix=prefix)
     grouped = FeatureStore(cluster_client, key_prefix=hash_tag_prefix(prefix, "g"))
     users = synthesize_users(120)
     spread.bulk_load(users)
     grouped.bulk_load(users)
     expected = spread.batch_get_features(users.ids, NAMES)
+    assert not fell_back()
     moved_slot = slot_of(spread.key_for("u0010"))
     tagged_slot = slot_of(grouped.key_prefix)
     homes = {slot: local_cluster.primaries.index(local_cluster.slot_owner(slot)) for slot in (moved_slot, tagged_slot)}
@@ -198,12 +208,15 @@ def test_a_batch_read_during_resharding_follows_moved_and_ask(
         # A whole slot moves behind the client's back: its stale slot table gets MOVED.
         assert local_cluster.migrate_slot(moved_slot, (homes[moved_slot] + 1) % 3) == 1
         assert spread.batch_get_features(users.ids, NAMES) == expected
+        assert fell_back()  # the per-node buffers went by the stale table and got MOVED
         new_home = local_cluster.slot_owner(moved_slot)
         assert cluster_client.get_node_from_key(spread.key_for("u0010")).port == new_home.port
+        assert spread.batch_get_features(users.ids, NAMES) == expected and not fell_back()
         # Half of a slot's keys moved: the source answers ASK for those, the rest stay put.
         assert local_cluster.migrate_slot(tagged_slot, (homes[tagged_slot] + 1) % 3, max_keys=50) == 50
         assert local_cluster.slot_owner(tagged_slot) is local_cluster.primaries[homes[tagged_slot]]
         assert grouped.batch_get_features(users.ids, NAMES) == expected
+        assert fell_back()  # ASK for the keys already moved
         assert local_cluster.migrate_slot(tagged_slot, (homes[tagged_slot] + 1) % 3) == 70
         assert grouped.batch_get_features(users.ids, NAMES) == expected
     finally:

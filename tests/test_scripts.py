@@ -1,4 +1,4 @@
-"""Server-side Lua fast paths: same results as the pipeline, NOSCRIPT recovery, fallback."""
+"""The bulk-load script: same writes as the pipeline, NOSCRIPT recovery, fallback when scripting is refused."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from redis.cluster import RedisCluster
 
 import fslib
 from fslib import DEFAULT_SCHEMA, FeatureStore, synthesize_users
-from fslib.scripts import BULK_LOAD, MULTI_HMGET, bulk_load_args
+from fslib.scripts import BULK_LOAD, bulk_load_args
 from fslib.store import ScriptMode
 
 NAMES = [*DEFAULT_SCHEMA.names, "extra", "never_written"]
@@ -27,39 +27,6 @@ def _pair(client: redis.Redis, prefix: str) -> Iterator[tuple[FeatureStore, Feat
     piped = FeatureStore(client, key_prefix=prefix, use_scripts=False)
     yield scripted, piped
     scripted.reset()
-
-
-@pytest.fixture
-def stores(client: redis.Redis, prefix: str) -> Iterator[tuple[FeatureStore, FeatureStore]]:
-    yield from _pair(client, prefix)
-
-
-def _mixed_data(store: FeatureStore) -> list[str]:
-    """Users with all, some, extra and no fields; returns ids incl. absent ones."""
-    store.bulk_load(synthesize_users(1203))  # more than one read-script call (1000 keys each)
-    store.bulk_load({"u0002": {"country_iso": "DE", "extra": "x"}})
-    store.update_streaming("u0003", {"tx_count_5m": 3, "last_device_id": "ios-9f02"})
-    return ["absent", *synthesize_users(1203).ids, "u0002", "also-absent"]
-
-
-@pytest.mark.parametrize("decode", [False, True])
-def test_batch_reads_are_identical_by_script_and_pipeline(
-    stores: tuple[FeatureStore, FeatureStore], client: redis.Redis, decode: bool
-) -> None:
-    scripted, piped = stores
-    ids = _mixed_data(scripted)
-    client.script_load(MULTI_HMGET.source)  # a NOSCRIPT retry would count as a call too
-    before = _calls(client, "evalsha_ro")
-    by_script = scripted.batch_get_features(ids, NAMES, decode=decode)
-    assert _calls(client, "evalsha_ro") - before == -(-len(ids) // fslib.store._READ_SCRIPT_KEYS)
-    by_pipeline = piped.batch_get_features(ids, NAMES, decode=decode)
-    assert by_script == by_pipeline
-    assert by_script["absent"] == {}
-    assert by_script["u0003"]["tx_count_5m"] == (3 if decode else "3")
-    assert (by_script["u0002"]["country_iso"], by_script["u0002"]["extra"]) == ("DE", "x")
-    frames = [s.batch_get_frame(ids, NAMES, decode=decode) for s in stores]
-    assert frames[0].equals(frames[1])
-    assert (scripted.stats().reads, scripted.stats().fields_read) == (piped.stats().reads, piped.stats().fields_read)
 
 
 def test_bulk_loads_are_identical_by_script_and_pipeline(client: redis.Redis) -> None:
@@ -86,44 +53,15 @@ def test_bulk_load_args_layout() -> None:
     assert bulk_load_args(60, [{"a": "1", "b": "2"}, {"c": "3"}]) == [60, 2, "a", "1", "b", "2", 1, "c", "3"]
 
 
-def test_scripts_reload_after_script_flush(stores: tuple[FeatureStore, FeatureStore], client: redis.Redis) -> None:
-    scripted, piped = stores
+@pytest.mark.single_server
+def test_bulk_load_script_reloads_after_script_flush(store: FeatureStore, client: redis.Redis) -> None:
+    scripted = FeatureStore(client, key_prefix=store.key_prefix, use_scripts=True)
     scripted.bulk_load(synthesize_users(5))
     client.script_flush()
-    assert client.script_exists(MULTI_HMGET.sha, BULK_LOAD.sha) == [False, False]
-    ids = synthesize_users(5).ids
-    assert scripted.batch_get_features(ids, NAMES) == piped.batch_get_features(ids, NAMES)
-    assert scripted.bulk_load(synthesize_users(7)) == 7
-    assert client.script_exists(MULTI_HMGET.sha, BULK_LOAD.sha) == [True, True]
-    # many ids: several script calls in one pipelined round trip, all answered NOSCRIPT, then repeated
-    scripted.bulk_load(synthesize_users(450))
-    client.script_flush()
-    many = synthesize_users(450).ids
-    assert scripted.batch_get_features(many, NAMES) == piped.batch_get_features(many, NAMES)
-    assert scripted.uses_scripts
-
-
-def test_call_many_refuses_scripts_that_write(client: redis.Redis) -> None:
-    with pytest.raises(ValueError, match="read-only"):
-        BULK_LOAD.call_many(client, [["k"]], [60, 1, "f", "v"])
-
-
-def test_read_script_runs_as_read_only(client: redis.Redis) -> None:
-    # EVALSHA_RO refuses a script that is not flagged no-writes, so this also checks the flag.
-    client.script_load(MULTI_HMGET.source)
-    assert MULTI_HMGET(client, ["no-such-key"], ["a", "b"]) == [[None, None]]
-    with pytest.raises(redis.ResponseError, match="(?i)write"):
-        client.execute_command("EVAL_RO", "return redis.call('SET', KEYS[1], 'x')", 1, "test:ro-probe")
-
-
-def test_script_errors_propagate_and_keep_scripts_on(store: FeatureStore, client: redis.Redis) -> None:
-    client.set(store.key_for("u1"), "not a hash")
-    for mode in ("auto", False):
-        other = FeatureStore(client, key_prefix=store.key_prefix, use_scripts=mode)
-        with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
-            other.batch_get_features(["u1", "u2"], ["country_iso"])
-    # A script error is no refusal of scripting: scripts stay on (on one server; a cluster never uses them).
-    assert store.uses_scripts is not isinstance(client, RedisCluster)
+    assert client.script_exists(BULK_LOAD.sha) == [False]
+    assert scripted.bulk_load(synthesize_users(7)) == 7  # the first chunk goes by EVALSHA: NOSCRIPT, load, again
+    assert client.script_exists(BULK_LOAD.sha) == [True]
+    assert store.count_entities() == 7 and scripted.uses_scripts
 
 
 def test_scripts_are_refused_on_a_cluster(cluster_client: RedisCluster, prefix: str) -> None:
@@ -155,12 +93,11 @@ def test_auto_falls_back_to_pipelines_when_scripting_is_refused(
         assert auto.bulk_load(synthesize_users(30), chunk_size=10) == 30
         assert not auto.uses_scripts
         assert sum("scripting refused" in r.message for r in caplog.records) == 1  # detected once, remembered
-        ids = synthesize_users(30).ids
         reference = FeatureStore(client, key_prefix=prefix, use_scripts=True)
+        assert reference.bulk_load(synthesize_users(30), chunk_size=10) == 30
+        ids = synthesize_users(30).ids
         assert auto.batch_get_features(ids, NAMES) == reference.batch_get_features(ids, NAMES)
-        fresh = FeatureStore(no_scripting_client, key_prefix=prefix)
-        assert fresh.batch_get_features(ids, NAMES) == reference.batch_get_features(ids, NAMES)
-        assert not fresh.uses_scripts
+        assert not auto.uses_scripts and reference.uses_scripts
     finally:
         FeatureStore(client, key_prefix=prefix).reset()
 
@@ -196,6 +133,8 @@ def test_script_error_mid_stream_raises_and_leaves_the_pool_usable(store: Featur
     with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
         store.bulk_load(users, chunk_size=10)
     assert store.stats().batch_writes == 30  # the chunks Redis applied before the failing one
+    # A script error is no refusal of scripting: scripts stay on (on one server; a cluster never uses them).
+    assert store.uses_scripts is not isinstance(client, RedisCluster)
     assert client.hgetall(store.key_for("u0030")) != {}
     client.delete(store.key_for("u0035"))
     assert store.bulk_load(users, chunk_size=10) == 60

@@ -1,0 +1,191 @@
+"""Reads of many keys as one pre-encoded buffer, sent and read back through redis-py.
+
+A redis-py pipeline spends most of a batch read in Python: it queues, encodes
+and parses N separate commands one by one while Redis waits. A feature read
+repeats the same ``HMGET`` field list on every key, so fslib encodes that list
+once per call and the whole batch as one RESP buffer, hands it to the
+connection's ``send_packed_command`` and reads the N replies with its
+``read_response``. Pooling, auth, TLS, retries and the hiredis parser all stay
+redis-py's. Redis runs plain ``HMGET`` s: they interleave with other clients'
+commands (a Lua script would hold them all up) and run on read-only replicas.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from redis.exceptions import AskError, ClusterDownError, ResponseError, SlotNotCoveredError, TryAgainError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+__all__ = ["execute_packed", "execute_packed_async", "hmget_by_node", "pack_hmgets"]
+
+_STALE_ROUTING = (AskError, ClusterDownError, TryAgainError)
+"""Replies saying the client's slot table is out of date or the cluster is changing (MovedError is an AskError)."""
+
+
+def _bulk(data: bytes) -> bytes:
+    return b"$%d\r\n%s\r\n" % (len(data), data)
+
+
+def pack_hmgets(keys: Sequence[str], fields: Sequence[str], encoder: Any) -> bytes:
+    """``HMGET key field...`` for every key, as one RESP request buffer.
+
+    Args:
+        keys: The keys, in reply order.
+        fields: The fields read from each key (not empty).
+        encoder: The client's ``get_encoder()``, whose text encoding Redis sees.
+
+    Returns:
+        The request bytes for :func:`execute_packed`; ``len(keys)`` replies follow.
+    """
+    encoding, errors = encoder.encoding, encoder.encoding_errors
+    # The field list is the same on every key: encode it once.
+    tail = b"".join([_bulk(name.encode(encoding, errors)) for name in fields])
+    head = b"*%d\r\n$5\r\nHMGET\r\n" % (len(fields) + 2)
+    return b"".join([head + _bulk(key.encode(encoding, errors)) + tail for key in keys])
+
+
+def execute_packed(client: Any, payload: bytes, replies: int) -> list[Any]:
+    """Send ``payload`` on one of ``client``'s pooled connections and read ``replies`` replies.
+
+    A lost connection is retried under the client's retry policy, the whole
+    buffer again: only send commands that are safe to repeat (reads). An error
+    reply is raised once every reply has been read, so the connection goes
+    back to the pool clean.
+
+    Args:
+        client: A ``redis.Redis`` (one server, not a cluster).
+        payload: Encoded commands (see :func:`pack_hmgets`).
+        replies: How many replies ``payload`` asks for.
+
+    Returns:
+        The replies, decoded as ``client`` decodes them, in command order.
+
+    Raises:
+        redis.exceptions.ResponseError: The first error reply (e.g. ``WRONGTYPE``).
+        redis.exceptions.ConnectionError, TimeoutError: Still failing after the retries.
+    """
+    pool = client.connection_pool
+    conn = pool.get_connection()
+    try:
+        return conn.retry.call_with_retry(lambda: _send_and_read(conn, payload, replies), lambda _error: conn.disconnect())
+    except ResponseError:
+        raise  # raised after the last reply: the connection is clean
+    except BaseException:
+        conn.disconnect()  # replies may still be unread
+        raise
+    finally:
+        pool.release(conn)
+
+
+def _send_and_read(conn: Any, payload: bytes, replies: int) -> list[Any]:
+    conn.send_packed_command([payload])  # a list: a bare bytes object would be sent byte by byte
+    results, error = _read_replies(conn, replies)
+    if error is not None:
+        raise error
+    return results
+
+
+def _read_replies(conn: Any, replies: int) -> tuple[list[Any], ResponseError | None]:
+    """``replies`` replies from ``conn`` (None for an error reply), and the first error reply."""
+    results: list[Any] = []
+    error: ResponseError | None = None
+    for _ in range(replies):
+        try:
+            results.append(conn.read_response())
+        except ResponseError as exc:  # read on: the later replies must leave the socket too
+            error = error or exc
+            results.append(None)
+    return results, error
+
+
+def hmget_by_node(client: Any, keys: Sequence[str], fields: Sequence[str]) -> list[Any] | None:
+    """One ``HMGET`` per key on a Redis Cluster: one buffer per primary, all written before any reply is read.
+
+    The shards work at the same time, as with redis-py's cluster pipeline, but
+    without its Python work per command.
+
+    Args:
+        client: A ``redis.cluster.RedisCluster``.
+        keys, fields: As for :func:`pack_hmgets`.
+
+    Returns:
+        The replies in key order; or None when the client's slot table is out
+        of date (``MOVED``, ``ASK``: a slot is moving) or a node did not answer.
+        Then read with redis-py's cluster pipeline, which follows redirects,
+        refreshes the slot table and retries.
+
+    Raises:
+        redis.exceptions.ResponseError: Any other error reply (e.g. ``WRONGTYPE``).
+    """
+    encoder = client.get_encoder()
+    try:
+        by_node: dict[str, tuple[Any, list[int]]] = {}
+        for index, key in enumerate(keys):
+            node = client.get_node_from_key(key)
+            by_node.setdefault(node.name, (node, []))[1].append(index)
+    except SlotNotCoveredError:
+        return None
+    sent: list[tuple[Any, Any, list[int]]] = []
+    rows: list[Any] = [None] * len(keys)
+    error: ResponseError | None = None
+    try:
+        for node, indexes in by_node.values():
+            pool = client.get_redis_connection(node).connection_pool
+            conn = pool.get_connection()
+            sent.append((pool, conn, indexes))
+            conn.send_packed_command([pack_hmgets([keys[i] for i in indexes], fields, encoder)])
+        for _, conn, indexes in sent:
+            replies, node_error = _read_replies(conn, len(indexes))
+            error = error or node_error
+            for index, reply in zip(indexes, replies):
+                rows[index] = reply
+    except BaseException as exc:
+        for _, conn, _ in sent:
+            conn.disconnect()  # replies may still be unread
+        if isinstance(exc, (RedisConnectionError, RedisTimeoutError)):
+            return None
+        raise
+    finally:
+        for pool, conn, _ in sent:
+            pool.release(conn)
+    if isinstance(error, _STALE_ROUTING):
+        return None
+    if error is not None:
+        raise error
+    return rows
+
+
+async def execute_packed_async(client: Any, payload: bytes, replies: int) -> list[Any]:
+    """:func:`execute_packed` on a ``redis.asyncio.Redis`` (same retries, replies and errors)."""
+    pool = client.connection_pool
+    conn = await pool.get_connection()
+    try:
+        return await conn.retry.call_with_retry(
+            lambda: _send_and_read_async(conn, payload, replies), lambda _error: conn.disconnect()
+        )
+    except ResponseError:
+        raise
+    except BaseException:
+        await conn.disconnect()
+        raise
+    finally:
+        await pool.release(conn)
+
+
+async def _send_and_read_async(conn: Any, payload: bytes, replies: int) -> list[Any]:
+    await conn.send_packed_command([payload])
+    results: list[Any] = []
+    error: ResponseError | None = None
+    for _ in range(replies):
+        try:
+            results.append(await conn.read_response())
+        except ResponseError as exc:  # read on: the later replies must leave the socket too
+            error = error or exc
+            results.append(None)
+    if error is not None:
+        raise error
+    return results
+

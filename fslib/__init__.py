@@ -38,8 +38,7 @@ from fslib.server import (
     require_version,
     server_version,
 )
-from fslib.scripts import ScriptStream, ServerScript
-from fslib.store import DEFAULT_CHUNK_SIZE, EntityInspection, FeatureStore, FieldState, ScriptMode, StoreStats
+from fslib.store import DEFAULT_CHUNK_SIZE, EntityInspection, FeatureStore, FieldState, StoreStats
 from fslib.synth import SyntheticUsers, streaming_features, synthesize_users
 from fslib.worker import StreamingWorker, WorkerStats, WorkerStatus, reset_store
 
@@ -65,9 +64,6 @@ __all__ = [
     "ReadResult",
     "RedisVersionError",
     "Schema",
-    "ScriptMode",
-    "ScriptStream",
-    "ServerScript",
     "StoreStats",
     "StreamingWorker",
     "SyntheticUsers",

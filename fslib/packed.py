@@ -1,25 +1,27 @@
-"""Reads of many keys as one pre-encoded buffer, sent and read back through redis-py.
+"""Batches of plain commands as one pre-encoded buffer, sent and read back through redis-py.
 
-A redis-py pipeline spends most of a batch read in Python: it queues, encodes
-and parses N separate commands one by one while Redis waits. A feature read
-repeats the same ``HMGET`` field list on every key, so fslib encodes that list
-once per call and the whole batch as one RESP buffer, hands it to the
-connection's ``send_packed_command`` and reads the N replies with its
-``read_response``. Pooling, auth, TLS, retries and the hiredis parser all stay
-redis-py's. Redis runs plain ``HMGET`` s: they interleave with other clients'
-commands (a Lua script would hold them all up) and run on read-only replicas.
+A redis-py pipeline spends most of a batch in Python: it queues, encodes and
+parses N separate commands one by one while Redis waits. fslib's batches repeat
+themselves (the same ``HMGET`` field list on every key, the same feature names
+and TTL in every row of a bulk load), so fslib encodes the repeated parts once
+and the whole batch as one RESP buffer, hands it to the connection's
+``send_packed_command`` and reads the replies with its ``read_response``.
+Pooling, auth, TLS, retries and the hiredis parser all stay redis-py's. Redis
+runs plain commands: they interleave with other clients' commands (a Lua script
+would hold them all up), and reads may go to read-only replicas.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from types import TracebackType
 from typing import Any
 
 from redis.exceptions import AskError, ClusterDownError, ResponseError, SlotNotCoveredError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-__all__ = ["execute_packed", "execute_packed_async", "hmget_by_node", "pack_hmgets"]
+__all__ = ["PackedStream", "execute_packed", "execute_packed_async", "hmget_by_node", "pack_bulk_load", "pack_hmgets"]
 
 _STALE_ROUTING = (AskError, ClusterDownError, TryAgainError)
 """Replies saying the client's slot table is out of date or the cluster is changing (MovedError is an AskError)."""
@@ -47,11 +49,40 @@ def pack_hmgets(keys: Sequence[str], fields: Sequence[str], encoder: Any) -> byt
     return b"".join([head + _bulk(key.encode(encoding, errors)) + tail for key in keys])
 
 
+def pack_bulk_load(rows: Sequence[tuple[str, Mapping[str, str]]], ttl_seconds: int, encoder: Any) -> bytes:
+    """``HSET key field value ...`` and ``EXPIRE key ttl_seconds`` per row, as one RESP request buffer.
+
+    Args:
+        rows: ``(key, {field: text})`` pairs, each with at least one field.
+        ttl_seconds: The key-level TTL.
+        encoder: The client's ``get_encoder()``.
+
+    Returns:
+        The request bytes; two replies per row follow.
+    """
+    encoding, errors = encoder.encoding, encoder.encoding_errors
+    ttl = _bulk(b"%d" % ttl_seconds)
+    names: dict[str, bytes] = {}  # the rows share their feature names: encode each once
+    parts: list[bytes] = []
+    for key, mapping in rows:
+        key_bulk = _bulk(key.encode(encoding, errors))
+        parts.append(b"*%d\r\n$4\r\nHSET\r\n%b" % (2 + 2 * len(mapping), key_bulk))
+        for name, value in mapping.items():
+            name_bulk = names.get(name)
+            if name_bulk is None:
+                name_bulk = names[name] = _bulk(name.encode(encoding, errors))
+            parts.append(name_bulk)
+            parts.append(_bulk(value.encode(encoding, errors)))
+        parts.append(b"*3\r\n$6\r\nEXPIRE\r\n%b%b" % (key_bulk, ttl))
+    return b"".join(parts)
+
+
 def execute_packed(client: Any, payload: bytes, replies: int) -> list[Any]:
     """Send ``payload`` on one of ``client``'s pooled connections and read ``replies`` replies.
 
     A lost connection is retried under the client's retry policy, the whole
-    buffer again: only send commands that are safe to repeat (reads). An error
+    buffer again: only send commands that are safe to repeat (reads, or writes
+    that set the same values again). An error
     reply is raised once every reply has been read, so the connection goes
     back to the pool clean.
 
@@ -189,3 +220,59 @@ async def _send_and_read_async(conn: Any, payload: bytes, replies: int) -> list[
         raise error
     return results
 
+
+
+class PackedStream:
+    """Buffers written back to back on one connection, with one buffer's replies kept in flight.
+
+    The client encodes buffer k+1 while Redis runs buffer k, instead of idling
+    until each buffer's replies are back. A connection error is raised, not
+    retried: the caller knows which buffers were acknowledged and whether the
+    rest is safe to send again.
+
+    Use as a context manager; leaving it early (an error) drops the connection
+    rather than return it to the pool with replies unread.
+
+    Args:
+        client: A ``redis.Redis`` (one server, not a cluster).
+    """
+
+    def __init__(self, client: Any) -> None:
+        self._pool = client.connection_pool
+        self._conn: Any = None
+        self._pending: list[int] = []  # reply counts of the buffers sent and not yet read
+
+    def __enter__(self) -> PackedStream:
+        self._conn = self._pool.get_connection()
+        return self
+
+    def submit(self, payload: bytes, replies: int) -> list[list[Any]]:
+        """Send one buffer; return the replies of the earlier buffers that are now complete.
+
+        Raises:
+            redis.exceptions.ResponseError: An earlier buffer got an error reply
+                (raised once all of that buffer's replies were read).
+        """
+        self._conn.send_packed_command([payload])
+        self._pending.append(replies)
+        return self._collect(keep=1)
+
+    def drain(self) -> list[list[Any]]:
+        """Wait for the replies of every buffer still out, in the order sent."""
+        return self._collect(keep=0)
+
+    def _collect(self, keep: int) -> list[list[Any]]:
+        done = []
+        while len(self._pending) > keep:
+            results, error = _read_replies(self._conn, self._pending.pop(0))
+            if error is not None:
+                raise error
+            done.append(results)
+        return done
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc_type is not None or self._pending:
+            self._conn.disconnect()
+        self._pool.release(self._conn)

@@ -14,20 +14,18 @@ import pickle
 import tempfile
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import cached_property, partial
 from itertools import chain, islice
 from typing import TYPE_CHECKING, Any, Literal, Union
 
 import redis
-from redis.exceptions import NoPermissionError, ResponseError
 from tqdm.auto import tqdm
 
 from fslib.errors import InvariantError
 from fslib.schema import DEFAULT_SCHEMA, FeatureKind, FeatureValue, Schema, check_feature_name, decode_value
-from fslib.packed import execute_packed, hmget_by_node, pack_hmgets
-from fslib.scripts import BULK_LOAD, ScriptStream, bulk_load_args, is_scripting_refused
+from fslib.packed import PackedStream, execute_packed, hmget_by_node, pack_bulk_load, pack_hmgets
 from fslib.server import parse_version, server_version
 
 if TYPE_CHECKING:
@@ -39,7 +37,6 @@ __all__ = [
     "FeatureStore",
     "FieldState",
     "Rows",
-    "ScriptMode",
     "StoreStats",
     "check_entity_id",
     "check_field_ttl_codes",
@@ -53,17 +50,15 @@ Rows = Union[
 ]
 """Input of :meth:`FeatureStore.bulk_load`: id -> features, ``(id, features)`` pairs, or a DataFrame."""
 
-ScriptMode = Union[bool, Literal["auto"]]
-"""``use_scripts`` of :class:`FeatureStore`: True, False, or ``"auto"``."""
-
 logger = logging.getLogger(__name__)
 
 DEFAULT_CHUNK_SIZE = 200
-"""Entities per round trip in :meth:`FeatureStore.bulk_load`.
+"""Entities per buffer in :meth:`FeatureStore.bulk_load`.
 
-A bulk-load script blocks Redis while it runs: ~2-4 us per entity here, so
-200 entities hold other clients up for under 1 ms, while 500 reached ~2 ms
-(``make bench``, section "reader during bulk load").
+Larger chunks barely raise throughput past ~200 (the client's encoding is the
+limit) and only grow the buffer; Redis serves other clients between the
+chunk's commands either way (``make bench``, sections "bulk load" and
+"reader during bulk load").
 """
 
 _SPOOL_BYTES = 32 * 1024 * 1024
@@ -383,47 +378,10 @@ class FeatureStore(_StoreCore):
         streaming_write: ``"hsetex"`` (one atomic ``HSETEX``, Redis >= 8.0),
             ``"multi"`` (``HSET`` + ``HEXPIRE`` in ``MULTI/EXEC``, Redis 7.4), or
             ``"auto"`` to pick by server version.
-        use_scripts: Bulk loads as one Lua script call per chunk
-            (``fslib.scripts``) instead of a pipeline: True always, False
-            never, ``"auto"`` unless the client is a ``RedisCluster`` or the
-            server refuses scripting (detected on first use, then remembered).
-            True on a ``RedisCluster`` raises ``ValueError``.
 
     Raises:
-        ValueError, TypeError: A TTL is not a positive integer, the prefix is
-            empty, or ``use_scripts`` is not True, False or ``"auto"``.
+        ValueError, TypeError: A TTL is not a positive integer or the prefix is empty.
     """
-
-    def __init__(
-        self,
-        client: Any,
-        key_prefix: str = "fs:user:",
-        batch_ttl_seconds: int = 24 * 60 * 60,
-        streaming_ttl_seconds: int = 5 * 60,
-        *,
-        schema: Schema = DEFAULT_SCHEMA,
-        streaming_write: Literal["auto", "hsetex", "multi"] = "auto",
-        use_scripts: ScriptMode = "auto",
-    ) -> None:
-        if not (isinstance(use_scripts, bool) or use_scripts == "auto"):
-            raise ValueError(f"use_scripts must be True, False or 'auto', got {use_scripts!r}")
-        super().__init__(
-            client, key_prefix, batch_ttl_seconds, streaming_ttl_seconds, schema=schema, streaming_write=streaming_write
-        )
-        # A script call's keys must share a slot on a cluster, which a chunk of
-        # entities does not: there the cluster pipeline (one round trip per node) does the work.
-        if use_scripts is True and self._cluster:
-            raise ValueError(
-                "use_scripts=True needs a single Redis server: on a cluster the keys of one call "
-                "span several slots; use 'auto' (the cluster pipeline) or False"
-            )
-        self._use_scripts = use_scripts
-        self._scripts_on = use_scripts is True or (use_scripts == "auto" and not self._cluster)
-
-    @property
-    def uses_scripts(self) -> bool:
-        """Whether bulk loads currently go through a Lua script."""
-        return self._scripts_on
 
     # -- batch path --------------------------------------------------------
 
@@ -437,12 +395,13 @@ class FeatureStore(_StoreCore):
     ) -> int:
         """Write batch features for many entities, one round trip per chunk.
 
-        Per entity one ``HSET`` of all its fields and one ``EXPIRE``: inside one
-        Lua script call per chunk (see ``use_scripts``), else queued in a
-        non-transactional pipeline. Every row is checked and encoded before the
-        first write, so a batch with one bad row writes nothing. The rows are
-        read once; encoded chunks wait in a spool that moves from memory to a
-        temporary file past 32 MiB, so memory stays bounded at any size.
+        Per entity one ``HSET`` of all its fields and one ``EXPIRE``, each chunk
+        written as one pre-encoded buffer (``fslib.packed``) while Redis still
+        works on the previous one; on a cluster, a cluster pipeline per chunk.
+        Every row is checked and encoded before the first write, so a batch with
+        one bad row writes nothing. The rows are read once; encoded chunks wait
+        in a spool that moves from memory to a temporary file past 32 MiB, so
+        memory stays bounded at any size.
 
         Args:
             rows: id -> features, ``(id, features)`` pairs, or a DataFrame indexed by id.
@@ -478,45 +437,32 @@ class FeatureStore(_StoreCore):
 
     def _write_chunks(self, chunks: Iterator[list[tuple[str, dict[str, str]]]], ttl: int) -> Iterator[int]:
         """Write every chunk; yield each chunk's size once Redis has applied it."""
-        for chunk in chunks:
-            # The first chunk goes alone: it finds out whether scripting is allowed.
-            self._write_chunk(chunk, ttl)
-            yield len(chunk)
-            break
-        if not self._scripts_on:
+        if self._cluster:
             for chunk in chunks:
-                self._write_chunk(chunk, ttl)
+                pipe = self.client.pipeline(transaction=False)
+                for key, mapping in chunk:
+                    pipe.hset(key, mapping=mapping)
+                    pipe.expire(key, ttl)
+                pipe.execute()
                 yield len(chunk)
             return
+        encoder = self.client.get_encoder()
         unacknowledged: deque[list[tuple[str, dict[str, str]]]] = deque()
         try:
-            with ScriptStream(self.client, BULK_LOAD) as stream:
+            with PackedStream(self.client) as stream:
                 for chunk in chunks:
                     unacknowledged.append(chunk)
-                    for done in stream.submit([key for key, _ in chunk], bulk_load_args(ttl, (m for _, m in chunk))):
-                        unacknowledged.popleft()
-                        yield done
-                for done in stream.drain():
-                    unacknowledged.popleft()
-                    yield done
+                    for _ in stream.submit(pack_bulk_load(chunk, ttl, encoder), 2 * len(chunk)):
+                        yield len(unacknowledged.popleft())
+                for _ in stream.drain():
+                    yield len(unacknowledged.popleft())
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             # The stream does not retry; HSET + EXPIRE are idempotent, so resend what was not
-            # acknowledged, then the rest, one call at a time under the client's retry policy.
+            # acknowledged, then the rest, one chunk at a time under the client's retry policy.
             logger.warning("bulk load connection lost (%s); resending %d chunk(s) with retries", exc, len(unacknowledged))
             for chunk in chain(unacknowledged, chunks):
-                self._write_chunk(chunk, ttl)
+                execute_packed(self.client, pack_bulk_load(chunk, ttl, encoder), 2 * len(chunk))
                 yield len(chunk)
-
-    def _write_chunk(self, chunk: list[tuple[str, dict[str, str]]], ttl: int) -> None:
-        keys = [key for key, _ in chunk]
-        args = bulk_load_args(ttl, (m for _, m in chunk))
-        if self._run_script(lambda: BULK_LOAD(self.client, keys, args)) is not None:
-            return
-        pipe = self.client.pipeline(transaction=False)
-        for key, mapping in chunk:
-            pipe.hset(key, mapping=mapping)
-            pipe.expire(key, ttl)
-        pipe.execute()
 
     def _encoded_rows(self, rows: Iterable[tuple[object, Mapping[str, object]]]) -> Iterator[tuple[str, dict[str, str]]]:
         for entity_id, features in rows:
@@ -542,25 +488,6 @@ class FeatureStore(_StoreCore):
         pipe.expire(key, self.batch_ttl_seconds, nx=True)
         pipe.execute()
         self._count(batch_writes=1)
-
-    # -- server-side scripts ----------------------------------------------
-
-    def _run_script(self, call: Callable[[], Any]) -> Any | None:
-        """``call()``'s reply (a script call), or None when the pipeline must do the work instead.
-
-        With ``use_scripts="auto"``, a server or ACL user that refuses scripting
-        turns scripts off for this store (logged once); other errors propagate.
-        """
-        if not self._scripts_on:
-            return None
-        try:
-            return call()
-        except (NoPermissionError, ResponseError) as exc:
-            if self._use_scripts is True or not is_scripting_refused(exc):
-                raise
-            logger.warning("scripting refused (%s); using pipelines from now on", exc)
-            self._scripts_on = False
-            return None
 
     # -- streaming path ----------------------------------------------------
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import shutil
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 import redis
@@ -21,6 +20,7 @@ from fslib import (
     slot_of,
     synthesize_users,
 )
+from counting import CountingConnection
 
 NAMES = ["risk_segment", "tx_count_7d", "tx_count_5m"]
 
@@ -111,16 +111,6 @@ def test_batch_read_across_many_slots_equals_per_entity_reads(cluster_store: Fea
     assert list(batch) == ids
     assert batch == {e: cluster_store.get_features(e, NAMES, decode=True) for e in ids}
     assert batch["absent"] == {} and batch["u0001"]["tx_count_5m"] == 3
-
-
-class CountingConnection(redis.Connection):
-    """A real connection that counts how many times it writes to its socket."""
-
-    sends: dict[int, int] = {}
-
-    def send_packed_command(self, command: Any, check_health: bool = True) -> None:
-        CountingConnection.sends[self.port] = CountingConnection.sends.get(self.port, 0) + 1
-        super().send_packed_command(command, check_health)
 
 
 def test_batch_reads_and_load_chunks_are_one_round_trip_per_primary(

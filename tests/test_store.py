@@ -25,28 +25,6 @@ def client(store_client: redis.Redis) -> redis.Redis:
     return store_client
 
 
-class PipelineCounter:
-    """Forwards everything to the real client and counts pipeline round trips."""
-
-    def __init__(self, client: redis.Redis) -> None:
-        self._client = client
-        self.executes = 0
-
-    def pipeline(self, *args: Any, **kwargs: Any) -> Any:
-        pipe = self._client.pipeline(*args, **kwargs)
-        real_execute = pipe.execute
-
-        def execute(*a: Any, **k: Any) -> Any:
-            self.executes += 1
-            return real_execute(*a, **k)
-
-        pipe.execute = execute
-        return pipe
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._client, name)
-
-
 def test_key_for_and_bad_ids(store: FeatureStore, prefix: str) -> None:
     assert store.key_for("u0001") == f"{prefix}u0001"
     assert store.key_for(7) == f"{prefix}7"
@@ -88,14 +66,6 @@ def test_bulk_load_writes_every_field_with_a_key_ttl_and_no_field_ttl(
         assert client.hgetall(key) == {name: fslib.encode_value(v) for name, v in features.items()}
         assert 590 <= client.ttl(key) <= 600
         assert client.httl(key, *BATCH) == [-1] * len(BATCH)
-
-
-def test_bulk_load_is_one_round_trip_per_chunk(store: FeatureStore, client: redis.Redis, prefix: str) -> None:
-    counter = PipelineCounter(client)
-    counted = FeatureStore(counter, key_prefix=prefix, use_scripts=False)  # type: ignore[arg-type]
-    assert counted.bulk_load(synthesize_users(25), chunk_size=10) == 25
-    assert counter.executes == 3
-    assert store.key_ttl_seconds("u0025") > 86000  # default TTL is the daily batch cycle
 
 
 def test_bulk_load_shows_a_progress_bar(store: FeatureStore, capsys: pytest.CaptureFixture[str]) -> None:

@@ -13,6 +13,8 @@ would hold them all up), and reads may go to read-only replicas.
 
 from __future__ import annotations
 
+import asyncio
+import math
 from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any
@@ -190,7 +192,10 @@ def hmget_by_node(client: Any, keys: Sequence[str], fields: Sequence[str]) -> li
 
 
 async def execute_packed_async(client: Any, payload: bytes, replies: int) -> list[Any]:
-    """:func:`execute_packed` on a ``redis.asyncio.Redis`` (same retries, replies and errors)."""
+    """:func:`execute_packed` on a ``redis.asyncio.Redis`` (same retries, replies and errors).
+
+    The client's ``socket_timeout`` bounds the whole batch rather than each reply.
+    """
     pool = client.connection_pool
     conn = await pool.get_connection()
     try:
@@ -207,19 +212,24 @@ async def execute_packed_async(client: Any, payload: bytes, replies: int) -> lis
 
 
 async def _send_and_read_async(conn: Any, payload: bytes, replies: int) -> list[Any]:
-    await conn.send_packed_command([payload])
+    # One timer for the whole batch: redis.asyncio arms one per read_response, which was
+    # most of an asyncio batch read's time. So socket_timeout bounds the batch, not each reply.
     results: list[Any] = []
     error: ResponseError | None = None
-    for _ in range(replies):
-        try:
-            results.append(await conn.read_response())
-        except ResponseError as exc:  # read on: the later replies must leave the socket too
-            error = error or exc
-            results.append(None)
+    try:
+        async with asyncio.timeout(conn.socket_timeout):
+            await conn.send_packed_command([payload])
+            for _ in range(replies):
+                try:
+                    results.append(await conn.read_response(timeout=math.inf))
+                except ResponseError as exc:  # read on: the later replies must leave the socket too
+                    error = error or exc
+                    results.append(None)
+    except TimeoutError as exc:  # asyncio's, which the client's retry policy does not know
+        raise RedisTimeoutError(f"no reply to a batch of {replies} commands within {conn.socket_timeout} s") from exc
     if error is not None:
         raise error
     return results
-
 
 
 class PackedStream:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import redis
 import redis.asyncio
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -148,3 +149,33 @@ def test_asyncio_replies_and_error_handling_match(redis_server: fslib.EmbeddedRe
 
     readable, got = asyncio.run(main())
     assert got == plain_rows(single_client, readable, fields) and got[0][0] == "España"
+
+
+def test_an_asyncio_read_cut_off_mid_request_is_retried_or_raised(
+    redis_server: fslib.EmbeddedRedis, single_client: redis.Redis, prefix: str
+) -> None:
+    key = f"{prefix}k"
+    single_client.hset(key, "f", "v")
+
+    async def read(client: redis.asyncio.Redis) -> list[Any]:
+        return await execute_packed_async(client, pack_hmgets([key], ["f"], client.get_encoder()), 1)
+
+    async def main() -> None:
+        retrying = await fslib.connect_async(redis_server.url, socket_timeout=0.2)
+        once = redis.asyncio.Redis(port=redis_server.port, decode_responses=True, socket_timeout=0.2, retry=AsyncRetry(NoBackoff(), 0))
+        try:
+            for client in (retrying, once):
+                await client.ping()
+            single_client.client_pause(600)  # Redis answers nobody for 0.6 s, three socket timeouts
+            with pytest.raises(redis.TimeoutError):
+                await read(once)
+            assert await read(retrying) == [["v"]]
+            assert await read(once) == [["v"]]
+        finally:
+            await retrying.aclose()
+            await once.aclose()
+
+    try:
+        asyncio.run(main())
+    finally:
+        single_client.delete(key)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -23,7 +23,16 @@ from redis.exceptions import AskError, ClusterDownError, ResponseError, SlotNotC
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-__all__ = ["PackedStream", "execute_packed", "execute_packed_async", "hmget_by_node", "pack_bulk_load", "pack_hmgets"]
+__all__ = [
+    "PackedStream",
+    "bulk_load_by_node",
+    "execute_by_node",
+    "execute_packed",
+    "execute_packed_async",
+    "hmget_by_node",
+    "pack_bulk_load",
+    "pack_hmgets",
+]
 
 _STALE_ROUTING = (AskError, ClusterDownError, TryAgainError)
 """Replies saying the client's slot table is out of date or the cluster is changing (MovedError is an AskError)."""
@@ -135,25 +144,72 @@ def _read_replies(conn: Any, replies: int) -> tuple[list[Any], ResponseError | N
 
 
 def hmget_by_node(client: Any, keys: Sequence[str], fields: Sequence[str]) -> list[Any] | None:
-    """One ``HMGET`` per key on a Redis Cluster: one buffer per primary, all written before any reply is read.
-
-    The shards work at the same time, as with redis-py's cluster pipeline, but
-    without its Python work per command.
+    """One ``HMGET`` per key on a Redis Cluster, by :func:`execute_by_node`.
 
     Args:
         client: A ``redis.cluster.RedisCluster``.
         keys, fields: As for :func:`pack_hmgets`.
 
     Returns:
-        The replies in key order; or None when the client's slot table is out
-        of date (``MOVED``, ``ASK``: a slot is moving) or a node did not answer.
-        Then read with redis-py's cluster pipeline, which follows redirects,
-        refreshes the slot table and retries.
+        The replies in key order, or None when redis-py's cluster pipeline must read instead.
 
     Raises:
-        redis.exceptions.ResponseError: Any other error reply (e.g. ``WRONGTYPE``).
+        redis.exceptions.ResponseError: An error reply other than a redirect (e.g. ``WRONGTYPE``).
     """
     encoder = client.get_encoder()
+    parts = execute_by_node(client, keys, lambda indexes: pack_hmgets([keys[i] for i in indexes], fields, encoder), 1)
+    if parts is None:
+        return None
+    rows: list[Any] = [None] * len(keys)
+    for indexes, replies in parts:
+        for index, reply in zip(indexes, replies):
+            rows[index] = reply
+    return rows
+
+
+def bulk_load_by_node(client: Any, rows: Sequence[tuple[str, Mapping[str, str]]], ttl_seconds: int) -> bool:
+    """:func:`pack_bulk_load` on a Redis Cluster, by :func:`execute_by_node`.
+
+    Returns:
+        Whether every row was written; if not, write the rows again with redis-py's
+        cluster pipeline (they are idempotent).
+
+    Raises:
+        redis.exceptions.ResponseError: An error reply other than a redirect (e.g. ``WRONGTYPE``).
+    """
+    encoder = client.get_encoder()
+
+    def pack(indexes: list[int]) -> bytes:
+        return pack_bulk_load([rows[i] for i in indexes], ttl_seconds, encoder)
+
+    return execute_by_node(client, [key for key, _ in rows], pack, 2) is not None
+
+
+def execute_by_node(
+    client: Any, keys: Sequence[str], pack: Callable[[list[int]], bytes], replies_per_key: int
+) -> list[tuple[list[int], list[Any]]] | None:
+    """Commands about ``keys`` on a Redis Cluster: one buffer per primary, all written before any reply is read.
+
+    The shards work at the same time, as with redis-py's cluster pipeline, but
+    without its Python work per command.
+
+    Args:
+        client: A ``redis.cluster.RedisCluster``.
+        keys: The keys the commands touch, each owned by one primary.
+        pack: Encodes the commands of the keys at the given indexes, in that order.
+        replies_per_key: Replies each key's commands produce.
+
+    Returns:
+        Per primary: the indexes of its keys and their replies. None when the
+        client's slot table is out of date (``MOVED``, ``ASK``: a slot is
+        moving) or a node did not answer: then send the commands again with
+        redis-py's cluster pipeline, which follows redirects, refreshes the slot
+        table and retries (so only commands safe to repeat belong here).
+
+    Raises:
+        redis.exceptions.ResponseError: An error reply other than a redirect (e.g.
+            ``WRONGTYPE``), once every node's replies were read.
+    """
     try:
         by_node: dict[str, tuple[Any, list[int]]] = {}
         for index, key in enumerate(keys):
@@ -162,19 +218,18 @@ def hmget_by_node(client: Any, keys: Sequence[str], fields: Sequence[str]) -> li
     except SlotNotCoveredError:
         return None
     sent: list[tuple[Any, Any, list[int]]] = []
-    rows: list[Any] = [None] * len(keys)
+    parts: list[tuple[list[int], list[Any]]] = []
     error: ResponseError | None = None
     try:
         for node, indexes in by_node.values():
             pool = client.get_redis_connection(node).connection_pool
             conn = pool.get_connection()
             sent.append((pool, conn, indexes))
-            conn.send_packed_command([pack_hmgets([keys[i] for i in indexes], fields, encoder)])
+            conn.send_packed_command([pack(indexes)])
         for _, conn, indexes in sent:
-            replies, node_error = _read_replies(conn, len(indexes))
+            replies, node_error = _read_replies(conn, len(indexes) * replies_per_key)
             error = error or node_error
-            for index, reply in zip(indexes, replies):
-                rows[index] = reply
+            parts.append((indexes, replies))
     except BaseException as exc:
         for _, conn, _ in sent:
             conn.disconnect()  # replies may still be unread
@@ -188,7 +243,7 @@ def hmget_by_node(client: Any, keys: Sequence[str], fields: Sequence[str]) -> li
         return None
     if error is not None:
         raise error
-    return rows
+    return parts
 
 
 async def execute_packed_async(client: Any, payload: bytes, replies: int) -> list[Any]:

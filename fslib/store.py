@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from fslib.errors import InvariantError
 from fslib.schema import DEFAULT_SCHEMA, FeatureKind, FeatureValue, Schema, check_feature_name, decode_value
-from fslib.packed import PackedStream, execute_packed, hmget_by_node, pack_bulk_load, pack_hmgets
+from fslib.packed import PackedStream, bulk_load_by_node, execute_packed, hmget_by_node, pack_bulk_load, pack_hmgets
 from fslib.server import parse_version, server_version
 
 if TYPE_CHECKING:
@@ -338,7 +338,9 @@ class _StoreCore:
         """The rows of a batch read with no ids or no names, which asks Redis nothing."""
         return [[None] * len(wanted) for _ in ids]
 
-    def _results(self, wanted: list[str], ids: list[str], rows: list[list[str | None]], decode: bool) -> dict[str, dict[str, Any]]:
+    def _results(
+        self, wanted: list[str], ids: list[str], rows: list[list[str | None]], decode: bool
+    ) -> dict[str, dict[str, Any]]:
         """Entity id -> found features of a batch read, counted."""
         results = dict(zip(ids, map(partial(self._result, wanted, decode=decode), rows)))
         if wanted:  # no names: nothing was read
@@ -439,11 +441,13 @@ class FeatureStore(_StoreCore):
         """Write every chunk; yield each chunk's size once Redis has applied it."""
         if self._cluster:
             for chunk in chunks:
-                pipe = self.client.pipeline(transaction=False)
-                for key, mapping in chunk:
-                    pipe.hset(key, mapping=mapping)
-                    pipe.expire(key, ttl)
-                pipe.execute()
+                if not bulk_load_by_node(self.client, chunk, ttl):
+                    logger.debug("cluster topology changing; writing %d entities with the cluster pipeline", len(chunk))
+                    pipe = self.client.pipeline(transaction=False)
+                    for key, mapping in chunk:
+                        pipe.hset(key, mapping=mapping)
+                        pipe.expire(key, ttl)
+                    pipe.execute()
                 yield len(chunk)
             return
         encoder = self.client.get_encoder()

@@ -219,6 +219,33 @@ def test_a_batch_read_during_resharding_follows_moved_and_ask(
         local_cluster.migrate_slot(moved_slot, homes[moved_slot])
 
 
+def test_a_bulk_load_during_resharding_falls_back_and_writes_everything(
+    local_cluster: LocalCluster, cluster_client: RedisCluster, prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="fslib.store")
+    store = FeatureStore(cluster_client, key_prefix=prefix)
+    users = synthesize_users(120)
+    store.bulk_load(users)
+    slot = slot_of(store.key_for("u0010"))
+    home = local_cluster.primaries.index(local_cluster.slot_owner(slot))
+    try:
+        assert local_cluster.migrate_slot(slot, (home + 1) % 3) == 1
+        caplog.clear()
+        assert store.bulk_load(users, ttl_seconds=600) == 120
+        assert "with the cluster pipeline" in caplog.text  # the stale table's buffer got MOVED
+        caplog.clear()
+        assert store.bulk_load(users, ttl_seconds=600) == 120
+        assert "with the cluster pipeline" not in caplog.text  # per node again, by the updated table
+        for entity_id, features in users:
+            key = store.key_for(entity_id)
+            assert cluster_client.hgetall(key) == {k: fslib.encode_value(v) for k, v in features.items()}
+            assert 590 <= cluster_client.ttl(key) <= 600
+    finally:
+        if local_cluster.slot_owner(slot) is not local_cluster.primaries[home]:
+            local_cluster.migrate_slot(slot, home)
+        store.reset()
+
+
 def test_reads_keep_working_after_a_primary_fails_over() -> None:
     with LocalCluster(primaries=3, replicas=1, node_timeout_ms=1000) as cluster:
         client = fslib.connect(cluster.url, cluster=True)

@@ -93,13 +93,12 @@ def execute_packed(client: Any, payload: bytes, replies: int) -> list[Any]:
 
     A lost connection is retried under the client's retry policy, the whole
     buffer again: only send commands that are safe to repeat (reads, or writes
-    that set the same values again). An error
-    reply is raised once every reply has been read, so the connection goes
-    back to the pool clean.
+    that set the same values again). An error reply is raised once every reply
+    has been read, so the connection goes back to the pool clean.
 
     Args:
         client: A ``redis.Redis`` (one server, not a cluster).
-        payload: Encoded commands (see :func:`pack_hmgets`).
+        payload: Encoded commands (see :func:`pack_hmgets`, :func:`pack_bulk_load`).
         replies: How many replies ``payload`` asks for.
 
     Returns:

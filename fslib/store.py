@@ -399,7 +399,7 @@ class FeatureStore(_StoreCore):
 
         Per entity one ``HSET`` of all its fields and one ``EXPIRE``, each chunk
         written as one pre-encoded buffer (``fslib.packed``) while Redis still
-        works on the previous one; on a cluster, a cluster pipeline per chunk.
+        works on the previous one; on a cluster, one buffer per primary per chunk.
         Every row is checked and encoded before the first write, so a batch with
         one bad row writes nothing. The rows are read once; encoded chunks wait
         in a spool that moves from memory to a temporary file past 32 MiB, so

@@ -17,6 +17,7 @@ import fslib
 from fslib import DEFAULT_SCHEMA, FeatureStore, synthesize_users
 from fslib.packed import execute_packed, execute_packed_async, pack_hmgets
 from counting import CountingConnection
+from polling import wait_until
 
 NAMES = [*DEFAULT_SCHEMA.names, "extra", "never_written"]
 # Multi-byte text, RESP's own separators and an empty value must all survive the hand-made encoding.
@@ -93,6 +94,31 @@ def test_a_batch_read_is_one_write_to_the_socket(redis_server: fslib.EmbeddedRed
     finally:
         store.reset()
         pool.disconnect()
+
+
+def test_batch_reads_run_on_a_read_only_replica(redis_server: fslib.EmbeddedRedis, single_client: redis.Redis, prefix: str) -> None:
+    primary = FeatureStore(single_client, key_prefix=prefix)
+    primary.bulk_load(synthesize_users(50))
+    primary.update_streaming("u0007", {"tx_count_5m": 4})
+    ids = ["absent", *synthesize_users(50).ids]
+    delay = single_client.config_get("repl-diskless-sync-delay")["repl-diskless-sync-delay"]
+    single_client.config_set("repl-diskless-sync-delay", 0)  # the default waits 5 s for more replicas
+    try:
+        with fslib.EmbeddedRedis(extra_args=["--replicaof", "127.0.0.1", str(redis_server.port)]) as replica_server:
+            replica = fslib.connect(replica_server.url, cluster=False)
+            try:
+                assert wait_until(lambda: replica.info("replication")["master_link_status"] == "up"
+                                  and replica.exists(primary.key_for("u0050")) == 1)
+                with pytest.raises(redis.ReadOnlyError):
+                    replica.set(f"{prefix}x", "1")
+                on_replica = FeatureStore(replica, key_prefix=prefix)
+                assert on_replica.batch_get_features(ids, NAMES, decode=True) == primary.batch_get_features(ids, NAMES, decode=True)
+                assert on_replica.get_features("u0007", ["tx_count_5m"], decode=True) == {"tx_count_5m": 4}
+            finally:
+                replica.close()
+    finally:
+        single_client.config_set("repl-diskless-sync-delay", delay)
+        primary.reset()
 
 
 def test_an_error_reply_is_raised_after_every_reply_is_read(redis_server: fslib.EmbeddedRedis, prefix: str) -> None:

@@ -14,6 +14,7 @@ would hold them all up), and reads may go to read-only replicas.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
@@ -33,6 +34,8 @@ __all__ = [
     "pack_bulk_load",
     "pack_hmgets",
 ]
+
+logger = logging.getLogger(__name__)
 
 _STALE_ROUTING = (AskError, ClusterDownError, TryAgainError)
 """Replies saying the client's slot table is out of date or the cluster is changing (MovedError is an AskError)."""
@@ -142,23 +145,27 @@ def _read_replies(conn: Any, replies: int) -> tuple[list[Any], ResponseError | N
     return results, error
 
 
-def hmget_by_node(client: Any, keys: Sequence[str], fields: Sequence[str]) -> list[Any] | None:
-    """One ``HMGET`` per key on a Redis Cluster, by :func:`execute_by_node`.
+def hmget_by_node(client: Any, keys: Sequence[str], fields: Sequence[str]) -> list[Any]:
+    """One ``HMGET`` per key on a Redis Cluster, by :func:`execute_by_node`, else the cluster pipeline.
 
     Args:
         client: A ``redis.cluster.RedisCluster``.
         keys, fields: As for :func:`pack_hmgets`.
 
     Returns:
-        The replies in key order, or None when redis-py's cluster pipeline must read instead.
+        The replies in key order.
 
     Raises:
-        redis.exceptions.ResponseError: An error reply other than a redirect (e.g. ``WRONGTYPE``).
+        redis.exceptions.RedisError: An error reply other than a redirect (e.g.
+            ``WRONGTYPE``), or the cluster pipeline's error.
     """
     encoder = client.get_encoder()
     parts = execute_by_node(client, keys, lambda indexes: pack_hmgets([keys[i] for i in indexes], fields, encoder), 1)
     if parts is None:
-        return None
+        pipe = _fallback_pipeline(client, len(keys))
+        for key in keys:
+            pipe.hmget(key, fields)
+        return pipe.execute()
     rows: list[Any] = [None] * len(keys)
     for indexes, replies in parts:
         for index, reply in zip(indexes, replies):
@@ -166,22 +173,33 @@ def hmget_by_node(client: Any, keys: Sequence[str], fields: Sequence[str]) -> li
     return rows
 
 
-def bulk_load_by_node(client: Any, rows: Sequence[tuple[str, Mapping[str, str]]], ttl_seconds: int) -> bool:
-    """:func:`pack_bulk_load` on a Redis Cluster, by :func:`execute_by_node`.
+def bulk_load_by_node(client: Any, rows: Sequence[tuple[str, Mapping[str, str]]], ttl_seconds: int) -> None:
+    """:func:`pack_bulk_load` on a Redis Cluster, by :func:`execute_by_node`, else the cluster pipeline.
 
-    Returns:
-        Whether every row was written; if not, write the rows again with redis-py's
-        cluster pipeline (they are idempotent).
+    The rows are idempotent writes, so the cluster pipeline may write again what
+    the per-node buffers already wrote.
 
     Raises:
-        redis.exceptions.ResponseError: An error reply other than a redirect (e.g. ``WRONGTYPE``).
+        redis.exceptions.RedisError: An error reply other than a redirect (e.g.
+            ``WRONGTYPE``), or the cluster pipeline's error.
     """
     encoder = client.get_encoder()
 
     def pack(indexes: list[int]) -> bytes:
         return pack_bulk_load([rows[i] for i in indexes], ttl_seconds, encoder)
 
-    return execute_by_node(client, [key for key, _ in rows], pack, 2) is not None
+    if execute_by_node(client, [key for key, _ in rows], pack, 2) is None:
+        pipe = _fallback_pipeline(client, len(rows))
+        for key, mapping in rows:
+            pipe.hset(key, mapping=mapping)
+            pipe.expire(key, ttl_seconds)
+        pipe.execute()
+
+
+def _fallback_pipeline(client: Any, keys: int) -> Any:
+    """An empty cluster pipeline, for a batch that met a moving slot or a silent node (logged)."""
+    logger.debug("cluster topology changing; sending %d keys' commands with the cluster pipeline", keys)
+    return client.pipeline(transaction=False)
 
 
 def execute_by_node(

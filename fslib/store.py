@@ -441,13 +441,7 @@ class FeatureStore(_StoreCore):
         """Write every chunk; yield each chunk's size once Redis has applied it."""
         if self._cluster:
             for chunk in chunks:
-                if not bulk_load_by_node(self.client, chunk, ttl):
-                    logger.debug("cluster topology changing; writing %d entities with the cluster pipeline", len(chunk))
-                    pipe = self.client.pipeline(transaction=False)
-                    for key, mapping in chunk:
-                        pipe.hset(key, mapping=mapping)
-                        pipe.expire(key, ttl)
-                    pipe.execute()
+                bulk_load_by_node(self.client, chunk, ttl)
                 yield len(chunk)
             return
         encoder = self.client.get_encoder()
@@ -552,16 +546,9 @@ class FeatureStore(_StoreCore):
 
     def _hmget(self, keys: list[str], wanted: list[str]) -> list[list[str | None]]:
         """One ``HMGET`` of ``wanted`` per key, all in one round trip (one per node on a cluster)."""
-        if not self._cluster:
-            return execute_packed(self.client, pack_hmgets(keys, wanted, self.client.get_encoder()), len(keys))
-        rows = hmget_by_node(self.client, keys, wanted)
-        if rows is None:
-            logger.debug("cluster topology changing; reading %d keys with the cluster pipeline", len(keys))
-            pipe = self.client.pipeline(transaction=False)
-            for key in keys:
-                pipe.hmget(key, wanted)
-            rows = pipe.execute()
-        return rows
+        if self._cluster:
+            return hmget_by_node(self.client, keys, wanted)
+        return execute_packed(self.client, pack_hmgets(keys, wanted, self.client.get_encoder()), len(keys))
 
     def _batch_hmget(
         self, entity_ids: Sequence[str], names: Sequence[str]
@@ -576,8 +563,8 @@ class FeatureStore(_StoreCore):
         """Read the same features of many entities: one ``HMGET`` each, all in one round trip.
 
         The batch goes to Redis as one pre-encoded buffer (``fslib.packed``),
-        so Python does little per entity; on a cluster the cluster pipeline
-        sends one round trip per node.
+        so Python does little per entity; on a cluster, one buffer per primary,
+        all sent before any reply is read.
 
         Args:
             entity_ids: The entities (for batch scoring).

@@ -176,7 +176,7 @@ def test_hash_tag_prefix_puts_a_group_on_one_shard(
 def test_a_batch_read_during_resharding_follows_moved_and_ask(
     local_cluster: LocalCluster, cluster_client: RedisCluster, prefix: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="fslib.store")
+    caplog.set_level(logging.DEBUG, logger="fslib.packed")
 
     def fell_back() -> bool:
         """Whether the reads since the last call left the per-node path for the cluster pipeline."""
@@ -222,7 +222,7 @@ def test_a_batch_read_during_resharding_follows_moved_and_ask(
 def test_a_bulk_load_during_resharding_falls_back_and_writes_everything(
     local_cluster: LocalCluster, cluster_client: RedisCluster, prefix: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="fslib.store")
+    caplog.set_level(logging.DEBUG, logger="fslib.packed")
     store = FeatureStore(cluster_client, key_prefix=prefix)
     users = synthesize_users(120)
     store.bulk_load(users)

@@ -36,7 +36,7 @@ def main() -> int:
     if unknown:
         print(f"unknown BENCH_ONLY sections {sorted(unknown)}; choose from {list(SECTIONS)}", file=sys.stderr)
         return 2
-    url = os.environ.get("REDIS_URL") or fslib.embedded_server().url
+    url = os.environ.get("REDIS_URL") or fslib.local.embedded_server().url
     client = fslib.connect(url)
     cfg = Config.from_env(url)
     report = Report(cfg)

@@ -11,7 +11,9 @@ import redis
 
 from benchmarks.common import Config, Report, latency_rows, ratio
 from benchmarks.reads import ALL, FIVE, bench_store
-from fslib import AsyncFeatureStore, FeatureStore, compare_latencies_async, connect_async, gc_paused, synthesize_users
+from fslib import FeatureStore, synthesize_users
+from fslib.fast import AsyncFeatureStore, connect_async
+from fslib.lab.bench import compare_latencies_async, gc_paused
 
 __all__ = ["sync_vs_asyncio"]
 

@@ -35,7 +35,7 @@ return #KEYS
 ARGV: the TTL, then per key its field count and field/value pairs."""
 
 
-def raw_load(client: redis.Redis, prefix: str, users: fslib.SyntheticUsers, ttl: int, chunk: int) -> None:
+def raw_load(client: redis.Redis, prefix: str, users: fslib.synth.SyntheticUsers, ttl: int, chunk: int) -> None:
     """The raw redis-py floor: one non-transactional pipeline of HSET + EXPIRE per chunk."""
     rows = iter(users)
     while part := list(islice(rows, chunk)):
@@ -46,7 +46,7 @@ def raw_load(client: redis.Redis, prefix: str, users: fslib.SyntheticUsers, ttl:
         pipe.execute()
 
 
-def lua_load(client: redis.Redis, prefix: str, users: fslib.SyntheticUsers, ttl: int, chunk: int) -> None:
+def lua_load(client: redis.Redis, prefix: str, users: fslib.synth.SyntheticUsers, ttl: int, chunk: int) -> None:
     """The bare Lua script: one ``EVALSHA`` of :data:`LUA_BULK_LOAD` per chunk, one after another."""
     script = client.register_script(LUA_BULK_LOAD)
     rows = iter(users)
@@ -55,7 +55,7 @@ def lua_load(client: redis.Redis, prefix: str, users: fslib.SyntheticUsers, ttl:
         for _, features in part:
             args.append(len(features))
             for name, value in features.items():
-                args += [name, fslib.encode_value(value)]
+                args += [name, fslib.schema.encode_value(value)]
         script(keys=[prefix + entity_id for entity_id, _ in part], args=args)
 
 

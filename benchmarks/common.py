@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fslib.bench import compare_latencies, percentiles
+from fslib.lab.bench import compare_latencies, percentiles
 
 __all__ = ["Config", "Report", "Target", "latency_rows", "markdown_table", "ratio"]
 
@@ -43,7 +43,7 @@ class Config:
         return quick if self.quick else full
 
     def compare(self, fns: Mapping[str, Callable[[], object]], iterations: int | None = None) -> dict[str, list[np.ndarray]]:
-        """:func:`fslib.bench.compare_latencies` with this run's counts."""
+        """:func:`fslib.lab.bench.compare_latencies` with this run's counts."""
         n = self.iterations if iterations is None or self.quick else iterations
         return compare_latencies(fns, n=n, warmup=self.warmup, repeats=self.repeats)
 

@@ -14,7 +14,7 @@ import redis
 import fslib
 from benchmarks.common import Config, Report, latency_rows, ratio
 from fslib import DEFAULT_SCHEMA, FeatureStore, synthesize_users
-from fslib.bench import percentiles
+from fslib.lab.bench import percentiles
 
 __all__ = ["batch_read", "bench_store", "ping_floor", "single_read", "wide_hash"]
 

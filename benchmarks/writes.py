@@ -16,7 +16,7 @@ import redis
 import fslib
 from benchmarks.common import Config, Report, latency_rows, ratio
 from fslib import DEFAULT_CHUNK_SIZE, FeatureStore, StreamingWorker, synthesize_users
-from fslib.bench import gc_paused, percentiles
+from fslib.lab.bench import gc_paused, percentiles
 
 __all__ = ["bulk_load", "memory", "reader_during_load", "streaming_writes"]
 

@@ -15,7 +15,8 @@ from collections.abc import Sequence
 import redis
 
 from fslib.errors import RedisVersionError
-from fslib.server import connect, embedded_server, mask_url
+from fslib.connection import connect, mask_url
+from fslib.local import embedded_server
 from fslib.store import DEFAULT_CHUNK_SIZE, FeatureStore
 from fslib.synth import synthesize_users
 

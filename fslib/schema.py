@@ -1,8 +1,8 @@
 """Feature specs, and how values travel as Redis hash fields (text) and back.
 
-Redis stores every field as bytes. fslib uses the seed's encoding: booleans
-as ``true``/``false``, integers and floats as decimal text, strings as they
-are. A :class:`Schema` knows each feature's type and whether it is a batch
+Redis stores every field as text. fslib uses the Redis docs demo's encoding:
+booleans as ``true``/``false``, integers and floats as decimal text, strings
+as they are. A :class:`Schema` knows each feature's type and whether it is a batch
 feature (covered by the key-level TTL) or a streaming feature (its own field
 TTL), so reads can come back typed and writes can be checked.
 """
@@ -23,14 +23,20 @@ __all__ = [
     "FeatureKind",
     "FeatureSpec",
     "FeatureValue",
+    "INT64_RANGE",
     "Schema",
+    "Storable",
     "check_feature_name",
     "decode_value",
     "encode_value",
+    "to_storable",
 ]
 
 FeatureValue = Union[bool, int, float, str]
 """What a feature may hold. ``None``, containers and NaN/inf are refused."""
+
+Storable = Union[str, int, float]
+"""A checked value as fslib hands it to redis-py (see :func:`to_storable`)."""
 
 
 class FeatureKind(str, enum.Enum):
@@ -75,11 +81,64 @@ def check_feature_name(name: object) -> str:
         raise TypeError(f"feature name must be a string, got {type(name).__name__}: {name!r}")
     if not name:
         raise ValueError("feature name must not be empty")
-    return name
+    return _storable_text(name)
+
+
+INT64_RANGE = (-(2**63), 2**63 - 1)
+"""Integers a feature may hold: what a typed read (pandas ``Int64``) can return."""
+
+
+def _is_missing(value: object) -> bool:
+    """None, NaN, or pandas' NA: a hole in the data, not a value."""
+    return value is None or (type(value).__name__ == "NAType") or (isinstance(value, float) and math.isnan(value))
+
+
+def _storable_text(text: str) -> str:
+    if not text.isascii():  # the usual text is ASCII: one C call, no copy
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(f"{text!r} cannot be stored: it is not valid UTF-8 text (a lone surrogate?)") from None
+    return text
+
+
+def to_storable(value: object) -> str | int | float:
+    """Check one feature value and return it as redis-py should write it.
+
+    Redis stores every field as text. redis-py writes an ``int`` or ``float``
+    as its decimal text (``repr``) by itself, so those pass through;
+    booleans become ``"true"``/``"false"`` (redis-py refuses them) and numpy
+    scalars their built-in twins.
+
+    Raises:
+        TypeError: ``value`` is missing (None, NaN in an object column, ``pd.NA``),
+            a container, bytes or another unsupported type.
+        ValueError: NaN/inf, an integer outside int64, a number too large for a
+            float, or text that is not valid UTF-8.
+    """
+    if isinstance(value, (bool, np.bool_)):  # before int: bool is an int, numpy's bool_ is not
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return _storable_text(str(value))
+    if isinstance(value, numbers.Integral):
+        number = int(value)
+        if not INT64_RANGE[0] <= number <= INT64_RANGE[1]:
+            raise ValueError(f"{number} is outside the int64 range a typed read can return")
+        return number
+    if isinstance(value, numbers.Real):
+        real = float(value)
+        if not math.isfinite(real):
+            raise ValueError(f"{real} is not a storable feature value (NaN/inf)")
+        return real
+    if _is_missing(value):
+        raise TypeError(f"missing value ({value!r}): write only the features you have")
+    raise TypeError(
+        f"unsupported feature value type {type(value).__name__}: {value!r} (use bool, int, float or str)"
+    )
 
 
 def encode_value(value: object) -> str:
-    """Encode one feature value as the text stored in Redis.
+    """The text Redis stores for one feature value (what ``redis-cli HGET`` shows).
 
     Args:
         value: A bool, int, float or str (numpy scalars of those kinds too).
@@ -88,30 +147,10 @@ def encode_value(value: object) -> str:
         ``"true"``/``"false"`` for booleans, decimal text for numbers, strings unchanged.
 
     Raises:
-        TypeError: ``value`` is None, a container or another unsupported type.
-        ValueError: ``value`` is NaN or infinite.
+        TypeError, ValueError: As :func:`to_storable`.
     """
-    # Exact built-ins first: on bulk loads the ABC checks below cost more than the encoding.
-    if type(value) is str:
-        return value
-    if type(value) is int:
-        return str(value)
-    # bool before int: bool is a subclass of int, and numpy's bool_ is neither.
-    if isinstance(value, (bool, np.bool_)):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return value
-    if isinstance(value, numbers.Integral):
-        return str(int(value))
-    if type(value) is float or isinstance(value, numbers.Real):
-        number = float(value)
-        if not math.isfinite(number):
-            raise ValueError(f"{number} is not a storable feature value (NaN/inf)")
-        return repr(number)
-    raise TypeError(
-        f"unsupported feature value type {type(value).__name__}: {value!r} "
-        "(use bool, int, float or str)"
-    )
+    storable = to_storable(value)
+    return repr(storable) if isinstance(storable, float) else str(storable)
 
 
 def decode_value(text: str, dtype: type) -> FeatureValue:
@@ -131,13 +170,13 @@ def decode_value(text: str, dtype: type) -> FeatureValue:
     return text
 
 
-_EXACT_TEXT: dict[type, Callable[[Any], str]] = {
-    str: str,
-    int: int.__repr__,
-    float: float.__repr__,
-    bool: {True: "true", False: "false"}.__getitem__,
+_INT64_MIN, _INT64_MAX = INT64_RANGE
+_PLAIN: dict[type, Callable[[Any], bool]] = {
+    str: str.isascii,
+    int: lambda value: _INT64_MIN <= value <= _INT64_MAX,
+    float: math.isfinite,
 }
-"""The text of a value of exactly a spec's built-in type (a float already known to be finite)."""
+"""Whether a value of exactly a spec's built-in type passes unchanged (bool never does: it becomes text)."""
 
 
 def _matches(spec: FeatureSpec, value: object) -> bool:
@@ -206,44 +245,54 @@ class Schema:
         """Names of the streaming features."""
         return self.names_of(FeatureKind.STREAMING)
 
-    def encode(self, fields: Mapping[str, object], kind: FeatureKind) -> dict[str, str]:
-        """Check and encode a set of features about to be written as ``kind``.
+    def encode(self, fields: Mapping[str, object], kind: FeatureKind, entity: object = None) -> dict[str, Storable]:
+        """Check a set of features about to be written as ``kind``, ready for redis-py.
 
-        Features the schema does not know are encoded by their Python type.
+        Features the schema does not know are checked by their Python type.
 
         Args:
             fields: Feature name to value.
             kind: The write path: batch (key TTL) or streaming (field TTL).
+            entity: The entity id to name in error messages, if any.
 
         Returns:
-            Feature name to encoded text.
+            Feature name to value as :func:`to_storable` gives it.
 
         Raises:
-            TypeError: A name is not a string or a value has the wrong type.
-            ValueError: A name is empty, a value is NaN/inf, or a feature of the
-                other kind is written on this path (it would get the wrong TTL).
+            TypeError: A name is not a string, or a value is missing or has the wrong type.
+            ValueError: A name is empty, a value cannot be stored (see :func:`to_storable`),
+                or a feature of the other kind is written on this path (it would get the wrong TTL).
         """
+        try:
+            return self._encode(fields, kind)
+        except (TypeError, ValueError) as exc:
+            if entity is None:
+                raise
+            raise type(exc)(f"entity {entity!r}: {exc}") from None
+
+    def _encode(self, fields: Mapping[str, object], kind: FeatureKind) -> dict[str, Storable]:
         if not isinstance(fields, Mapping):
             raise TypeError(f"features must be a mapping of name to value, got {type(fields).__name__}")
-        encoded = {}
+        encoded: dict[str, Storable] = {}
         specs = self._specs
         for name, value in fields.items():
             spec = specs.get(name)
-            # The usual field, checked inline (bulk loads encode millions): a feature of this
-            # path holding exactly its built-in type, a finite number if a float.
+            # The usual field first (bulk loads check millions): a feature of this path
+            # holding exactly its built-in type and an ordinary value passes unchanged.
             if (
                 spec is not None
                 and spec.kind is kind
                 and type(value) is spec.dtype
-                and (spec.dtype is not float or math.isfinite(value))
+                and (plain := _PLAIN.get(spec.dtype)) is not None
+                and plain(value)
             ):
-                encoded[name] = _EXACT_TEXT[spec.dtype](value)
+                encoded[name] = value  # type: ignore[assignment]  # exactly str, int or float
             else:
-                encoded[name] = self._checked_text(name, value, kind)
+                encoded[name] = self._checked(name, value, kind)
         return encoded
 
-    def _checked_text(self, name: object, value: object, kind: FeatureKind) -> str:
-        """One field's text, every check made: :meth:`encode`'s general case and error messages."""
+    def _checked(self, name: object, value: object, kind: FeatureKind) -> Storable:
+        """One field, every check made: :meth:`encode`'s general case and its error messages."""
         check_feature_name(name)
         spec = self._specs.get(name)  # type: ignore[arg-type]
         if spec is not None:
@@ -252,15 +301,20 @@ class Schema:
                     f"feature {name!r} is a {spec.kind.value} feature and cannot be "
                     f"written on the {kind.value} path (it would get the wrong TTL)"
                 )
-            if not _matches(spec, value):
+            if not _matches(spec, value) and not _is_missing(value):
                 raise TypeError(
                     f"feature {name!r} expects {spec.dtype.__name__}, "
                     f"got {type(value).__name__}: {value!r}"
                 )
         try:
-            return encode_value(value)
+            storable = to_storable(value)
+            if spec is not None and spec.dtype is float:
+                float(storable)  # an int too large for a float would read back as inf
+        except OverflowError:
+            raise ValueError(f"feature {name!r}: {value} is too large for a float feature") from None
         except (TypeError, ValueError) as exc:
             raise type(exc)(f"feature {name!r}: {exc}") from None
+        return storable
 
     def decode(self, fields: Mapping[str, str]) -> dict[str, FeatureValue]:
         """Decode features read from Redis; unknown features stay strings."""

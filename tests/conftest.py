@@ -3,7 +3,8 @@
 ``store`` is parametrized over ``single`` and ``cluster`` (and so is
 ``client`` in a test that uses ``store``, and everywhere in test_store.py):
 the same tests run on one server and on a 3-primary local Redis Cluster,
-started once per session on first use. Mark a test
+started once per session on first use; and over both transports
+(``pipeline``, ``packed``), which must give the same answers. Mark a test
 ``@pytest.mark.single_server`` when it only makes sense on one server.
 """
 
@@ -18,7 +19,9 @@ import redis
 from redis.cluster import RedisCluster
 
 import fslib
-from fslib import EmbeddedRedis, FeatureStore, LocalCluster
+from fslib import FeatureStore
+from fslib.store import Transport
+from fslib.local import EmbeddedRedis, LocalCluster
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -76,9 +79,15 @@ def prefix() -> str:
     return f"test:{uuid.uuid4().hex[:10]}:"
 
 
+@pytest.fixture(params=["pipeline", "packed"])
+def transport(request: pytest.FixtureRequest) -> str:
+    """Both transports: every test using ``store`` runs over redis-py pipelines and packed buffers."""
+    return str(request.param)
+
+
 @pytest.fixture
-def store(store_client: redis.Redis | RedisCluster, prefix: str) -> Iterator[FeatureStore]:
-    store = FeatureStore(store_client, key_prefix=prefix)
+def store(store_client: redis.Redis | RedisCluster, prefix: str, transport: Transport) -> Iterator[FeatureStore]:
+    store = FeatureStore(store_client, key_prefix=prefix, transport=transport)
     yield store
     store.reset()
 

@@ -18,7 +18,9 @@ import redis.asyncio
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 
 import fslib
-from fslib import AsyncFeatureStore, EmbeddedRedis, FeatureStore, RedisVersionError, connect_async, synthesize_users
+from fslib import FeatureStore, RedisVersionError, synthesize_users
+from fslib.fast import AsyncFeatureStore, connect_async
+from fslib.local import EmbeddedRedis
 
 T = TypeVar("T")
 

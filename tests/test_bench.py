@@ -1,4 +1,4 @@
-"""fslib.bench: shapes and semantics of the sampling helpers (never timings)."""
+"""fslib.lab.bench: shapes and semantics of the sampling helpers (never timings)."""
 
 from __future__ import annotations
 
@@ -8,16 +8,7 @@ import gc
 import numpy as np
 import pytest
 
-from fslib.bench import (
-    LatencySummary,
-    compare_latencies,
-    compare_latencies_async,
-    gc_paused,
-    percentiles,
-    sample_latencies,
-    summaries_frame,
-    summarize,
-)
+from fslib.lab.bench import LatencySummary, compare_latencies, compare_latencies_async, gc_paused, percentiles, sample_latencies, summaries_frame, summarize
 
 
 def test_sample_latencies_calls_warmup_plus_n_and_returns_seconds() -> None:

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from fslib import EmbeddedRedis
+from fslib.local import EmbeddedRedis
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,8 +7,9 @@ import sys
 import pytest
 import redis
 
-from fslib import EmbeddedRedis, FeatureStore, synthesize_users
-from fslib.server import free_port
+from fslib import FeatureStore, synthesize_users
+from fslib.local import EmbeddedRedis
+from fslib.local import free_port
 
 DEBIAN_REDIS = "/usr/bin/redis-server"
 

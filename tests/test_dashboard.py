@@ -10,9 +10,11 @@ from typing import Any
 import pytest
 import redis
 
-from fslib import DEFAULT_SCHEMA, Dashboard, EmbeddedRedis, FeatureStore, synthesize_users
-from fslib.dashboard import COUNT_RANGE, TTL_RANGE, clamp, describe_error
-from fslib.server import free_port
+from fslib import DEFAULT_SCHEMA, FeatureStore, synthesize_users
+from fslib.lab.dashboard import Dashboard
+from fslib.local import EmbeddedRedis
+from fslib.lab.dashboard import COUNT_RANGE, TTL_RANGE, clamp, describe_error
+from fslib.local import free_port
 from fslib.worker import WorkerStatus
 from polling import wait_until
 

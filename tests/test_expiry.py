@@ -1,4 +1,4 @@
-"""fslib.expiry against the real server: TTL snapshots, sampling until entities are gone, live counts."""
+"""fslib.lab.expiry against the real server: TTL snapshots, sampling until entities are gone, live counts."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from fslib import DEFAULT_SCHEMA, FeatureStore, synthesize_users
-from fslib.expiry import SAMPLE_COLUMNS, live_field_counts, sample_ttls, snapshot_ttls
+from fslib.lab.expiry import SAMPLE_COLUMNS, live_field_counts, sample_ttls, snapshot_ttls
 
 BATCH = DEFAULT_SCHEMA.batch_names
 STREAMING = DEFAULT_SCHEMA.streaming_names

@@ -1,4 +1,4 @@
-"""Pre-encoded batch reads (fslib.packed): the same replies as redis-py, one write, a clean pool after errors."""
+"""Pre-encoded batch reads (fslib.fast.packed): the same replies as redis-py, one write, a clean pool after errors."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from redis.retry import Retry
 
 import fslib
 from fslib import DEFAULT_SCHEMA, FeatureStore, synthesize_users
-from fslib.packed import execute_packed, execute_packed_async, pack_hmgets
+from fslib.fast.packed import execute_packed, execute_packed_async, pack_hmgets
 from counting import CountingConnection
 from polling import wait_until
 
@@ -48,7 +48,7 @@ def odd_keys(single_client: redis.Redis, prefix: str) -> Iterator[list[str]]:
 
 @pytest.mark.parametrize("decode_responses", [True, False])
 def test_replies_are_those_of_a_redis_py_pipeline(
-    redis_server: fslib.EmbeddedRedis, odd_keys: list[str], decode_responses: bool
+    redis_server: fslib.local.EmbeddedRedis, odd_keys: list[str], decode_responses: bool
 ) -> None:
     client = redis.Redis(port=redis_server.port, decode_responses=decode_responses)
     fields = [*ODD_FIELDS, "never_written"]
@@ -81,7 +81,7 @@ def test_store_batch_reads_match_plain_hmgets(store: FeatureStore, client: redis
     assert {e: store.get_features(e, NAMES, decode=decode) for e in ids} == expected
 
 
-def test_a_batch_read_is_one_write_to_the_socket(redis_server: fslib.EmbeddedRedis, prefix: str) -> None:
+def test_a_batch_read_is_one_write_to_the_socket(redis_server: fslib.local.EmbeddedRedis, prefix: str) -> None:
     pool = redis.ConnectionPool(port=redis_server.port, decode_responses=True, connection_class=CountingConnection)
     counted = redis.Redis(connection_pool=pool)
     store = FeatureStore(counted, key_prefix=prefix)
@@ -96,7 +96,7 @@ def test_a_batch_read_is_one_write_to_the_socket(redis_server: fslib.EmbeddedRed
         pool.disconnect()
 
 
-def test_batch_reads_run_on_a_read_only_replica(redis_server: fslib.EmbeddedRedis, single_client: redis.Redis, prefix: str) -> None:
+def test_batch_reads_run_on_a_read_only_replica(redis_server: fslib.local.EmbeddedRedis, single_client: redis.Redis, prefix: str) -> None:
     primary = FeatureStore(single_client, key_prefix=prefix)
     primary.bulk_load(synthesize_users(50))
     primary.update_streaming("u0007", {"tx_count_5m": 4})
@@ -104,7 +104,7 @@ def test_batch_reads_run_on_a_read_only_replica(redis_server: fslib.EmbeddedRedi
     delay = single_client.config_get("repl-diskless-sync-delay")["repl-diskless-sync-delay"]
     single_client.config_set("repl-diskless-sync-delay", 0)  # the default waits 5 s for more replicas
     try:
-        with fslib.EmbeddedRedis(extra_args=["--replicaof", "127.0.0.1", str(redis_server.port)]) as replica_server:
+        with fslib.local.EmbeddedRedis(extra_args=["--replicaof", "127.0.0.1", str(redis_server.port)]) as replica_server:
             replica = fslib.connect(replica_server.url, cluster=False)
             try:
                 assert wait_until(lambda: replica.info("replication")["master_link_status"] == "up"
@@ -121,7 +121,7 @@ def test_batch_reads_run_on_a_read_only_replica(redis_server: fslib.EmbeddedRedi
         primary.reset()
 
 
-def test_an_error_reply_is_raised_after_every_reply_is_read(redis_server: fslib.EmbeddedRedis, prefix: str) -> None:
+def test_an_error_reply_is_raised_after_every_reply_is_read(redis_server: fslib.local.EmbeddedRedis, prefix: str) -> None:
     # One connection only: a reply left unread would be the answer to the next read.
     client = redis.Redis(port=redis_server.port, decode_responses=True, max_connections=1)
     keys = [f"{prefix}{name}" for name in ("a", "string", "b", "c")]
@@ -139,7 +139,7 @@ def test_an_error_reply_is_raised_after_every_reply_is_read(redis_server: fslib.
 
 
 def test_a_read_cut_off_mid_request_is_retried_or_raised(
-    redis_server: fslib.EmbeddedRedis, single_client: redis.Redis, prefix: str
+    redis_server: fslib.local.EmbeddedRedis, single_client: redis.Redis, prefix: str
 ) -> None:
     key = f"{prefix}k"
     single_client.hset(key, "f", "v")
@@ -159,7 +159,7 @@ def test_a_read_cut_off_mid_request_is_retried_or_raised(
         once.close()
 
 
-def test_asyncio_replies_and_error_handling_match(redis_server: fslib.EmbeddedRedis, odd_keys: list[str], single_client: redis.Redis) -> None:
+def test_asyncio_replies_and_error_handling_match(redis_server: fslib.local.EmbeddedRedis, odd_keys: list[str], single_client: redis.Redis) -> None:
     fields = [*ODD_FIELDS, "never_written"]
     single_client.set(odd_keys[2], "not a hash")
 
@@ -178,7 +178,7 @@ def test_asyncio_replies_and_error_handling_match(redis_server: fslib.EmbeddedRe
 
 
 def test_an_asyncio_read_cut_off_mid_request_is_retried_or_raised(
-    redis_server: fslib.EmbeddedRedis, single_client: redis.Redis, prefix: str
+    redis_server: fslib.local.EmbeddedRedis, single_client: redis.Redis, prefix: str
 ) -> None:
     key = f"{prefix}k"
     single_client.hset(key, "f", "v")
@@ -187,7 +187,7 @@ def test_an_asyncio_read_cut_off_mid_request_is_retried_or_raised(
         return await execute_packed_async(client, pack_hmgets([key], ["f"], client.get_encoder()), 1)
 
     async def main() -> None:
-        retrying = await fslib.connect_async(redis_server.url, socket_timeout=0.2)
+        retrying = await fslib.fast.connect_async(redis_server.url, socket_timeout=0.2)
         once = redis.asyncio.Redis(port=redis_server.port, decode_responses=True, socket_timeout=0.2, retry=AsyncRetry(NoBackoff(), 0))
         try:
             for client in (retrying, once):

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from fslib import plots
-from fslib.expiry import SAMPLE_COLUMNS, live_field_counts
+from fslib.lab import plots
+from fslib.lab.expiry import SAMPLE_COLUMNS, live_field_counts
 
 
 def test_bulk_load_throughput_draws_the_sweep_and_the_naive_line() -> None:

@@ -3,9 +3,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from fslib import DEFAULT_SCHEMA, FeatureKind, FeatureSpec, Schema, decode_value, encode_value
+from fslib import DEFAULT_SCHEMA, FeatureKind, FeatureSpec, Schema
+from fslib.schema import decode_value, encode_value
 
 
 @pytest.mark.parametrize(
@@ -32,9 +34,15 @@ def test_encode_value_refuses_nan_and_inf(value: float) -> None:
         encode_value(value)
 
 
-@pytest.mark.parametrize("value", [None, [1], {"a": 1}, b"bytes", object()])
+@pytest.mark.parametrize("value", [[1], {"a": 1}, b"bytes", object()])
 def test_encode_value_refuses_unsupported_types(value: object) -> None:
     with pytest.raises(TypeError, match="unsupported feature value type"):
+        encode_value(value)
+
+
+@pytest.mark.parametrize("value", [None, pd.NA])
+def test_encode_value_calls_a_missing_value_missing(value: object) -> None:
+    with pytest.raises(TypeError, match="missing value"):
         encode_value(value)
 
 
@@ -69,10 +77,12 @@ def test_schema_encode_checks_kind_and_type_of_known_features() -> None:
         DEFAULT_SCHEMA.encode({"tx_count_7d": "3"}, FeatureKind.BATCH)
     with pytest.raises(TypeError, match="'country_iso' expects str, got bool"):
         DEFAULT_SCHEMA.encode({"country_iso": True}, FeatureKind.BATCH)
-    # An int is a fine float; unknown features are encoded by their Python type.
-    assert DEFAULT_SCHEMA.encode({"avg_amount_30d": 5, "extra": True}, FeatureKind.BATCH) == {
-        "avg_amount_30d": "5",
+    # An int is a fine float; unknown features are checked by their Python type. Numbers go to
+    # redis-py as numbers (it writes their decimal text); booleans and numpy scalars are converted.
+    assert DEFAULT_SCHEMA.encode({"avg_amount_30d": 5, "extra": True, "n": np.int64(3)}, FeatureKind.BATCH) == {
+        "avg_amount_30d": 5,
         "extra": "true",
+        "n": 3,
     }
 
 

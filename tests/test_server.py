@@ -6,8 +6,10 @@ import pytest
 import redis
 
 import fslib
-from fslib import EmbeddedRedis, RedisVersionError, mask_url, parse_version, require_version
-from fslib.server import free_port
+from fslib import RedisVersionError, mask_url
+from fslib.connection import parse_version, require_version
+from fslib.local import EmbeddedRedis
+from fslib.local import free_port
 
 DEBIAN_REDIS = "/usr/bin/redis-server"  # Debian's 7.0, installed by `make test`
 
@@ -90,8 +92,8 @@ def test_without_a_url_connect_starts_one_embedded_server_and_reuses_it(monkeypa
     monkeypatch.delenv("REDIS_URL", raising=False)
     first, second = fslib.connect(), fslib.connect()
     try:
-        server = fslib.embedded_server()
-        assert server is fslib.embedded_server() and server.is_running
+        server = fslib.local.embedded_server()
+        assert server is fslib.local.embedded_server() and server.is_running
         ports = {c.connection_pool.connection_kwargs["port"] for c in (first, second)}
         assert ports == {server.port}
         first.set("fslib-test:shared", "1")

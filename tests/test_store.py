@@ -9,7 +9,7 @@ import redis
 
 import fslib
 from fslib import DEFAULT_SCHEMA, FeatureStore, InvariantError, synthesize_users
-from fslib.server import free_port
+from fslib.local import free_port
 from fslib.store import check_field_ttl_codes
 from polling import wait_until
 
@@ -42,7 +42,7 @@ def test_constructor_refuses_bad_ttls(client: redis.Redis, bad: object) -> None:
         FeatureStore(client, streaming_ttl_seconds=bad)  # type: ignore[arg-type]
 
 
-def _rows_as(kind: str, users: fslib.SyntheticUsers) -> Any:
+def _rows_as(kind: str, users: fslib.synth.SyntheticUsers) -> Any:
     if kind == "mapping":
         return dict(users)
     if kind == "pairs":
@@ -63,7 +63,7 @@ def test_bulk_load_writes_every_field_with_a_key_ttl_and_no_field_ttl(
     assert store.count_entities() == 40
     for entity_id, features in users:
         key = store.key_for(entity_id)
-        assert client.hgetall(key) == {name: fslib.encode_value(v) for name, v in features.items()}
+        assert client.hgetall(key) == {name: fslib.schema.encode_value(v) for name, v in features.items()}
         assert 590 <= client.ttl(key) <= 600
         assert client.httl(key, *BATCH) == [-1] * len(BATCH)
 
@@ -265,7 +265,7 @@ def test_inspect_shows_the_whole_hash_with_ttls(store: FeatureStore) -> None:
     store.update_streaming("u1", {"tx_count_5m": 3}, ttl_seconds=60)
     view = store.inspect("u1")
     assert view.exists and 890 <= view.key_ttl_seconds <= 900
-    assert view.fields["country_iso"] == fslib.FieldState("US", -1)
+    assert view.fields["country_iso"] == fslib.store.FieldState("US", -1)
     assert 50 <= view.fields["tx_count_5m"].ttl_seconds <= 60
     assert set(view.fields) == {*ROW, "tx_count_5m"}
     text = str(view)

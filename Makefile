@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # JupyterLab refuses to run as root unless told it may.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: install system-deps lab test bench clean-notebooks
+.PHONY: install system-deps lab test lint bench clean-notebooks
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,8 +32,14 @@ system-deps:
 lab: install
 	$(BIN)/jupyter lab $(ROOT_FLAG) --notebook-dir=notebooks
 
-test: install system-deps
+test: install system-deps lint
 	$(BIN)/python -m pytest --nbmake --nbmake-timeout=120 tests $(wildcard notebooks/*.ipynb)
+
+# ruff (lint and format) and mypy, as configured in pyproject.toml; part of `make test`.
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 # Outputs, execution counts, widget state and run metadata out; kernelspec and cell tags stay.
 clean-notebooks: install

@@ -12,6 +12,7 @@ import redis
 import fslib
 from benchmarks import aio, reads, writes
 from benchmarks.common import Config, Report
+from fslib.local import embedded_server
 
 __all__ = ["SECTIONS", "main"]
 
@@ -36,11 +37,14 @@ def main() -> int:
     if unknown:
         print(f"unknown BENCH_ONLY sections {sorted(unknown)}; choose from {list(SECTIONS)}", file=sys.stderr)
         return 2
-    url = os.environ.get("REDIS_URL") or fslib.local.embedded_server().url
-    client = fslib.connect(url)
+    url = os.environ.get("REDIS_URL") or embedded_server().url
+    client = fslib.connect(url, cluster=False)
+    assert isinstance(client, redis.Redis)
     cfg = Config.from_env(url)
     report = Report(cfg)
-    report.facts.update({"redis": fslib.server_version(client), "redis-py": redis.__version__, "client-server": "loopback"})
+    report.facts.update(
+        {"redis": fslib.server_version(client), "redis-py": redis.__version__, "client-server": "loopback"}
+    )
     for name, section in SECTIONS.items():
         if only and name not in only:
             continue

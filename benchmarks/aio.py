@@ -63,7 +63,9 @@ async def _measure(cfg: Config, client: redis.Redis, store: FeatureStore, report
             repeats=cfg.repeats,
         )
         report.rows += latency_rows(SECTION, f"batch read, N={len(ids)}, 11 fields", batch, per=len(ids))
-        ratios[f"batch_get_features p50 (N={len(ids)})"] = ratio(batch, "async batch_get_features", "sync batch_get_features")
+        ratios[f"batch_get_features p50 (N={len(ids)})"] = ratio(
+            batch, "async batch_get_features", "sync batch_get_features"
+        )
         gain = await _throughput(cfg, store, astore, report)
     finally:
         await aclient.aclose()
@@ -78,7 +80,9 @@ async def _measure(cfg: Config, client: redis.Redis, store: FeatureStore, report
     )
 
 
-async def _throughput(cfg: Config, store: FeatureStore, astore: AsyncFeatureStore, report: Report) -> tuple[float, float, float]:
+async def _throughput(
+    cfg: Config, store: FeatureStore, astore: AsyncFeatureStore, report: Report
+) -> tuple[float, float, float]:
     """Reads/s of COROUTINES concurrent async readers, one async reader, and one sync thread (same reads).
 
     Returns:

@@ -10,8 +10,9 @@ import argparse
 import json
 import os
 import time
-from pathlib import Path
 from itertools import islice
+from pathlib import Path
+from typing import Any, cast
 
 import pandas  # noqa: F401  (imported before the clock starts, as a long-lived loader would have it)
 import redis
@@ -41,7 +42,7 @@ def raw_load(client: redis.Redis, prefix: str, users: fslib.synth.SyntheticUsers
     while part := list(islice(rows, chunk)):
         pipe = client.pipeline(transaction=False)
         for entity_id, features in part:
-            pipe.hset(prefix + entity_id, mapping=features)
+            pipe.hset(prefix + entity_id, mapping=cast("dict[Any, Any]", features))
             pipe.expire(prefix + entity_id, ttl)
         pipe.execute()
 
@@ -51,7 +52,7 @@ def lua_load(client: redis.Redis, prefix: str, users: fslib.synth.SyntheticUsers
     script = client.register_script(LUA_BULK_LOAD)
     rows = iter(users)
     while part := list(islice(rows, chunk)):
-        args: list[object] = [ttl]
+        args: list[Any] = [ttl]
         for _, features in part:
             args.append(len(features))
             for name, value in features.items():
@@ -75,7 +76,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--nice", type=int, default=0, help="lower this process's CPU priority, as a batch job should")
     args = parser.parse_args(argv)
     os.nice(args.nice)
-    client = fslib.connect(args.url)
+    client = fslib.connect(args.url, cluster=False)
+    assert isinstance(client, redis.Redis)
     users = fslib.synthesize_users(args.users)
     store = fslib.FeatureStore(client, key_prefix=args.prefix)
     client.script_load(LUA_BULK_LOAD)
@@ -87,10 +89,20 @@ def main(argv: list[str] | None = None) -> None:
         load = raw_load if args.variant == "raw" else lua_load
         load(client, args.prefix, users, store.batch_ttl_seconds, args.chunk)
     seconds = time.perf_counter() - start
-    print(json.dumps({
-        "users": args.users, "chunk": args.chunk, "variant": args.variant, "seconds": seconds,
-        "users_per_s": args.users / seconds, "peak_rss_mb_before": rss_before, "peak_rss_mb": _peak_rss_mb(),
-    }), flush=True)
+    print(
+        json.dumps(
+            {
+                "users": args.users,
+                "chunk": args.chunk,
+                "variant": args.variant,
+                "seconds": seconds,
+                "users_per_s": args.users / seconds,
+                "peak_rss_mb_before": rss_before,
+                "peak_rss_mb": _peak_rss_mb(),
+            }
+        ),
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

@@ -42,7 +42,9 @@ class Config:
         """``quick`` in quick mode, else ``full``."""
         return quick if self.quick else full
 
-    def compare(self, fns: Mapping[str, Callable[[], object]], iterations: int | None = None) -> dict[str, list[np.ndarray]]:
+    def compare(
+        self, fns: Mapping[str, Callable[[], object]], iterations: int | None = None
+    ) -> dict[str, list[np.ndarray]]:
         """:func:`fslib.lab.bench.compare_latencies` with this run's counts."""
         n = self.iterations if iterations is None or self.quick else iterations
         return compare_latencies(fns, n=n, warmup=self.warmup, repeats=self.repeats)
@@ -64,7 +66,13 @@ def latency_rows(section: str, case: str, runs: Mapping[str, list[np.ndarray]], 
     for variant, repeats in runs.items():
         pcts = [percentiles(r) for r in repeats]
         p50s = [p["p50"] for p in pcts]
-        row: dict[str, Any] = {"section": section, "case": case, "variant": variant, "iterations": int(repeats[0].size), "repeats": len(repeats)}
+        row: dict[str, Any] = {
+            "section": section,
+            "case": case,
+            "variant": variant,
+            "iterations": int(repeats[0].size),
+            "repeats": len(repeats),
+        }
         for q in ("p50", "p90", "p99"):
             row[f"{q}_us"] = float(np.median([p[q] for p in pcts])) * 1e6
         row["p50_min_us"], row["p50_max_us"] = min(p50s) * 1e6, max(p50s) * 1e6
@@ -118,7 +126,9 @@ class Report:
     facts: dict[str, Any] = field(default_factory=dict)
     plots: list[str] = field(default_factory=list)
 
-    def target(self, name: str, measured: float, limit: float, *, higher_is_better: bool = False, detail: str = "") -> None:
+    def target(
+        self, name: str, measured: float, limit: float, *, higher_is_better: bool = False, detail: str = ""
+    ) -> None:
         """Record a target and print its verdict right away."""
         target = Target(name, measured, limit, higher_is_better, detail)
         self.targets.append(target)
@@ -149,7 +159,12 @@ class Report:
 
     def machine(self) -> dict[str, Any]:
         """Where these figures come from."""
-        return {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(), **self.facts}
+        return {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            **self.facts,
+        }
 
     def write(self) -> Path:
         """Write results.md, results.csv and results.json into the output folder."""
@@ -176,7 +191,9 @@ class Report:
         lines += ["## Targets", "", "| verdict | target | measured | limit | detail |", "|---|---|---|---|---|"]
         for t in self.targets:
             sign = ">=" if t.higher_is_better else "<="
-            lines.append(f"| {'PASS' if t.passed else 'MISS'} | {t.name} | {t.measured:.3g} | {sign} {t.limit:g} | {t.detail} |")
+            lines.append(
+                f"| {'PASS' if t.passed else 'MISS'} | {t.name} | {t.measured:.3g} | {sign} {t.limit:g} | {t.detail} |"
+            )
         if self.notes:
             lines += ["", "## Notes and decisions", ""] + [f"- {n}" for n in self.notes]
         for section, part in frame.groupby("section", sort=False) if not frame.empty else ():

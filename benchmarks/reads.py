@@ -6,6 +6,7 @@ import random
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -59,9 +60,9 @@ def single_read(cfg: Config, client: redis.Redis, report: Report) -> None:
         for label, names in (("5 fields", FIVE), ("11 fields", ALL)):
             runs = cfg.compare(
                 {
-                    "raw hmget": lambda n=names: client.hmget(key, n),
-                    "fslib get_features": lambda n=names: store.get_features("u0042", n),
-                    "fslib get_features decode": lambda n=names: store.get_features("u0042", n, decode=True),
+                    "raw hmget": partial(client.hmget, key, names),
+                    "fslib get_features": partial(store.get_features, "u0042", names),
+                    "fslib get_features decode": partial(store.get_features, "u0042", names, decode=True),
                 }
             )
             report.rows += latency_rows("single read", label, runs)
@@ -101,14 +102,28 @@ def batch_read(cfg: Config, client: redis.Redis, report: Report) -> None:
                 curve.setdefault(variant, []).append(float(np.median([percentiles(r)["p50"] for r in repeats])) * 1e6)
             if n == 100 or (cfg.quick and n == sizes[-1]):
                 med, lo, hi = ratio(runs, "fslib", "raw pipeline")
-                report.target(f"batch_get_features p50 / raw pipeline p50 (N={n})", med, 0.6, detail=f"repeats {lo:.2f}-{hi:.2f}")
+                report.target(
+                    f"batch_get_features p50 / raw pipeline p50 (N={n})", med, 0.6, detail=f"repeats {lo:.2f}-{hi:.2f}"
+                )
                 med, lo, hi = ratio(runs, "sequential hmget", "fslib")
-                report.target(f"{n} sequential hmget p50 / batch_get_features p50", med, 4.0, higher_is_better=True, detail=f"repeats {lo:.1f}-{hi:.1f}; loopback only")
+                report.target(
+                    f"{n} sequential hmget p50 / batch_get_features p50",
+                    med,
+                    4.0,
+                    higher_is_better=True,
+                    detail=f"repeats {lo:.1f}-{hi:.1f}; loopback only",
+                )
 
     def draw(ax: Any) -> None:
         for variant, values in curve.items():
             ax.plot(sizes, values, marker="o", label=variant)
-        ax.set(xscale="log", yscale="log", xlabel="entities per call (N)", ylabel="p50 latency (µs)", title="Batch read, 11 fields")
+        ax.set(
+            xscale="log",
+            yscale="log",
+            xlabel="entities per call (N)",
+            ylabel="p50 latency (µs)",
+            title="Batch read, 11 fields",
+        )
         ax.legend()
 
     report.plot("batch_read", draw)
@@ -130,10 +145,10 @@ def wide_hash(cfg: Config, client: redis.Redis, report: Report) -> None:
             for k in ks:
                 wanted = names[:k]
 
-                def hmget(key: str = key, wanted: list[str] = wanted) -> list[str | None]:
+                def hmget(key: str = key, wanted: list[str] = wanted) -> object:
                     return client.hmget(key, wanted)
 
-                def hgetall_pick(key: str = key, wanted: list[str] = wanted) -> dict[str, str]:
+                def hgetall_pick(key: str = key, wanted: list[str] = wanted) -> dict[str, Any]:
                     values = client.hgetall(key)
                     return {n: values[n] for n in wanted if n in values}
 
@@ -160,7 +175,11 @@ def wide_hash(cfg: Config, client: redis.Redis, report: Report) -> None:
         for width, (ks, ratios) in curves.items():
             ax.plot(ks, ratios, marker="o", label=f"{width} fields")
         ax.axhline(1.0, color="grey", lw=1)
-        ax.set(xlabel="fields requested (k)", ylabel="HGETALL+pick p50 / HMGET p50", title="HMGET vs HGETALL on wide hashes")
+        ax.set(
+            xlabel="fields requested (k)",
+            ylabel="HGETALL+pick p50 / HMGET p50",
+            title="HMGET vs HGETALL on wide hashes",
+        )
         ax.legend()
 
     report.plot("hmget_vs_hgetall", draw)

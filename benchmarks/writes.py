@@ -21,10 +21,27 @@ from fslib.lab.bench import gc_paused, percentiles
 __all__ = ["bulk_load", "memory", "reader_during_load", "streaming_writes"]
 
 
-def _load_in_child(cfg: Config, users: int, chunk: int, variant: str, nice: int = 0) -> tuple[dict[str, Any], subprocess.Popen[str]]:
+def _load_in_child(
+    cfg: Config, users: int, chunk: int, variant: str, nice: int = 0
+) -> tuple[dict[str, Any], subprocess.Popen[str]]:
     prefix = f"bench:{uuid.uuid4().hex[:8]}:bulk:"
-    command = [sys.executable, "-m", "benchmarks.bulk_child", "--url", cfg.url, "--prefix", prefix,
-               "--users", str(users), "--chunk", str(chunk), "--variant", variant, "--nice", str(nice)]
+    command = [
+        sys.executable,
+        "-m",
+        "benchmarks.bulk_child",
+        "--url",
+        cfg.url,
+        "--prefix",
+        prefix,
+        "--users",
+        str(users),
+        "--chunk",
+        str(chunk),
+        "--variant",
+        variant,
+        "--nice",
+        str(nice),
+    ]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     return {"prefix": prefix}, proc
 
@@ -40,13 +57,18 @@ def _finish(client: redis.Redis, info: dict[str, Any], proc: subprocess.Popen[st
 def _run_child(cfg: Config, client: redis.Redis, users: int, chunk: int, variant: str) -> dict[str, Any]:
     info, proc = _load_in_child(cfg, users, chunk, variant)
     result = _finish(client, info, proc)
-    print(f"  bulk {variant:15s} users={users:>8} chunk={chunk:>5}: {result['users_per_s']:>8.0f} users/s, "
-          f"peak RSS {result['peak_rss_mb']:.0f} MB", flush=True)
+    print(
+        f"  bulk {variant:15s} users={users:>8} chunk={chunk:>5}: {result['users_per_s']:>8.0f} users/s, "
+        f"peak RSS {result['peak_rss_mb']:.0f} MB",
+        flush=True,
+    )
     return result
 
 
 def bulk_load(cfg: Config, client: redis.Redis, report: Report) -> None:
-    """users/s by size and chunk, fslib vs the best raw pipelined HSET + EXPIRE (and a bare Lua script), each in a fresh process.
+    """users/s by size and chunk: fslib vs the best raw pipelined HSET + EXPIRE (and a bare Lua script).
+
+    Each load runs in a fresh process.
 
     Every configuration runs ``repeats`` times in a shuffled order per round, and
     the median counts: on a shared machine a neighbour's burst must not decide it.
@@ -63,29 +85,53 @@ def bulk_load(cfg: Config, client: redis.Redis, report: Report) -> None:
                 results.append({**_run_child(cfg, client, users, chunk, variant), "round": round_})
     medians = _bulk_medians(results)
     largest = sizes[-1]
-    best_raw_chunk = max((m for m in medians if m["variant"] == "raw" and m["users"] == largest), key=lambda m: m["users_per_s"])["chunk"]
+    best_raw_chunk = max(
+        (m for m in medians if m["variant"] == "raw" and m["users"] == largest), key=lambda m: m["users_per_s"]
+    )["chunk"]
     if not cfg.quick:  # the 1M run, once per side: fslib at its default chunk, raw at its best
         for variant, chunk in (("raw", best_raw_chunk), ("fslib", DEFAULT_CHUNK_SIZE)):
             results.append({**_run_child(cfg, client, 1_000_000, chunk, variant), "round": 0})
         medians = _bulk_medians(results)
     for m in medians:
-        report.rows.append({"section": "bulk load", "case": f"{m['users']} users", "variant": f"{m['variant']} chunk={m['chunk']}",
-                            "runs": m["runs"], "users_per_s": m["users_per_s"], "users_per_s_min": m["users_per_s_min"],
-                            "users_per_s_max": m["users_per_s_max"], "peak_rss_mb": m["peak_rss_mb"]})
+        report.rows.append(
+            {
+                "section": "bulk load",
+                "case": f"{m['users']} users",
+                "variant": f"{m['variant']} chunk={m['chunk']}",
+                "runs": m["runs"],
+                "users_per_s": m["users_per_s"],
+                "users_per_s_min": m["users_per_s_min"],
+                "users_per_s_max": m["users_per_s_max"],
+                "peak_rss_mb": m["peak_rss_mb"],
+            }
+        )
     for users in sorted({m["users"] for m in medians}):
         at = [m for m in medians if m["users"] == users]
         raw = max((m for m in at if m["variant"] == "raw"), key=lambda m: m["users_per_s"])
         ours = next(m for m in at if m["variant"] == "fslib" and m["chunk"] == DEFAULT_CHUNK_SIZE)
-        report.target(f"bulk load users/s / best raw pipeline ({users} users)", ours["users_per_s"] / raw["users_per_s"], 1.4,
-                      higher_is_better=True, detail=f"fslib chunk={DEFAULT_CHUNK_SIZE} vs raw chunk={raw['chunk']}, medians of {ours['runs']} runs")
-    rss = {m["users"]: m["peak_rss_mb"] for m in medians if m["variant"] == "fslib" and m["chunk"] == DEFAULT_CHUNK_SIZE}
+        report.target(
+            f"bulk load users/s / best raw pipeline ({users} users)",
+            ours["users_per_s"] / raw["users_per_s"],
+            1.4,
+            higher_is_better=True,
+            detail=f"fslib chunk={DEFAULT_CHUNK_SIZE} vs raw chunk={raw['chunk']}, medians of {ours['runs']} runs",
+        )
+    rss = {
+        m["users"]: m["peak_rss_mb"] for m in medians if m["variant"] == "fslib" and m["chunk"] == DEFAULT_CHUNK_SIZE
+    }
     if 1_000_000 in rss:
-        report.target("bulk load peak RSS 1M / 100k users", rss[1_000_000] / rss[100_000], 2.0,
-                      detail=f"{rss[100_000]:.0f} MB -> {rss[1_000_000]:.0f} MB")
+        report.target(
+            "bulk load peak RSS 1M / 100k users",
+            rss[1_000_000] / rss[100_000],
+            2.0,
+            detail=f"{rss[100_000]:.0f} MB -> {rss[1_000_000]:.0f} MB",
+        )
 
     def draw(ax: Any) -> None:
         for variant in ("raw", "fslib"):
-            points = sorted((m["chunk"], m["users_per_s"]) for m in medians if m["variant"] == variant and m["users"] == largest)
+            points = sorted(
+                (m["chunk"], m["users_per_s"]) for m in medians if m["variant"] == variant and m["users"] == largest
+            )
             ax.plot(*zip(*points), marker="o", label=f"{variant} ({largest} users)")
         ax.set(xscale="log", xlabel="chunk size (entities per call)", ylabel="users/s", title="Bulk load throughput")
         ax.legend()
@@ -101,8 +147,18 @@ def _bulk_medians(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for (users, variant, chunk), runs in groups.items():
         rates = [r["users_per_s"] for r in runs]
-        rows.append({"users": users, "variant": variant, "chunk": chunk, "runs": len(runs), "users_per_s": float(np.median(rates)),
-                     "users_per_s_min": min(rates), "users_per_s_max": max(rates), "peak_rss_mb": max(r["peak_rss_mb"] for r in runs)})
+        rows.append(
+            {
+                "users": users,
+                "variant": variant,
+                "chunk": chunk,
+                "runs": len(runs),
+                "users_per_s": float(np.median(rates)),
+                "users_per_s_min": min(rates),
+                "users_per_s_max": max(rates),
+                "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
+            }
+        )
     return sorted(rows, key=lambda m: (m["users"], m["variant"], m["chunk"]))
 
 
@@ -115,7 +171,12 @@ def reader_during_load(cfg: Config, client: redis.Redis, report: Report) -> None
     """
     users = cfg.pick(100_000, 2_000)
     chunks = cfg.pick([50, 100, 200, 500, 1000], [100])
-    configs: list[tuple[str, int]] = [("none", 0), *(("fslib", c) for c in chunks), ("raw", 500), ("lua", DEFAULT_CHUNK_SIZE)]
+    configs: list[tuple[str, int]] = [
+        ("none", 0),
+        *(("fslib", c) for c in chunks),
+        ("raw", 500),
+        ("lua", DEFAULT_CHUNK_SIZE),
+    ]
     rounds: dict[tuple[str, int], list[tuple[np.ndarray, dict[str, Any]]]] = {c: [] for c in configs}
     for round_ in range(cfg.repeats):  # shuffled rounds: a neighbour's burst hits one run, not one config
         for config in random.Random(round_).sample(configs, len(configs)):
@@ -126,17 +187,31 @@ def reader_during_load(cfg: Config, client: redis.Redis, report: Report) -> None
         pcts = {q: float(np.median([p[q] for p in per_round])) for q in per_round[0]}
         label = "no load" if variant == "none" else f"{variant} chunk={chunk}"
         summary[label] = {**pcts, "chunk": chunk}
-        report.rows.append({"section": "reader during bulk load", "case": f"{users} users loading", "variant": label,
-                            "iterations": sum(int(samples.size) for samples, _ in measured), "repeats": len(measured),
-                            **{f"{q}_us": v * 1e6 for q, v in pcts.items()},
-                            "p99_min_us": min(p["p99"] for p in per_round) * 1e6, "p99_max_us": max(p["p99"] for p in per_round) * 1e6})
-        print(f"  reader during {label:18s}: p50 {pcts['p50'] * 1e6:7.0f} us, p99 {pcts['p99'] * 1e6:7.0f} us (median of {len(measured)})", flush=True)
+        report.rows.append(
+            {
+                "section": "reader during bulk load",
+                "case": f"{users} users loading",
+                "variant": label,
+                "iterations": sum(int(samples.size) for samples, _ in measured),
+                "repeats": len(measured),
+                **{f"{q}_us": v * 1e6 for q, v in pcts.items()},
+                "p99_min_us": min(p["p99"] for p in per_round) * 1e6,
+                "p99_max_us": max(p["p99"] for p in per_round) * 1e6,
+            }
+        )
+        p50_us, p99_us = pcts["p50"] * 1e6, pcts["p99"] * 1e6
+        print(
+            f"  reader during {label:18s}: p50 {p50_us:7.0f} us, p99 {p99_us:7.0f} us (median of {len(measured)})",
+            flush=True,
+        )
     fine = [s["chunk"] for name, s in summary.items() if name.startswith("fslib") and s["p99"] < 2e-3]
     pick = max(fine) if fine else None
     report.facts["largest chunk with reader p99 < 2 ms"] = pick
     default = summary.get(f"fslib chunk={DEFAULT_CHUNK_SIZE}")
     if default is not None:
-        report.target(f"reader p99 during bulk load at default chunk {DEFAULT_CHUNK_SIZE} (ms)", default["p99"] * 1e3, 2.0)
+        report.target(
+            f"reader p99 during bulk load at default chunk {DEFAULT_CHUNK_SIZE} (ms)", default["p99"] * 1e3, 2.0
+        )
     report.note(
         f"Largest chunk keeping a concurrent reader's p99 under 2 ms in this run: {pick} (reader p99 with no load: "
         f"{summary['no load']['p99'] * 1e3:.2f} ms); DEFAULT_CHUNK_SIZE is {DEFAULT_CHUNK_SIZE}."
@@ -151,7 +226,12 @@ def reader_during_load(cfg: Config, client: redis.Redis, report: Report) -> None
                     ax.scatter([s["chunk"]], [s["p99"] * 1e3], marker=marker, zorder=3, label=f"during {label}")
         ax.axhline(summary["no load"]["p99"] * 1e3, color="green", lw=1, ls="--", label="reader p99, no load")
         ax.axhline(2.0, color="red", lw=1, label="2 ms budget")
-        ax.set(xscale="log", xlabel="bulk-load chunk size", ylabel="p99 (ms)", title="A reader's p99 while a bulk load runs")
+        ax.set(
+            xscale="log",
+            xlabel="bulk-load chunk size",
+            ylabel="p99 (ms)",
+            title="A reader's p99 while a bulk load runs",
+        )
         ax.legend()
 
     report.plot("reader_p99_during_load", draw)
@@ -170,7 +250,9 @@ def _paced_read(store: FeatureStore) -> dict[str, Any]:
     return {"elapsed": time.perf_counter_ns() - start, "found": found}
 
 
-def _sample_reader(cfg: Config, client: redis.Redis, users: int, chunk: int, variant: str) -> tuple[np.ndarray, dict[str, Any]]:
+def _sample_reader(
+    cfg: Config, client: redis.Redis, users: int, chunk: int, variant: str
+) -> tuple[np.ndarray, dict[str, Any]]:
     """Paced reads of an entity of the prefix being loaded, counted once it exists, until the loader exits."""
     if variant == "none":
         store = FeatureStore(client, key_prefix=f"bench:{uuid.uuid4().hex[:8]}:reader:")
@@ -221,24 +303,29 @@ def streaming_writes(cfg: Config, client: redis.Redis, report: Report) -> None:
         return pipe.execute()
 
     try:
-        single = cfg.compare({
-            "fslib update_streaming (HSETEX)": lambda: hsetex.update_streaming("u0007", event),
-            "fslib update_streaming (MULTI HSET+HEXPIRE)": lambda: multi.update_streaming("u0007", event),
-            "raw HSETEX": lambda: client.hsetex(key, mapping=encoded, ex=ttl),
-            "raw MULTI HSET+HEXPIRE": lambda: raw_pair(True, [key]),
-            "raw pipeline HSET+HEXPIRE": lambda: raw_pair(False, [key]),
-        })
+        single = cfg.compare(
+            {
+                "fslib update_streaming (HSETEX)": lambda: hsetex.update_streaming("u0007", event),
+                "fslib update_streaming (MULTI HSET+HEXPIRE)": lambda: multi.update_streaming("u0007", event),
+                "raw HSETEX": lambda: client.hsetex(key, mapping=encoded, ex=ttl),
+                "raw MULTI HSET+HEXPIRE": lambda: raw_pair(True, [key]),
+                "raw pipeline HSET+HEXPIRE": lambda: raw_pair(False, [key]),
+            }
+        )
         report.rows += latency_rows("streaming writes", "single write", single)
-        med, lo, hi = ratio(single, "fslib update_streaming (HSETEX)", "raw HSETEX")
+        med, _, _ = ratio(single, "fslib update_streaming (HSETEX)", "raw HSETEX")
         report.facts["update_streaming (HSETEX) p50 / raw HSETEX p50"] = round(med, 3)
         med, _, _ = ratio(single, "fslib update_streaming (MULTI HSET+HEXPIRE)", "fslib update_streaming (HSETEX)")
         report.facts["update_streaming MULTI p50 / HSETEX p50"] = round(med, 3)
         keys = [hsetex.key_for(e) for e in synthesize_users(100).ids]
-        batched = cfg.compare({
-            "pipeline of 100 HSETEX": lambda: raw_hsetex_batch(keys),
-            "pipeline of 100 HSET+HEXPIRE": lambda: raw_pair(False, keys),
-            "MULTI of 100 HSET+HEXPIRE": lambda: raw_pair(True, keys),
-        }, iterations=1000)
+        batched = cfg.compare(
+            {
+                "pipeline of 100 HSETEX": lambda: raw_hsetex_batch(keys),
+                "pipeline of 100 HSET+HEXPIRE": lambda: raw_pair(False, keys),
+                "MULTI of 100 HSET+HEXPIRE": lambda: raw_pair(True, keys),
+            },
+            iterations=1000,
+        )
         for row in latency_rows("streaming writes", "batch of 100 entities", batched, per=100):
             row["writes_per_s"] = 100 / (row["p50_us"] / 1e6)
             report.rows.append(row)
@@ -259,8 +346,15 @@ def _worker_rate(cfg: Config, store: FeatureStore, single: dict[str, list[np.nda
         elapsed = time.perf_counter() - start
     rate = stats.writes / elapsed
     p50 = float(np.median([percentiles(r)["p50"] for r in single["fslib update_streaming (HSETEX)"]]))
-    report.rows.append({"section": "streaming writes", "case": "StreamingWorker sustained", "variant": "tick 10 ms x 200 users",
-                        "writes_per_s": rate, "errors": stats.errors})
+    report.rows.append(
+        {
+            "section": "streaming writes",
+            "case": "StreamingWorker sustained",
+            "variant": "tick 10 ms x 200 users",
+            "writes_per_s": rate,
+            "errors": stats.errors,
+        }
+    )
     report.facts["worker writes/s / (1 / update_streaming p50)"] = round(rate * p50, 3)
 
 
@@ -286,9 +380,25 @@ def memory(cfg: Config, client: redis.Redis, report: Report) -> None:
         store.reset()
     per_entity = (after_batch - before) / users
     per_streamed = (after_stream - after_batch) / streamed
-    report.rows.append({"section": "memory", "case": f"{users} users, 6 batch fields", "variant": "INFO used_memory delta / N",
-                        "bytes_per_entity": per_entity, "encoding": encoding_before, "memory_usage_one_key": usage_before})
-    report.rows.append({"section": "memory", "case": f"+5 streaming fields with TTL on {streamed} users", "variant": "delta / N",
-                        "bytes_per_entity": per_streamed, "encoding": encoding_after, "memory_usage_one_key": usage_after})
+    report.rows.append(
+        {
+            "section": "memory",
+            "case": f"{users} users, 6 batch fields",
+            "variant": "INFO used_memory delta / N",
+            "bytes_per_entity": per_entity,
+            "encoding": encoding_before,
+            "memory_usage_one_key": usage_before,
+        }
+    )
+    report.rows.append(
+        {
+            "section": "memory",
+            "case": f"+5 streaming fields with TTL on {streamed} users",
+            "variant": "delta / N",
+            "bytes_per_entity": per_streamed,
+            "encoding": encoding_after,
+            "memory_usage_one_key": usage_after,
+        }
+    )
     report.facts["bytes per entity (6 batch fields)"] = round(per_entity)
     report.facts["OBJECT ENCODING before/after field TTLs"] = f"{encoding_before} -> {encoding_after}"

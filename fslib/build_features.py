@@ -14,8 +14,8 @@ from collections.abc import Sequence
 
 import redis
 
-from fslib.errors import RedisVersionError
 from fslib.connection import connect, mask_url
+from fslib.errors import RedisVersionError
 from fslib.local import embedded_server
 from fslib.store import DEFAULT_CHUNK_SIZE, FeatureStore
 from fslib.synth import synthesize_users

@@ -12,7 +12,7 @@ leaves out the None (missing or expired) and may decode values by the schema.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, Union, cast
 
 from fslib.schema import Schema, decode_value
 
@@ -54,7 +54,9 @@ def iter_rows(rows: Rows, schema: Schema, chunk_size: int = 1000) -> Iterator[tu
     if isinstance(rows, Mapping):
         return iter(rows.items())
     if isinstance(rows, (str, bytes)) or not isinstance(rows, Iterable):
-        raise TypeError(f"rows must be a mapping, an iterable of (id, features) or a DataFrame, got {type(rows).__name__}")
+        raise TypeError(
+            f"rows must be a mapping, an iterable of (id, features) or a DataFrame, got {type(rows).__name__}"
+        )
     return _checked_pairs(rows)
 
 
@@ -64,7 +66,9 @@ def _frame_rows(frame: pd.DataFrame, schema: Schema, chunk_size: int) -> Iterato
     int_columns = {
         name: "Int64"
         for name in frame.columns
-        if (spec := schema.get(name)) is not None and spec.dtype is int and pd.api.types.is_float_dtype(frame[name])
+        if (spec := schema.get(name)) is not None
+        and spec.dtype is int
+        and pd.api.types.is_float_dtype(frame[name])
         and (frame[name].dropna() % 1 == 0).all()
     }
     if int_columns:
@@ -83,11 +87,12 @@ def _checked_pairs(pairs: Iterable[Any]) -> Iterator[tuple[object, Mapping[str, 
 
 def found_features(names: Sequence[str], values: Sequence[str | None], schema: Schema, decode: bool) -> dict[str, Any]:
     """One ``HMGET`` answer as name -> value, leaving out missing (None) values; typed when ``decode``."""
+    found: dict[str, str]
     if None in values:
         found = {name: value for name, value in zip(names, values) if value is not None}
     else:  # the usual row: built in C, without a test per field
-        found = dict(zip(names, values))
-    return schema.decode(found) if decode else found  # type: ignore[arg-type]
+        found = dict(zip(names, values))  # type: ignore[arg-type]  # no None in this row
+    return schema.decode(found) if decode else found
 
 
 def rows_frame(
@@ -111,5 +116,6 @@ def rows_frame(
         if spec is None or spec.dtype is str:
             data[name] = pd.array(texts, dtype="string")
         else:
-            data[name] = pd.array([None if t is None else decode_value(t, spec.dtype) for t in texts], dtype=spec.pandas_dtype)
+            values = [None if t is None else decode_value(t, spec.dtype) for t in texts]
+            data[name] = pd.array(values, dtype=cast(Any, spec.pandas_dtype))  # a nullable dtype's name
     return pd.DataFrame(data, index=index, columns=list(names))

@@ -14,16 +14,16 @@ import math
 import numbers
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
 __all__ = [
     "DEFAULT_SCHEMA",
+    "INT64_RANGE",
     "FeatureKind",
     "FeatureSpec",
     "FeatureValue",
-    "INT64_RANGE",
     "Schema",
     "Storable",
     "check_feature_name",
@@ -32,14 +32,21 @@ __all__ = [
     "to_storable",
 ]
 
-FeatureValue = Union[bool, int, float, str]
+FeatureValue = bool | int | float | str
 """What a feature may hold. ``None``, containers and NaN/inf are refused."""
 
-Storable = Union[str, int, float]
+Storable = str | int | float
 """A checked value as fslib hands it to redis-py (see :func:`to_storable`)."""
 
+EncodedFields = dict[Any, Storable]
+"""Feature name -> :data:`Storable`, as :meth:`Schema.encode` returns them.
 
-class FeatureKind(str, enum.Enum):
+The names are ``str``; the key type says ``Any`` only because redis-py annotates
+``hset(mapping=...)`` with a wider key type, and a mapping's key type must match exactly.
+"""
+
+
+class FeatureKind(enum.StrEnum):
     """Which TTL layer covers a feature."""
 
     BATCH = "batch"
@@ -132,9 +139,7 @@ def to_storable(value: object) -> str | int | float:
         return real
     if _is_missing(value):
         raise TypeError(f"missing value ({value!r}): write only the features you have")
-    raise TypeError(
-        f"unsupported feature value type {type(value).__name__}: {value!r} (use bool, int, float or str)"
-    )
+    raise TypeError(f"unsupported feature value type {type(value).__name__}: {value!r} (use bool, int, float or str)")
 
 
 def encode_value(value: object) -> str:
@@ -245,7 +250,7 @@ class Schema:
         """Names of the streaming features."""
         return self.names_of(FeatureKind.STREAMING)
 
-    def encode(self, fields: Mapping[str, object], kind: FeatureKind, entity: object = None) -> dict[str, Storable]:
+    def encode(self, fields: Mapping[str, object], kind: FeatureKind, entity: object = None) -> EncodedFields:
         """Check a set of features about to be written as ``kind``, ready for redis-py.
 
         Features the schema does not know are checked by their Python type.
@@ -270,10 +275,10 @@ class Schema:
                 raise
             raise type(exc)(f"entity {entity!r}: {exc}") from None
 
-    def _encode(self, fields: Mapping[str, object], kind: FeatureKind) -> dict[str, Storable]:
+    def _encode(self, fields: Mapping[str, object], kind: FeatureKind) -> EncodedFields:
         if not isinstance(fields, Mapping):
             raise TypeError(f"features must be a mapping of name to value, got {type(fields).__name__}")
-        encoded: dict[str, Storable] = {}
+        encoded: EncodedFields = {}
         specs = self._specs
         for name, value in fields.items():
             spec = specs.get(name)
@@ -293,8 +298,7 @@ class Schema:
 
     def _checked(self, name: object, value: object, kind: FeatureKind) -> Storable:
         """One field, every check made: :meth:`encode`'s general case and its error messages."""
-        check_feature_name(name)
-        spec = self._specs.get(name)  # type: ignore[arg-type]
+        spec = self._specs.get(check_feature_name(name))
         if spec is not None:
             if spec.kind is not kind:
                 raise ValueError(
@@ -303,8 +307,7 @@ class Schema:
                 )
             if not _matches(spec, value) and not _is_missing(value):
                 raise TypeError(
-                    f"feature {name!r} expects {spec.dtype.__name__}, "
-                    f"got {type(value).__name__}: {value!r}"
+                    f"feature {name!r} expects {spec.dtype.__name__}, got {type(value).__name__}: {value!r}"
                 )
         try:
             storable = to_storable(value)

@@ -44,7 +44,7 @@ from fslib.connection import parse_version, server_version
 from fslib.errors import InvariantError
 from fslib.keys import check_entity_id, check_entity_ids, check_prefix, scan_pattern
 from fslib.rows import Rows, found_features, is_container, iter_rows, rows_frame
-from fslib.schema import DEFAULT_SCHEMA, FeatureKind, FeatureValue, Schema, Storable, check_feature_name
+from fslib.schema import DEFAULT_SCHEMA, EncodedFields, FeatureKind, FeatureValue, Schema, check_feature_name
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -70,7 +70,7 @@ Client = redis.Redis | RedisCluster
 """A redis-py client for one server or a Redis Cluster, with ``decode_responses=True``."""
 Transport = Literal["pipeline", "packed"]
 """How batches travel: redis-py pipelines, or :mod:`fslib.fast.packed` buffers."""
-EncodedRow = tuple[str, dict[str, Storable]]
+EncodedRow = tuple[str, EncodedFields]
 """A checked row on its way to Redis: the key and its fields."""
 
 DEFAULT_CHUNK_SIZE = 200
@@ -339,7 +339,9 @@ class FeatureStore:
                     bar.update(done)
             except (TypeError, ValueError) as exc:  # a bad row in a stream
                 if written:
-                    raise type(exc)(f"{exc} ({written} entities were written before it; fix the row and load again)") from None
+                    raise type(exc)(
+                        f"{exc} ({written} entities were written before it; fix the row and load again)"
+                    ) from None
                 raise
         return written
 
@@ -357,13 +359,13 @@ class FeatureStore:
     def _encoded_chunks(self, rows: Rows, chunk_size: int) -> Iterator[list[EncodedRow]]:
         """The rows as checked ``(key, fields)`` pairs, ``chunk_size`` at a time."""
         encoded = (
-            (self.key_for(entity_id), self._batch_fields(entity_id, features))  # type: ignore[arg-type]
+            (self.key_prefix + check_entity_id(entity_id), self._batch_fields(entity_id, features))
             for entity_id, features in iter_rows(rows, self.schema, chunk_size)
         )
         while chunk := list(islice(encoded, chunk_size)):
             yield chunk
 
-    def _batch_fields(self, entity_id: object, features: Mapping[str, object]) -> dict[str, Storable]:
+    def _batch_fields(self, entity_id: object, features: Mapping[str, object]) -> EncodedFields:
         fields = self.schema.encode(features, FeatureKind.BATCH, entity_id)
         if not fields:
             raise ValueError(f"entity {entity_id!r}: no features to write")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import redis
 
@@ -12,7 +12,7 @@ __all__ = ["CountingConnection"]
 class CountingConnection(redis.Connection):
     """Counts every ``send_packed_command`` (one write to the socket) by server port; reset with ``sends.clear()``."""
 
-    sends: dict[int, int] = {}
+    sends: ClassVar[dict[int, int]] = {}
 
     def send_packed_command(self, command: Any, check_health: bool = True) -> None:
         CountingConnection.sends[self.port] = CountingConnection.sends.get(self.port, 0) + 1

@@ -118,7 +118,10 @@ def test_streaming_writes_get_their_field_ttl(
     assert 590 <= key_ttl <= 600 and absent_ttl == -2
     assert hsetex is (mode != "multi")
     assert writes == 1
-    assert sync_store.get_features("u1", ["tx_count_5m", "last_device_id"]) == {"tx_count_5m": "4", "last_device_id": "web-1"}
+    assert sync_store.get_features("u1", ["tx_count_5m", "last_device_id"]) == {
+        "tx_count_5m": "4",
+        "last_device_id": "web-1",
+    }
 
 
 BAD_CALLS: list[tuple[str, str, tuple[Any, ...], dict[str, Any]]] = [
@@ -168,10 +171,14 @@ def test_a_wrongtype_error_propagates_and_the_next_read_is_right(
     assert run(redis_server.url, body, prefix) == loaded.batch_get_features(IDS, NAMES)
 
 
-def test_many_concurrent_reads_each_get_their_own_answer(loaded: FeatureStore, redis_server: EmbeddedRedis, prefix: str) -> None:
+def test_many_concurrent_reads_each_get_their_own_answer(
+    loaded: FeatureStore, redis_server: EmbeddedRedis, prefix: str
+) -> None:
     ids = [IDS[i % 60] for i in range(300)]  # > the pool's 50 connections: the rest wait, not raise
 
-    async def body(store: AsyncFeatureStore) -> tuple[list[dict[str, Any]], list[dict[str, dict[str, Any]]], fslib.StoreStats]:
+    async def body(
+        store: AsyncFeatureStore,
+    ) -> tuple[list[dict[str, Any]], list[dict[str, dict[str, Any]]], fslib.StoreStats]:
         singles = await asyncio.gather(*(store.get_features(e, NAMES, decode=True) for e in ids))
         batches = await asyncio.gather(*(store.batch_get_features(IDS[i : i + 30], NAMES) for i in range(0, 120, 30)))
         return list(singles), list(batches), store.stats()
@@ -196,9 +203,8 @@ def test_connect_async_gives_a_checked_decoding_client(redis_server: EmbeddedRed
 
 @pytest.mark.skipif(not os.path.exists("/usr/bin/redis-server"), reason="Debian redis-server 7.0 not installed")
 def test_connect_async_refuses_an_old_server() -> None:
-    with EmbeddedRedis(binary="/usr/bin/redis-server") as old:
-        with pytest.raises(RedisVersionError, match="too old"):
-            asyncio.run(connect_async(old.url))
+    with EmbeddedRedis(binary="/usr/bin/redis-server") as old, pytest.raises(RedisVersionError, match="too old"):
+        asyncio.run(connect_async(old.url))
 
 
 def test_connect_async_refuses_a_cluster_request(monkeypatch: pytest.MonkeyPatch, redis_server: EmbeddedRedis) -> None:
@@ -208,7 +214,7 @@ def test_connect_async_refuses_a_cluster_request(monkeypatch: pytest.MonkeyPatch
 
 
 def test_sync_and_cluster_clients_are_refused(client: redis.Redis, redis_server: EmbeddedRedis) -> None:
-    with pytest.raises(TypeError, match="needs a redis.asyncio.Redis"):
+    with pytest.raises(TypeError, match=r"needs a redis\.asyncio\.Redis"):
         AsyncFeatureStore(client)  # type: ignore[arg-type]
 
     async def cluster() -> None:

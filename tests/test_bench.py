@@ -8,7 +8,16 @@ import gc
 import numpy as np
 import pytest
 
-from fslib.lab.bench import LatencySummary, compare_latencies, compare_latencies_async, gc_paused, percentiles, sample_latencies, summaries_frame, summarize
+from fslib.lab.bench import (
+    LatencySummary,
+    compare_latencies,
+    compare_latencies_async,
+    gc_paused,
+    percentiles,
+    sample_latencies,
+    summaries_frame,
+    summarize,
+)
 
 
 def test_sample_latencies_calls_warmup_plus_n_and_returns_seconds() -> None:
@@ -41,7 +50,7 @@ def test_gc_paused_restores_a_disabled_collector_as_disabled() -> None:
 
 @pytest.mark.parametrize("n, warmup", [(0, 0), (-1, 0), (1.5, 0), (5, -1)])
 def test_sample_latencies_refuses_bad_counts(n: object, warmup: object) -> None:
-    with pytest.raises(ValueError, match="n must|warmup must"):
+    with pytest.raises(ValueError, match=r"n must|warmup must"):
         sample_latencies(lambda: None, n=n, warmup=warmup)  # type: ignore[arg-type]
 
 
@@ -58,7 +67,9 @@ def test_percentiles_of_known_samples() -> None:
 
 def test_summarize_and_frame_in_microseconds() -> None:
     summary = summarize("ping", [1e-6, 2e-6, 3e-6])
-    assert summary == LatencySummary("ping", 3, pytest.approx(2e-6), summary.p90, summary.p99, pytest.approx(2e-6), 3e-6)
+    assert summary == LatencySummary(
+        "ping", 3, pytest.approx(2e-6), summary.p90, summary.p99, pytest.approx(2e-6), 3e-6
+    )
     frame = summaries_frame([summary, summarize("hmget", [4e-6])], unit="us")
     assert list(frame.index) == ["ping", "hmget"]
     assert list(frame.columns) == ["n", "p50_us", "p90_us", "p99_us", "mean_us", "max_us"]

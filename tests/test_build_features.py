@@ -8,8 +8,7 @@ import pytest
 import redis
 
 from fslib import FeatureStore, synthesize_users
-from fslib.local import EmbeddedRedis
-from fslib.local import free_port
+from fslib.local import EmbeddedRedis, free_port
 
 DEBIAN_REDIS = "/usr/bin/redis-server"
 
@@ -17,7 +16,12 @@ DEBIAN_REDIS = "/usr/bin/redis-server"
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
     return subprocess.run(
-        [sys.executable, "-m", "fslib.build_features", *args], capture_output=True, text=True, env=env, timeout=60
+        [sys.executable, "-m", "fslib.build_features", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
     )
 
 

@@ -15,6 +15,7 @@ from redis.retry import Retry
 import fslib
 from fslib import DEFAULT_SCHEMA, FeatureStore, synthesize_users
 from fslib.store import Transport
+
 from counting import CountingConnection
 
 BATCH = DEFAULT_SCHEMA.batch_names
@@ -30,7 +31,9 @@ def reference(client: redis.Redis) -> Iterator[FeatureStore]:
     store.reset()
 
 
-def test_bulk_load_writes_what_a_redis_py_pipeline_writes(store: FeatureStore, reference: FeatureStore, client: Any) -> None:
+def test_bulk_load_writes_what_a_redis_py_pipeline_writes(
+    store: FeatureStore, reference: FeatureStore, client: Any
+) -> None:
     users = [*synthesize_users(57), ("odd-ü", ODD_ROW)]
     assert store.bulk_load(users, ttl_seconds=700, chunk_size=10) == 58
     pipe = client.pipeline(transaction=False)
@@ -62,9 +65,13 @@ def test_bulk_load_is_one_socket_write_per_chunk(redis_server: fslib.local.Embed
         pool.disconnect()
 
 
-def test_bulk_load_needs_no_scripting(redis_server: fslib.local.EmbeddedRedis, single_client: redis.Redis, prefix: str) -> None:
+def test_bulk_load_needs_no_scripting(
+    redis_server: fslib.local.EmbeddedRedis, single_client: redis.Redis, prefix: str
+) -> None:
     user, password = f"noscript-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
-    single_client.acl_setuser(user, enabled=True, passwords=[f"+{password}"], keys=["*"], commands=["+@all", "-@scripting"])
+    single_client.acl_setuser(
+        user, enabled=True, passwords=[f"+{password}"], keys=["*"], commands=["+@all", "-@scripting"]
+    )
     limited = redis.Redis(port=redis_server.port, username=user, password=password, decode_responses=True)
     store = FeatureStore(limited, key_prefix=prefix)
     try:
@@ -72,7 +79,9 @@ def test_bulk_load_needs_no_scripting(redis_server: fslib.local.EmbeddedRedis, s
             limited.eval("return 1", 0)
         assert store.bulk_load(synthesize_users(30), chunk_size=10) == 30
         ids = synthesize_users(30).ids
-        assert store.batch_get_features(ids, BATCH) == FeatureStore(single_client, key_prefix=prefix).batch_get_features(ids, BATCH)
+        assert store.batch_get_features(ids, BATCH) == FeatureStore(
+            single_client, key_prefix=prefix
+        ).batch_get_features(ids, BATCH)
     finally:
         store.reset()
         limited.close()
@@ -100,7 +109,8 @@ def test_a_stream_with_a_bad_row_says_how_much_was_written_and_a_rerun_fixes_it(
     assert store.count_entities() == 288 and store.stats().batch_writes == 288
     assert store.bulk_load(iter(users), chunk_size=32) == 300  # idempotent: the same state again
     assert store.batch_get_features(users.ids, BATCH) == {
-        entity_id: {name: fslib.schema.encode_value(value) for name, value in features.items()} for entity_id, features in users
+        entity_id: {name: fslib.schema.encode_value(value) for name, value in features.items()}
+        for entity_id, features in users
     }
 
 
@@ -113,17 +123,27 @@ def test_an_error_mid_load_raises_and_leaves_the_pool_usable(store: FeatureStore
     assert client.hgetall(store.key_for("u0030")) != {}
     client.delete(store.key_for("u0035"))
     assert store.bulk_load(users, chunk_size=10) == 60
-    assert store.batch_get_features(["u0035"], ["country_iso"]) == {"u0035": {"country_iso": dict(users)["u0035"]["country_iso"]}}
+    assert store.batch_get_features(["u0035"], ["country_iso"]) == {
+        "u0035": {"country_iso": dict(users)["u0035"]["country_iso"]}
+    }
 
 
 @pytest.mark.single_server
 def test_bulk_load_writes_everything_after_a_dropped_connection(
-    redis_server: fslib.local.EmbeddedRedis, client: redis.Redis, prefix: str, transport: Transport,
+    redis_server: fslib.local.EmbeddedRedis,
+    client: redis.Redis,
+    prefix: str,
+    transport: Transport,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     name = f"victim-{uuid.uuid4().hex[:8]}"
-    victim = redis.Redis(port=redis_server.port, decode_responses=True, client_name=name,
-                         retry=Retry(NoBackoff(), 3), retry_on_error=[redis.ConnectionError])
+    victim = redis.Redis(
+        port=redis_server.port,
+        decode_responses=True,
+        client_name=name,
+        retry=Retry(NoBackoff(), 3),
+        retry_on_error=[redis.ConnectionError],
+    )
     store = FeatureStore(victim, key_prefix=prefix, transport=transport)
     users = synthesize_users(50)
 

@@ -15,6 +15,7 @@ from fslib import FeatureStore, RedisVersionError, hash_tag_prefix, key_placemen
 from fslib.keys import slot_of
 from fslib.local import LocalCluster
 from fslib.store import Transport
+
 from counting import CountingConnection
 
 NAMES = ["risk_segment", "tx_count_7d", "tx_count_5m"]
@@ -78,9 +79,11 @@ def test_connect_returns_a_checked_cluster_client(
 
 @pytest.mark.skipif(shutil.which("redis-server", path="/usr/bin") is None, reason="needs Debian's redis-server 7.0")
 def test_connect_refuses_a_cluster_of_old_servers() -> None:
-    with LocalCluster(primaries=1, binary="/usr/bin/redis-server") as old:
-        with pytest.raises(RedisVersionError, match="too old"):
-            fslib.connect(old.url, cluster=True)
+    with (
+        LocalCluster(primaries=1, binary="/usr/bin/redis-server") as old,
+        pytest.raises(RedisVersionError, match="too old"),
+    ):
+        fslib.connect(old.url, cluster=True)
 
 
 def test_keys_spread_over_every_primary(local_cluster: LocalCluster, cluster_store: FeatureStore, prefix: str) -> None:
@@ -169,7 +172,10 @@ def test_hash_tag_prefix_puts_a_group_on_one_shard(
 
 
 def test_a_batch_read_during_resharding_follows_moved_and_ask(
-    local_cluster: LocalCluster, cluster_client: RedisCluster, prefix: str, transport: Transport,
+    local_cluster: LocalCluster,
+    cluster_client: RedisCluster,
+    prefix: str,
+    transport: Transport,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="fslib.fast.packed")
@@ -182,7 +188,9 @@ def test_a_batch_read_during_resharding_follows_moved_and_ask(
 
     spread = FeatureStore(cluster_client, key_prefix=prefix, transport=transport)
     grouped = FeatureStore(cluster_client, key_prefix=hash_tag_prefix(prefix, "g"), transport=transport)
-    packed = transport == "packed"  # only packed buffers go per node and fall back; redis-py's pipeline follows redirects itself
+    packed = (
+        transport == "packed"
+    )  # only packed buffers go per node and fall back; redis-py's pipeline follows redirects itself
     users = synthesize_users(120)
     spread.bulk_load(users)
     grouped.bulk_load(users)  # may fall back once: an earlier test moved slots back behind this client
@@ -218,7 +226,10 @@ def test_a_batch_read_during_resharding_follows_moved_and_ask(
 
 
 def test_a_bulk_load_during_resharding_falls_back_and_writes_everything(
-    local_cluster: LocalCluster, cluster_client: RedisCluster, prefix: str, transport: Transport,
+    local_cluster: LocalCluster,
+    cluster_client: RedisCluster,
+    prefix: str,
+    transport: Transport,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="fslib.fast.packed")
@@ -231,7 +242,9 @@ def test_a_bulk_load_during_resharding_falls_back_and_writes_everything(
         assert local_cluster.migrate_slot(slot, (home + 1) % 3) == 1
         caplog.clear()
         assert store.bulk_load(users, ttl_seconds=600) == 120
-        assert ("with the cluster pipeline" in caplog.text) == (transport == "packed")  # the stale table's buffer got MOVED
+        assert ("with the cluster pipeline" in caplog.text) == (
+            transport == "packed"
+        )  # the stale table's buffer got MOVED
         caplog.clear()
         assert store.bulk_load(users, ttl_seconds=600) == 120
         assert "with the cluster pipeline" not in caplog.text  # per node again, by the updated table

@@ -11,11 +11,10 @@ import pytest
 import redis
 
 from fslib import DEFAULT_SCHEMA, FeatureStore, synthesize_users
-from fslib.lab.dashboard import Dashboard
-from fslib.local import EmbeddedRedis
-from fslib.lab.dashboard import COUNT_RANGE, TTL_RANGE, clamp, describe_error
-from fslib.local import free_port
+from fslib.lab.dashboard import COUNT_RANGE, TTL_RANGE, Dashboard, clamp, describe_error
+from fslib.local import EmbeddedRedis, free_port
 from fslib.worker import WorkerStatus
+
 from polling import wait_until
 
 USERS = 20
@@ -480,30 +479,29 @@ def test_close_stops_every_thread_and_disables_the_panels(redis_server: Embedded
 
 
 def test_redis_down_shows_readable_errors_and_the_dashboard_recovers(prefix: str) -> None:
-    with EmbeddedRedis() as server:
-        with make_dashboard(server.url, prefix, start_worker=True, initial_users=10) as dash:
-            view = view_of(dash)
-            assert wait_until(lambda: dash.worker.stats().writes > 0)
-            server.stop()
+    with EmbeddedRedis() as server, make_dashboard(server.url, prefix, start_worker=True, initial_users=10) as dash:
+        view = view_of(dash)
+        assert wait_until(lambda: dash.worker.stats().writes > 0)
+        server.stop()
 
-            view.read_button.click()
-            assert "Redis is unreachable at redis://127.0.0.1:" in view.read_out.value
-            assert "Traceback" not in view.read_out.value
-            assert "Redis is unreachable" in view.state_status.value  # the refresh after the action
-            view.count.value = 10
-            view.load_button.click()
-            assert "Redis is unreachable" in view.load_out.value
-            view.toggle_button.click()  # the worker panel needs no Redis
-            assert dash.worker.status is WorkerStatus.PAUSED
-            view.toggle_button.click()
-            assert wait_until(lambda: dash.worker.stats().errors > 0)
+        view.read_button.click()
+        assert "Redis is unreachable at redis://127.0.0.1:" in view.read_out.value
+        assert "Traceback" not in view.read_out.value
+        assert "Redis is unreachable" in view.state_status.value  # the refresh after the action
+        view.count.value = 10
+        view.load_button.click()
+        assert "Redis is unreachable" in view.load_out.value
+        view.toggle_button.click()  # the worker panel needs no Redis
+        assert dash.worker.status is WorkerStatus.PAUSED
+        view.toggle_button.click()
+        assert wait_until(lambda: dash.worker.stats().errors > 0)
 
-            server.start()  # same port, empty, as after a crash
-            view.load_button.click()
-            assert "Bulk-loaded 10 users" in view.load_out.value
-            assert "updated" in view.state_status.value and entities_shown(dash) == "10"
-            view.read_button.click()
-            assert "fslib-read-table" in view.read_out.value
-            writes = dash.worker.stats().writes
-            assert wait_until(lambda: dash.worker.stats().writes > writes, timeout=20)
-            dash.reset()
+        server.start()  # same port, empty, as after a crash
+        view.load_button.click()
+        assert "Bulk-loaded 10 users" in view.load_out.value
+        assert "updated" in view.state_status.value and entities_shown(dash) == "10"
+        view.read_button.click()
+        assert "fslib-read-table" in view.read_out.value
+        writes = dash.worker.stats().writes
+        assert wait_until(lambda: dash.worker.stats().writes > writes, timeout=20)
+        dash.reset()

@@ -8,6 +8,7 @@ consistent Prev/Next chain, and a link from the index.
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import re
 from pathlib import Path
@@ -101,7 +102,7 @@ def test_a_dirty_notebook_is_caught() -> None:
 def test_prev_next_chain_follows_the_numbering() -> None:
     names = [p.name for p in NOTEBOOKS]
     links = {p.name: nav_links(_load(p)) for p in NOTEBOOKS}
-    for before, after in zip(names, names[1:]):
+    for before, after in itertools.pairwise(names):
         assert links[before].get("Next") == after, f"{before}: Next should link {after}"
         assert links[after].get("Prev") == before, f"{after}: Prev should link {before}"
 

@@ -16,6 +16,7 @@ from redis.retry import Retry
 import fslib
 from fslib import DEFAULT_SCHEMA, FeatureStore, synthesize_users
 from fslib.fast.packed import execute_packed, execute_packed_async, pack_hmgets
+
 from counting import CountingConnection
 from polling import wait_until
 
@@ -90,13 +91,17 @@ def test_a_batch_read_is_one_write_to_the_socket(redis_server: fslib.local.Embed
         CountingConnection.sends.clear()
         batch = store.batch_get_features(synthesize_users(250).ids, NAMES)
         assert CountingConnection.sends == {redis_server.port: 1}
-        assert len(batch) == 250 and all(len(features) == len(DEFAULT_SCHEMA.batch_names) for features in batch.values())
+        assert len(batch) == 250 and all(
+            len(features) == len(DEFAULT_SCHEMA.batch_names) for features in batch.values()
+        )
     finally:
         store.reset()
         pool.disconnect()
 
 
-def test_batch_reads_run_on_a_read_only_replica(redis_server: fslib.local.EmbeddedRedis, single_client: redis.Redis, prefix: str) -> None:
+def test_batch_reads_run_on_a_read_only_replica(
+    redis_server: fslib.local.EmbeddedRedis, single_client: redis.Redis, prefix: str
+) -> None:
     primary = FeatureStore(single_client, key_prefix=prefix)
     primary.bulk_load(synthesize_users(50))
     primary.update_streaming("u0007", {"tx_count_5m": 4})
@@ -104,15 +109,23 @@ def test_batch_reads_run_on_a_read_only_replica(redis_server: fslib.local.Embedd
     delay = single_client.config_get("repl-diskless-sync-delay")["repl-diskless-sync-delay"]
     single_client.config_set("repl-diskless-sync-delay", 0)  # the default waits 5 s for more replicas
     try:
-        with fslib.local.EmbeddedRedis(extra_args=["--replicaof", "127.0.0.1", str(redis_server.port)]) as replica_server:
+        with fslib.local.EmbeddedRedis(
+            extra_args=["--replicaof", "127.0.0.1", str(redis_server.port)]
+        ) as replica_server:
             replica = fslib.connect(replica_server.url, cluster=False)
             try:
-                assert wait_until(lambda: replica.info("replication")["master_link_status"] == "up"
-                                  and replica.exists(primary.key_for("u0050")) == 1)
+                assert wait_until(
+                    lambda: (
+                        replica.info("replication")["master_link_status"] == "up"
+                        and replica.exists(primary.key_for("u0050")) == 1
+                    )
+                )
                 with pytest.raises(redis.ReadOnlyError):
                     replica.set(f"{prefix}x", "1")
                 on_replica = FeatureStore(replica, key_prefix=prefix)
-                assert on_replica.batch_get_features(ids, NAMES, decode=True) == primary.batch_get_features(ids, NAMES, decode=True)
+                assert on_replica.batch_get_features(ids, NAMES, decode=True) == primary.batch_get_features(
+                    ids, NAMES, decode=True
+                )
                 assert on_replica.get_features("u0007", ["tx_count_5m"], decode=True) == {"tx_count_5m": 4}
             finally:
                 replica.close()
@@ -121,7 +134,9 @@ def test_batch_reads_run_on_a_read_only_replica(redis_server: fslib.local.Embedd
         primary.reset()
 
 
-def test_an_error_reply_is_raised_after_every_reply_is_read(redis_server: fslib.local.EmbeddedRedis, prefix: str) -> None:
+def test_an_error_reply_is_raised_after_every_reply_is_read(
+    redis_server: fslib.local.EmbeddedRedis, prefix: str
+) -> None:
     # One connection only: a reply left unread would be the answer to the next read.
     client = redis.Redis(port=redis_server.port, decode_responses=True, max_connections=1)
     keys = [f"{prefix}{name}" for name in ("a", "string", "b", "c")]
@@ -159,7 +174,9 @@ def test_a_read_cut_off_mid_request_is_retried_or_raised(
         once.close()
 
 
-def test_asyncio_replies_and_error_handling_match(redis_server: fslib.local.EmbeddedRedis, odd_keys: list[str], single_client: redis.Redis) -> None:
+def test_asyncio_replies_and_error_handling_match(
+    redis_server: fslib.local.EmbeddedRedis, odd_keys: list[str], single_client: redis.Redis
+) -> None:
     fields = [*ODD_FIELDS, "never_written"]
     single_client.set(odd_keys[2], "not a hash")
 
@@ -188,7 +205,9 @@ def test_an_asyncio_read_cut_off_mid_request_is_retried_or_raised(
 
     async def main() -> None:
         retrying = await fslib.fast.connect_async(redis_server.url, socket_timeout=0.2)
-        once = redis.asyncio.Redis(port=redis_server.port, decode_responses=True, socket_timeout=0.2, retry=AsyncRetry(NoBackoff(), 0))
+        once = redis.asyncio.Redis(
+            port=redis_server.port, decode_responses=True, socket_timeout=0.2, retry=AsyncRetry(NoBackoff(), 0)
+        )
         try:
             for client in (retrying, once):
                 await client.ping()

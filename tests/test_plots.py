@@ -85,12 +85,14 @@ def test_latency_histogram_marks_percentiles() -> None:
 
 
 def test_batch_read_latency_draws_one_line_per_variant_with_a_p90_band() -> None:
-    frame = pd.DataFrame({
-        "variant": ["single", "single", "cluster", "cluster"],
-        "batch_size": [100, 10, 10, 100],
-        "p50_ms": [0.9, 0.2, 0.4, 1.2],
-        "p90_ms": [1.1, 0.3, 0.5, 1.5],
-    })
+    frame = pd.DataFrame(
+        {
+            "variant": ["single", "single", "cluster", "cluster"],
+            "batch_size": [100, 10, 10, 100],
+            "p50_ms": [0.9, 0.2, 0.4, 1.2],
+            "p90_ms": [1.1, 0.3, 0.5, 1.5],
+        }
+    )
     fig = plots.batch_read_latency(frame, title="t")
     (ax,) = fig.axes
     single, cluster = ax.get_lines()
@@ -105,11 +107,13 @@ def test_batch_read_latency_draws_one_line_per_variant_with_a_p90_band() -> None
 
 
 def test_batch_read_latency_adds_the_floor_and_the_per_entity_panel() -> None:
-    frame = pd.DataFrame({
-        "variant": ["one round trip"] * 3 + ["N round trips"] * 3,
-        "batch_size": [1, 10, 100] * 2,
-        "p50_ms": [0.1, 0.2, 1.0, 0.1, 1.0, 10.0],
-    })
+    frame = pd.DataFrame(
+        {
+            "variant": ["one round trip"] * 3 + ["N round trips"] * 3,
+            "batch_size": [1, 10, 100] * 2,
+            "p50_ms": [0.1, 0.2, 1.0, 0.1, 1.0, 10.0],
+        }
+    )
     fig = plots.batch_read_latency(frame, floor_ms=0.1, per_entity=True)
     total, per_entity = fig.axes
     assert list(total.get_lines()[1].get_ydata()) == pytest.approx([0.1, 1.0, 10.0])  # ms

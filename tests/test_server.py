@@ -8,15 +8,20 @@ import redis
 import fslib
 from fslib import RedisVersionError, mask_url
 from fslib.connection import parse_version, require_version
-from fslib.local import EmbeddedRedis
-from fslib.local import free_port
+from fslib.local import EmbeddedRedis, free_port
 
 DEBIAN_REDIS = "/usr/bin/redis-server"  # Debian's 7.0, installed by `make test`
 
 
 @pytest.mark.parametrize(
     ("text", "parsed"),
-    [("8.2.3", (8, 2, 3)), ("7.4.0", (7, 4, 0)), ("7.4.0-rc1", (7, 4, 0)), ("255.255.255", (255, 255, 255)), ("7", (7,))],
+    [
+        ("8.2.3", (8, 2, 3)),
+        ("7.4.0", (7, 4, 0)),
+        ("7.4.0-rc1", (7, 4, 0)),
+        ("255.255.255", (255, 255, 255)),
+        ("7", (7,)),
+    ],
 )
 def test_parse_version(text: str, parsed: tuple[int, ...]) -> None:
     assert parse_version(text) == parsed
@@ -79,7 +84,9 @@ def test_connect_returns_a_decoding_hiredis_client_checked_against_the_server(re
         client.close()
 
 
-def test_connect_uses_redis_url_from_the_environment(redis_server: EmbeddedRedis, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_connect_uses_redis_url_from_the_environment(
+    redis_server: EmbeddedRedis, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("REDIS_URL", redis_server.url)
     client = fslib.connect()
     try:

@@ -11,6 +11,7 @@ import fslib
 from fslib import DEFAULT_SCHEMA, FeatureStore, InvariantError, synthesize_users
 from fslib.local import free_port
 from fslib.store import check_field_ttl_codes
+
 from polling import wait_until
 
 BATCH = DEFAULT_SCHEMA.batch_names

@@ -22,7 +22,9 @@ def test_batch_features_follow_the_demo_distributions() -> None:
     rows = [features for _, features in synthesize_users(5000, seed=1)]
     assert {f["country_iso"] for f in rows} == set(COUNTRIES)
     risk = Counter(f["risk_segment"] for f in rows)
-    assert 0.66 < risk["low"] / 5000 < 0.74 and 0.21 < risk["medium"] / 5000 < 0.29 and 0.03 < risk["high"] / 5000 < 0.07
+    assert (
+        0.66 < risk["low"] / 5000 < 0.74 and 0.21 < risk["medium"] / 5000 < 0.29 and 0.03 < risk["high"] / 5000 < 0.07
+    )
     assert all(7 <= f["account_age_days"] <= 2400 for f in rows)
     assert all(0 <= f["tx_count_7d"] <= 80 for f in rows)
     assert all(5 <= f["avg_amount_30d"] <= 350 and round(f["avg_amount_30d"], 2) == f["avg_amount_30d"] for f in rows)

@@ -10,9 +10,10 @@ import pytest
 
 import fslib
 from fslib import FeatureStore, synthesize_users
-from fslib.local import free_port
 from fslib.lab.widgets import describe_worker, worker_controls
+from fslib.local import free_port
 from fslib.worker import StreamingWorker, WorkerStatus
+
 from polling import wait_until
 
 
@@ -83,8 +84,9 @@ def test_describe_worker_reports_tick_age(worker: StreamingWorker) -> None:
 
 def test_the_status_line_shows_the_last_error() -> None:
     # A real connection failure: nothing listens on this port.
-    client = fslib.connect(f"redis://127.0.0.1:{free_port()}/0", check_version=False,
-                           retry_attempts=0, socket_timeout=0.2)
+    client = fslib.connect(
+        f"redis://127.0.0.1:{free_port()}/0", check_version=False, retry_attempts=0, socket_timeout=0.2
+    )
     worker = StreamingWorker(FeatureStore(client, key_prefix="nowhere:"), tick_seconds=0.02)
     controls = worker_controls(worker, auto_refresh_seconds=None)
     worker.start()

@@ -14,11 +14,12 @@ import pytest
 import redis
 
 import fslib
-from fslib.schema import encode_value
 from fslib import DEFAULT_SCHEMA, FeatureStore, synthesize_users
 from fslib.local import EmbeddedRedis
+from fslib.schema import encode_value
 from fslib.synth import SyntheticUsers
 from fslib.worker import StreamingWorker, WorkerStats, WorkerStatus, next_slot, reset_store
+
 from polling import wait_until
 
 BATCH = DEFAULT_SCHEMA.batch_names

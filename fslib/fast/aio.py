@@ -187,7 +187,9 @@ class AsyncFeatureStore:
         if not wanted:
             return {}
         if self.transport == "packed":
-            values = (await execute_packed_async(self.client, pack_hmgets([key], wanted, self.client.get_encoder()), 1))[0]
+            values = (
+                await execute_packed_async(self.client, pack_hmgets([key], wanted, self.client.get_encoder()), 1)
+            )[0]
         else:
             values = await self.client.hmget(key, wanted)
         found = found_features(wanted, values, self.schema, decode)
@@ -197,7 +199,7 @@ class AsyncFeatureStore:
     async def batch_get_features(
         self, entity_ids: Sequence[str], names: Sequence[str], *, decode: bool = False
     ) -> dict[str, dict[str, Any]]:
-        """Read the same features of many entities in one round trip; see :meth:`fslib.FeatureStore.batch_get_features`."""
+        """Read the same features of many entities in one round trip; see ``FeatureStore.batch_get_features``."""
         ids, wanted, rows = await self._hmget_many(entity_ids, names)
         results = {entity_id: found_features(wanted, row, self.schema, decode) for entity_id, row in zip(ids, rows)}
         self._counters.add(reads=len(ids) if wanted else 0, fields_read=sum(map(len, results.values())))

@@ -30,7 +30,7 @@ from redis.exceptions import AskError, ClusterDownError, ResponseError, SlotNotC
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from fslib.schema import Storable
+from fslib.schema import EncodedFields, Storable
 
 __all__ = [
     "PackedStream",
@@ -124,7 +124,9 @@ def execute_packed(client: Any, payload: bytes, replies: int) -> list[Any]:
     pool = client.connection_pool
     conn = pool.get_connection()
     try:
-        return conn.retry.call_with_retry(lambda: _send_and_read(conn, payload, replies), lambda _error: conn.disconnect())
+        return conn.retry.call_with_retry(
+            lambda: _send_and_read(conn, payload, replies), lambda _error: conn.disconnect()
+        )
     except ResponseError:
         raise  # raised after the last reply: the connection is clean
     except BaseException:
@@ -393,9 +395,7 @@ class PackedTransport:
             return hmget_by_node(self.client, keys, fields)
         return execute_packed(self.client, pack_hmgets(keys, fields, self.client.get_encoder()), len(keys))
 
-    def bulk_load(
-        self, chunks: Iterator[list[tuple[str, dict[str, Storable]]]], ttl_seconds: int
-    ) -> Iterator[int]:
+    def bulk_load(self, chunks: Iterator[list[tuple[str, EncodedFields]]], ttl_seconds: int) -> Iterator[int]:
         """Write every chunk's ``HSET`` + ``EXPIRE`` pairs; yield each chunk's size once Redis acknowledged it.
 
         A chunk iterator that raises (a bad row in a stream) does so after
@@ -409,7 +409,7 @@ class PackedTransport:
                 yield len(chunk)
             return
         encoder = self.client.get_encoder()
-        unacknowledged: deque[list[tuple[str, dict[str, Storable]]]] = deque()
+        unacknowledged: deque[list[tuple[str, EncodedFields]]] = deque()
         try:
             with PackedStream(self.client) as stream:
                 bad_row: Exception | None = None
@@ -425,7 +425,9 @@ class PackedTransport:
                 if bad_row is not None:
                     raise bad_row
         except (RedisConnectionError, RedisTimeoutError) as exc:
-            logger.warning("bulk load connection lost (%s); resending %d chunk(s) with retries", exc, len(unacknowledged))
+            logger.warning(
+                "bulk load connection lost (%s); resending %d chunk(s) with retries", exc, len(unacknowledged)
+            )
             for chunk in chain(unacknowledged, chunks):
                 execute_packed(self.client, pack_bulk_load(chunk, ttl_seconds, encoder), 2 * len(chunk))
                 yield len(chunk)

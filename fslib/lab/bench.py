@@ -143,7 +143,9 @@ def summarize(name: str, samples: Sequence[float] | np.ndarray) -> LatencySummar
     """
     values = np.asarray(samples, dtype=np.float64)
     pcts = percentiles(values)
-    return LatencySummary(name, int(values.size), pcts["p50"], pcts["p90"], pcts["p99"], float(values.mean()), float(values.max()))
+    return LatencySummary(
+        name, int(values.size), pcts["p50"], pcts["p90"], pcts["p99"], float(values.mean()), float(values.max())
+    )
 
 
 def compare_latencies(

@@ -26,10 +26,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import redis
+from redis.cluster import RedisCluster
 
+from fslib.connection import connect, mask_url, resolve_url
 from fslib.errors import FeatureStoreError
 from fslib.schema import FeatureValue, Schema
-from fslib.connection import connect, mask_url, resolve_url
 from fslib.store import EntityInspection, FeatureStore, StoreStats
 from fslib.synth import entity_id, synthesize_users
 from fslib.worker import StreamingWorker, WorkerStats, WorkerStatus, reset_store
@@ -403,6 +404,16 @@ class Dashboard:
         redis.ConnectionError: Redis cannot be reached at start-up.
         RedisVersionError: Redis is older than 7.4.
     """
+
+    store: FeatureStore
+    worker: StreamingWorker
+    redis_url: str
+    refresh_seconds: float
+    seed: int
+    _closed: bool
+    _render_lock: threading.Lock
+    _stop_refresh: threading.Event
+    _client: redis.Redis | RedisCluster
 
     def __init__(
         self,

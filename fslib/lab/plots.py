@@ -40,8 +40,9 @@ def _require_columns(frame: pd.DataFrame, columns: list[str], what: str) -> None
         raise ValueError(f"{what}: the frame is empty, nothing to plot")
 
 
-def _axes_style(ax: Axes, title: str, xlabel: str, ylabel: str, *, logx: bool = False, logy: bool = False,
-                from_zero: bool = False) -> None:
+def _axes_style(
+    ax: Axes, title: str, xlabel: str, ylabel: str, *, logx: bool = False, logy: bool = False, from_zero: bool = False
+) -> None:
     if logx:
         ax.set_xscale("log")
     if logy:
@@ -70,8 +71,7 @@ def bulk_load_throughput(frame: pd.DataFrame, naive_users_per_s: float) -> Figur
     ax = fig.subplots()
     ax.plot(frame["chunk_size"], frame["users_per_s"], marker="o", label="bulk_load (one call per chunk)")
     ax.axhline(naive_users_per_s, color="tab:red", linestyle="--", label="naive loop (one round trip per user)")
-    _axes_style(ax, "Bulk-load throughput", "chunk size (users per round trip)", "users / s",
-                logx=True, from_zero=True)
+    _axes_style(ax, "Bulk-load throughput", "chunk size (users per round trip)", "users / s", logx=True, from_zero=True)
     ax.legend(loc="lower right")
     return fig
 
@@ -106,16 +106,24 @@ def live_fields_over_time(counts: pd.DataFrame, events: Mapping[str, float] | No
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[3, 2])
     # Cell edges halfway between samples, so each sample owns its own column.
     mids = (times[1:] + times[:-1]) / 2 if len(times) > 1 else times
-    edges = [times[0] - (mids[0] - times[0] if len(times) > 1 else 0.5), *mids,
-             times[-1] + (times[-1] - mids[-1] if len(times) > 1 else 0.5)]
-    top.pcolormesh(edges, range(len(grid.index) + 1), grid.to_numpy(), cmap=ListedColormap(_STATE_COLORS),
-                   vmin=-0.5, vmax=2.5)
+    edges = [
+        times[0] - (mids[0] - times[0] if len(times) > 1 else 0.5),
+        *mids,
+        times[-1] + (times[-1] - mids[-1] if len(times) > 1 else 0.5),
+    ]
+    top.pcolormesh(
+        edges, range(len(grid.index) + 1), grid.to_numpy(), cmap=ListedColormap(_STATE_COLORS), vmin=-0.5, vmax=2.5
+    )
     top.set_yticks([i + 0.5 for i in range(len(grid.index))], grid.index)
     top.invert_yaxis()
     top.set_ylabel("entity")
     top.set_title("What each entity still holds")
-    top.legend(handles=[Patch(color=c, label=label) for c, label in zip(_STATE_COLORS, _STATE_LABELS)],
-               loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    top.legend(
+        handles=[Patch(color=c, label=label) for c, label in zip(_STATE_COLORS, _STATE_LABELS)],
+        loc="upper left",
+        bbox_to_anchor=(1.0, 1.0),
+        frameon=False,
+    )
 
     bottom.step(totals.index, totals["batch"], where="post", label="batch fields", color="tab:blue")
     bottom.step(totals.index, totals["streaming"], where="post", label="streaming fields", color="tab:orange")
@@ -170,8 +178,9 @@ def _mark_events(axes: Sequence[Axes], events: Mapping[str, float] | None) -> No
     for label, at in (events or {}).items():
         for ax in axes:
             ax.axvline(at, color="black", linestyle=":", linewidth=1)
-        axes[-1].annotate(label, (at, 1.0), xycoords=("data", "axes fraction"), rotation=90,
-                          va="top", ha="right", fontsize=8)
+        axes[-1].annotate(
+            label, (at, 1.0), xycoords=("data", "axes fraction"), rotation=90, va="top", ha="right", fontsize=8
+        )
 
 
 def field_ttl_over_time(samples: pd.DataFrame, feature: str, events: Mapping[str, float] | None = None) -> Figure:
@@ -199,8 +208,7 @@ def field_ttl_over_time(samples: pd.DataFrame, feature: str, events: Mapping[str
     ax = fig.subplots()
     for entity_id in lines.columns:
         ax.plot(lines.index, lines[entity_id], linewidth=1.2, label=entity_id)
-    _axes_style(ax, f"Field TTL of {feature!r} per entity", "seconds", f"{feature}: field TTL left (s)",
-                from_zero=True)
+    _axes_style(ax, f"Field TTL of {feature!r} per entity", "seconds", f"{feature}: field TTL left (s)", from_zero=True)
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, fontsize=8)
     _mark_events([ax], events)
     return fig
@@ -232,8 +240,14 @@ def latency_histogram(samples: Mapping[str, np.ndarray], title: str = "Single-re
     ax = fig.subplots()
     for (name, values), color in zip(micros.items(), cycle(_COLORS)):
         p50, p99 = np.percentile(values, [50, 99])
-        ax.hist(values, bins=bins, histtype="step", linewidth=1.5, color=color,
-                label=f"{name}: p50 {p50:.0f} µs, p99 {p99:.0f} µs")
+        ax.hist(
+            values,
+            bins=bins,
+            histtype="step",
+            linewidth=1.5,
+            color=color,
+            label=f"{name}: p50 {p50:.0f} µs, p99 {p99:.0f} µs",
+        )
         ax.axvline(p50, color=color, linestyle="--", linewidth=1)
         ax.axvline(p99, color=color, linestyle=":", linewidth=1)
     ax.set_xscale("log")
@@ -276,8 +290,8 @@ def batch_read_latency(
     if per_entity:
         panels.append((axes[1], 1e3, "cost per entity (µs)", "Cost per entity", True))
     for ax, scale, ylabel, panel_title, divide in panels:
-        for variant, rows in frame.groupby("variant", sort=False):
-            rows = rows.sort_values("batch_size")
+        for variant, unsorted in frame.groupby("variant", sort=False):
+            rows = unsorted.sort_values("batch_size")
             divisor = rows["batch_size"] if divide else 1
             p50 = rows["p50_ms"] * scale / divisor
             (line,) = ax.plot(rows["batch_size"], p50, marker="o", label=f"{variant} (p50)")
@@ -310,7 +324,8 @@ def hgetall_vs_hmget(frame: pd.DataFrame) -> Figure:
     ax = fig.subplots()
     ax.plot(frame["fields"], frame["hgetall_s"] * 1e6, marker="o", color=_COLORS[1], label="HGETALL (every field)")
     ax.plot(frame["fields"], frame["hmget_s"] * 1e6, marker="o", color=_COLORS[0], label=f"HMGET{asked}")
-    _axes_style(ax, "Read only what the model needs", "fields in the hash", "latency (µs, p50)",
-                logx=True, from_zero=True)
+    _axes_style(
+        ax, "Read only what the model needs", "fields in the hash", "latency (µs, p50)", logx=True, from_zero=True
+    )
     ax.legend()
     return fig

@@ -62,10 +62,12 @@ class WorkerControls(widgets.VBox):
 
     def __init__(self, worker: StreamingWorker, auto_refresh_seconds: float | None = 1.0) -> None:
         self.worker = worker
-        self.toggle_button = widgets.ToggleButton(value=False, description="Pause", icon="pause",
-                                                  tooltip="Pause or resume the streaming worker")
-        self.refresh_button = widgets.Button(description="Refresh", icon="refresh",
-                                             tooltip="Read the worker's counters now")
+        self.toggle_button = widgets.ToggleButton(
+            value=False, description="Pause", icon="pause", tooltip="Pause or resume the streaming worker"
+        )
+        self.refresh_button = widgets.Button(
+            description="Refresh", icon="refresh", tooltip="Read the worker's counters now"
+        )
         self.status_line = widgets.Label()
         super().__init__([widgets.HBox([self.toggle_button, self.refresh_button]), self.status_line])
         self.toggle_button.observe(self._on_toggle, names="value")

@@ -155,7 +155,7 @@ class LocalCluster:
             primary_id = self.node_id(primary)
             for replica in group:
                 # REPLICATE needs the primary to be known already, which gossip takes a moment to do.
-                def replicate(replica: EmbeddedRedis = replica) -> bool:
+                def replicate(replica: EmbeddedRedis = replica, primary_id: str = primary_id) -> bool:
                     with self._node(replica) as node:
                         return bool(node.execute_command("CLUSTER REPLICATE", primary_id))
 

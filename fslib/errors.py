@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["FeatureStoreError", "InvariantError", "RedisVersionError"]
+__all__ = ["FeatureStoreError", "InvariantError", "LoadInterruptedError", "RedisVersionError"]
 
 
 class FeatureStoreError(Exception):
@@ -19,3 +19,11 @@ class InvariantError(FeatureStoreError):
 
 class RedisVersionError(FeatureStoreError):
     """The server is too old for per-field TTL (needs Redis >= 7.4)."""
+
+
+class LoadInterruptedError(FeatureStoreError):
+    """Redis restarted (or a cluster primary changed) while a bulk load ran.
+
+    Entities Redis acknowledged before the restart may be gone (without
+    persistence, all of them). The writes are idempotent: run the load again.
+    """

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import re
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import redis
 from redis.backoff import ExponentialWithJitterBackoff
@@ -21,6 +20,7 @@ from redis.retry import Retry
 
 from fslib.errors import RedisVersionError
 from fslib.local.server import embedded_server
+from fslib.urls import mask_url
 
 __all__ = [
     "MIN_REDIS_VERSION",
@@ -34,25 +34,6 @@ __all__ = [
 
 MIN_REDIS_VERSION: tuple[int, int] = (7, 4)
 """HEXPIRE, HTTL and HPERSIST arrived in Redis 7.4."""
-
-
-def mask_url(url: str) -> str:
-    """Return ``url`` with any password replaced by ``***``.
-
-    Args:
-        url: A Redis URL such as ``redis://user:secret@host:6379/0``.
-
-    Returns:
-        The same URL, safe to print or log.
-    """
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 def parse_version(text: str) -> tuple[int, ...]:

@@ -39,10 +39,25 @@ def test_parse_version_refuses_garbage() -> None:
         ("rediss://alice:s3cret@host:6380/1", "rediss://alice:***@host:6380/1"),
         ("redis://host:6379/0", "redis://host:6379/0"),
         ("redis://alice:s3cret@host/0", "redis://alice:***@host/0"),
+        # Every query key redis-py passes to the connection, but plain options, even %-escaped.
+        ("redis://host:6379/0?password=s3cret", "redis://host:6379/0?password=***"),
+        ("redis://h:1/0?db=2&pass%77ord=s3cret&socket_timeout=2", "redis://h:1/0?db=2&pass%77ord=***&socket_timeout=2"),
+        ("rediss://h:1/0?username=alice&ssl_password=s3cret", "rediss://h:1/0?username=alice&ssl_password=***"),
+        ("redis://h:1/0?s3cret", "redis://h:1/0?***"),
+        ("unix://:s3cret@/run/redis.sock?db=1", "unix://:***@/run/redis.sock?db=1"),
+        ("unix:///run/redis.sock?password=s3cret", "unix:///run/redis.sock?password=***"),
+        # Where a password with an unescaped "#", "?" or "/" spills to, or one typed without "@host".
+        ("redis://:s3#cret@host:6379/0", "redis://:***#***"),
+        ("redis://host:6379/0?password=s3#cret", "redis://host:6379/0?password=***#***"),
+        ("redis://:s3/cret@host:6379/0", "redis://:***/***"),
+        ("redis://alice:s3cret", "redis://alice:***"),
+        ("redis://[::1", "***"),
+        ("notaurl", "notaurl"),
     ],
 )
-def test_mask_url_hides_the_password(url: str, masked: str) -> None:
+def test_mask_url_hides_every_secret_redis_py_would_read(url: str, masked: str) -> None:
     assert mask_url(url) == masked
+    assert "s3" not in mask_url(url) and "cret" not in mask_url(url)
 
 
 @pytest.mark.parametrize("version", ["7.4.0", "7.4.2", "8.0.0", "8.2.3"])
@@ -61,12 +76,16 @@ def test_older_versions_are_refused_with_version_url_and_fix(version: str) -> No
 
 
 @pytest.mark.skipif(not os.path.exists(DEBIAN_REDIS), reason="Debian redis-server 7.0 not installed")
-def test_a_real_redis_7_0_is_refused_without_leaking_its_password() -> None:
-    with EmbeddedRedis(binary=DEBIAN_REDIS, extra_args=["--requirepass", "hunter2"]) as old:
-        url = f"redis://:hunter2@127.0.0.1:{old.port}/0"
-        with pytest.raises(RedisVersionError) as info:
-            fslib.connect(url)
-    assert "Redis 7.0." in str(info.value) and ":***@" in str(info.value) and "hunter2" not in str(info.value)
+@pytest.mark.parametrize(
+    ("url", "masked"), [("redis://:hunter2@{host}/0", ":***@"), ("redis://{host}/0?password=hunter2", "?password=***")]
+)
+def test_a_real_redis_7_0_is_refused_without_leaking_its_password(url: str, masked: str) -> None:
+    with (
+        EmbeddedRedis(binary=DEBIAN_REDIS, extra_args=["--requirepass", "hunter2"]) as old,
+        pytest.raises(RedisVersionError) as info,
+    ):
+        fslib.connect(url.format(host=f"127.0.0.1:{old.port}"))
+    assert "Redis 7.0." in str(info.value) and masked in str(info.value) and "hunter2" not in str(info.value)
 
 
 def test_connect_returns_a_decoding_hiredis_client_checked_against_the_server(redis_server: EmbeddedRedis) -> None:

@@ -59,7 +59,7 @@ def test_cli_refuses_a_too_old_redis() -> None:
         result = run_cli("--count", "3", "--redis-url", old.url)
         assert result.returncode == 2
         assert "too old" in result.stderr and "7.4" in result.stderr
-        assert redis.Redis(port=old.port).dbsize() == 0
+        assert redis.Redis.from_url(old.url).dbsize() == 0
 
 
 @pytest.mark.parametrize("args", [("--count", "0"), ("--ttl-seconds", "-1"), ("--count", "many")])

@@ -52,7 +52,7 @@ def test_bulk_load_writes_what_a_redis_py_pipeline_writes(
 
 @pytest.mark.single_server
 def test_bulk_load_is_one_socket_write_per_chunk(redis_server: fslib.local.EmbeddedRedis, prefix: str) -> None:
-    pool = redis.ConnectionPool(port=redis_server.port, decode_responses=True, connection_class=CountingConnection)
+    pool = redis.ConnectionPool.from_url(redis_server.url, decode_responses=True, connection_class=CountingConnection)
     store = FeatureStore(redis.Redis(connection_pool=pool), key_prefix=prefix)
     try:
         store.client.ping()  # connects: the handshake's writes are not the load's
@@ -137,8 +137,8 @@ def test_bulk_load_writes_everything_after_a_dropped_connection(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     name = f"victim-{uuid.uuid4().hex[:8]}"
-    victim = redis.Redis(
-        port=redis_server.port,
+    victim = redis.Redis.from_url(
+        redis_server.url,
         decode_responses=True,
         client_name=name,
         retry=Retry(NoBackoff(), 3),

@@ -8,10 +8,12 @@ from collections.abc import Iterator
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster
+from redis.retry import Retry
 
 import fslib
-from fslib import FeatureStore, RedisVersionError, hash_tag_prefix, key_placement, synthesize_users
+from fslib import FeatureStore, RedisVersionError, hash_tag_prefix, key_placement, mask_url, synthesize_users
 from fslib.keys import slot_of
 from fslib.local import LocalCluster
 from fslib.store import Transport
@@ -30,12 +32,12 @@ def cluster_store(cluster_client: RedisCluster, prefix: str) -> Iterator[Feature
 
 def keys_on(server: fslib.local.EmbeddedRedis, prefix: str) -> list[str]:
     """The keys under ``prefix`` that one node holds, asked of that node alone."""
-    with redis.Redis(port=server.port, decode_responses=True) as node:
+    with redis.Redis.from_url(server.url, decode_responses=True) as node:
         return list(node.scan_iter(match=prefix + "*", count=1000))
 
 
 def test_local_cluster_covers_every_slot_with_three_primaries(local_cluster: LocalCluster) -> None:
-    with redis.Redis(port=local_cluster.ports[0], decode_responses=True) as node:
+    with redis.Redis.from_url(local_cluster.urls[0], decode_responses=True) as node:
         ranges = sorted((first, last, owner[1]) for first, last, owner, *_ in node.execute_command("CLUSTER SLOTS"))
     assert sum(last - first + 1 for first, last, _ in ranges) == 16384
     assert {port for *_, port in ranges} == {s.port for s in local_cluster.primaries}
@@ -256,6 +258,19 @@ def test_a_bulk_load_during_resharding_falls_back_and_writes_everything(
         if local_cluster.slot_owner(slot) is not local_cluster.primaries[home]:
             local_cluster.migrate_slot(slot, home)
         store.reset()
+
+
+def test_every_cluster_node_refuses_clients_without_the_password(local_cluster: LocalCluster) -> None:
+    for server in local_cluster.servers:
+        with (
+            redis.Redis(port=server.port, retry=Retry(NoBackoff(), 0)) as stranger,
+            pytest.raises(redis.AuthenticationError),
+        ):
+            stranger.execute_command("CLUSTER INFO")
+        with redis.Redis.from_url(server.url, decode_responses=True) as node:
+            assert node.execute_command("CLUSTER INFO")["cluster_state"] == "ok"
+    assert len({server.password for server in local_cluster.servers}) == 1  # one secret: clients follow MOVED
+    assert "***" in mask_url(local_cluster.url) and local_cluster.servers[0].password not in repr(local_cluster)
 
 
 def test_reads_keep_working_after_a_primary_fails_over() -> None:

@@ -164,7 +164,7 @@ def test_state_reports_count_prefix_ttls_counters_and_worker(dash: Dashboard) ->
     assert state.worker_status is WorkerStatus.STOPPED
     dash.read_features("u0001", ["risk_segment"])
     assert dash.state().store_stats.reads == 1
-    assert "redis://127.0.0.1:" in state.redis_url
+    assert "redis://:***@127.0.0.1:" in state.redis_url
 
 
 def test_materialize_writes_users_with_the_key_ttl(dash: Dashboard) -> None:
@@ -485,7 +485,7 @@ def test_redis_down_shows_readable_errors_and_the_dashboard_recovers(prefix: str
         server.stop()
 
         view.read_button.click()
-        assert "Redis is unreachable at redis://127.0.0.1:" in view.read_out.value
+        assert "Redis is unreachable at redis://:***@127.0.0.1:" in view.read_out.value
         assert "Traceback" not in view.read_out.value
         assert "Redis is unreachable" in view.state_status.value  # the refresh after the action
         view.count.value = 10

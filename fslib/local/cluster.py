@@ -237,7 +237,8 @@ class LocalCluster:
 
         The standard sequence: ``SETSLOT IMPORTING`` on the target, ``SETSLOT
         MIGRATING`` on the source, ``MIGRATE`` the keys, then ``SETSLOT NODE``
-        on both. Clients with an older slot table get ``MOVED`` afterwards.
+        on both and on the other primaries. Clients with an older slot table get
+        ``MOVED`` afterwards.
 
         Args:
             slot: The hash slot.
@@ -269,9 +270,15 @@ class LocalCluster:
                 )
                 moved += len(keys)
             if int(src.execute_command("CLUSTER COUNTKEYSINSLOT", slot)) == 0:
-                # Target first, so the slot always has an owner; gossip tells the other nodes.
+                # Target first, so the slot always has an owner.
                 dst.execute_command("CLUSTER SETSLOT", slot, "NODE", target_id)
                 src.execute_command("CLUSTER SETSLOT", slot, "NODE", target_id)
+                # Then every other primary, as redis-cli does: gossip would tell them a moment later,
+                # and until then they (and slot_owner) name the old owner.
+                for other in self.primaries:
+                    if other not in (source, target) and other.is_running:
+                        with self._node(other) as node:
+                            node.execute_command("CLUSTER SETSLOT", slot, "NODE", target_id)
         return moved
 
     def slot_owner(self, slot: int) -> EmbeddedRedis:

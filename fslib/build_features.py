@@ -2,6 +2,11 @@
 
 The seed's ``build_features`` binary: synthesize users and bulk-load them
 with a key-level TTL, as a nightly Spark/Feast job would from the warehouse.
+
+Exit codes: 0 when every user was written, 2 on any error (bad arguments, a
+URL that is not one, a server that cannot be reached, refuses the password,
+is not Redis or is too old, a load that Redis lost part of), told in one line
+on stderr with the URL's secrets masked.
 """
 
 from __future__ import annotations
@@ -13,23 +18,43 @@ import time
 from collections.abc import Sequence
 
 import redis
+from redis.connection import parse_url
 
-from fslib.connection import connect, mask_url
-from fslib.errors import RedisVersionError
+from fslib.connection import check_url, connect, mask_url, require_version, server_version
+from fslib.errors import FeatureStoreError
 from fslib.local import embedded_server
-from fslib.store import DEFAULT_CHUNK_SIZE, FeatureStore
+from fslib.store import DEFAULT_CHUNK_SIZE, FeatureStore, check_ttl
 from fslib.synth import synthesize_users
 
 __all__ = ["main"]
 
 _PROGRESS_FROM = 10_000
+_FAILED = 2
+_SOCKET_TIMEOUT = 5.0
+
+
+def _whole_number(text: str) -> int:
+    """``text`` as an int, refused in argparse's words (its own message would name this function)."""
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    """``text`` as an int > 0."""
+    value = _whole_number(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
     return value
+
+
+def _ttl_seconds(text: str) -> int:
+    """A TTL the library accepts (:func:`fslib.store.check_ttl`), refused before anything connects."""
+    try:
+        return check_ttl(_whole_number(text), "the TTL")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,42 +63,75 @@ def _parser() -> argparse.ArgumentParser:
         description="Bulk-load synthetic users' batch features into Redis with a key-level TTL.",
     )
     parser.add_argument("--count", type=_positive_int, default=500, help="users to write (default 500)")
-    parser.add_argument("--ttl-seconds", type=_positive_int, default=24 * 60 * 60, help="key-level TTL (default 86400)")
+    parser.add_argument("--ttl-seconds", type=_ttl_seconds, default=24 * 60 * 60, help="key-level TTL (default 86400)")
     parser.add_argument("--redis-url", default=None, help="default: $REDIS_URL, else a temporary embedded Redis")
     parser.add_argument("--prefix", default="fs:user:", help="key prefix (default fs:user:)")
-    parser.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    parser.add_argument("--seed", type=_whole_number, default=42, help="random seed (default 42)")
     parser.add_argument("--chunk-size", type=_positive_int, default=DEFAULT_CHUNK_SIZE, help="entities per round trip")
     return parser
 
 
+def _target(redis_url: str | None) -> tuple[str, str]:
+    """The URL to write to, and how it was given (named in errors): the option, REDIS_URL or neither."""
+    if redis_url:
+        return redis_url, "--redis-url"
+    if os.environ.get("REDIS_URL"):
+        return os.environ["REDIS_URL"], "REDIS_URL"
+    url = embedded_server().url
+    print(
+        f"No --redis-url or REDIS_URL: writing to a temporary embedded Redis at {mask_url(url)}, "
+        "which stops when this command exits.",
+        file=sys.stderr,
+    )
+    return url, "--redis-url"
+
+
+def _describe(exc: redis.RedisError, url: str) -> str:
+    """What went wrong talking to the server, in words (redis-py's exception names mean little here)."""
+    where = mask_url(url)
+    if isinstance(exc, redis.AuthenticationError):  # before ConnectionError, its base class
+        if "password" in parse_url(url):
+            return f"Redis at {where} refused the password in the URL ({exc})"
+        return f"Redis at {where} requires a password: put it in the URL, e.g. redis://:PASSWORD@host:port/0"
+    if isinstance(exc, redis.TimeoutError):
+        return f"no answer from {where} within {_SOCKET_TIMEOUT:g}s: is it a Redis server, and not overloaded?"
+    if isinstance(exc, redis.ConnectionError):
+        return f"cannot reach Redis at {where}: {exc}"
+    if isinstance(exc, redis.exceptions.InvalidResponse):
+        return f"the server at {where} does not speak the Redis protocol ({exc}): is the port right?"
+    return f"Redis at {where} answered with an error: {exc}"
+
+
+def _fail(message: str) -> int:
+    """Print ``message`` as one ``error:`` line on stderr; return the exit code for a failure."""
+    print("error: " + " ".join(message.split()), file=sys.stderr)
+    return _FAILED
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the materializer; returns the process exit code."""
-    args = _parser().parse_args(argv)
-    url = args.redis_url or os.environ.get("REDIS_URL")
-    if url is None:
-        url = embedded_server().url
-        print(
-            f"No --redis-url or REDIS_URL: writing to a temporary embedded Redis at {url}, "
-            "which stops when this command exits.",
-            file=sys.stderr,
-        )
+    """Run the materializer; returns the process exit code (0 done, 2 failed; see the module docstring)."""
+    args = _parser().parse_args(argv)  # exits with 2 and a usage line on bad arguments
+    url, setting = _target(args.redis_url)
     try:
-        client = connect(url, retry_attempts=2)
-        store = FeatureStore(client, key_prefix=args.prefix)
-        started = time.perf_counter()
-        written = store.bulk_load(
-            synthesize_users(args.count, seed=args.seed),
-            ttl_seconds=args.ttl_seconds,
-            chunk_size=args.chunk_size,
-            progress=args.count >= _PROGRESS_FROM,
-        )
-        elapsed = time.perf_counter() - started
-    except RedisVersionError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except redis.ConnectionError as exc:
-        print(f"error: cannot reach Redis at {mask_url(url)}: {exc}", file=sys.stderr)
-        return 2
+        check_url(url)
+    except ValueError as exc:
+        return _fail(f"{setting}: {exc}")
+    try:
+        with connect(url, retry_attempts=2, socket_timeout=_SOCKET_TIMEOUT, check_version=False) as client:
+            require_version(server_version(client), url, setting=setting)
+            store = FeatureStore(client, key_prefix=args.prefix)
+            started = time.perf_counter()
+            written = store.bulk_load(
+                synthesize_users(args.count, seed=args.seed),
+                ttl_seconds=args.ttl_seconds,
+                chunk_size=args.chunk_size,
+                progress=args.count >= _PROGRESS_FROM,
+            )
+            elapsed = time.perf_counter() - started
+    except redis.RedisError as exc:
+        return _fail(_describe(exc, url))
+    except (FeatureStoreError, ValueError, TypeError) as exc:  # too old, a lost load, a bad prefix or TTL
+        return _fail(str(exc))
     print(
         f"Materialized {written} user(s) under '{args.prefix}*' at {mask_url(url)} "
         f"with key-level TTL {args.ttl_seconds}s in {elapsed:.2f}s "

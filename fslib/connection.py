@@ -12,10 +12,12 @@ from __future__ import annotations
 import os
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 import redis
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.cluster import RedisCluster
+from redis.connection import parse_url
 from redis.retry import Retry
 
 from fslib.errors import RedisVersionError
@@ -24,6 +26,7 @@ from fslib.urls import mask_url
 
 __all__ = [
     "MIN_REDIS_VERSION",
+    "check_url",
     "connect",
     "mask_url",
     "parse_version",
@@ -34,6 +37,36 @@ __all__ = [
 
 MIN_REDIS_VERSION: tuple[int, int] = (7, 4)
 """HEXPIRE, HTTL and HPERSIST arrived in Redis 7.4."""
+
+
+def check_url(url: str) -> str:
+    """Return ``url`` if redis-py can read it, so a typo fails with a message instead of a traceback.
+
+    Raises:
+        ValueError: Not a ``redis://``, ``rediss://`` or ``unix://`` URL, a port
+            that is not a number up to 65535, or an option redis-py cannot read
+            (e.g. ``?db=x``). The message shows the URL masked.
+    """
+    problem = _url_problem(url)
+    if problem is not None:
+        raise ValueError(f"{mask_url(url)!r} is not a Redis URL: {problem}")
+    return url
+
+
+def _url_problem(url: str) -> str | None:
+    """What makes ``url`` unreadable for redis-py, in words; None when it is fine."""
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises for a port that is not a number up to 65535
+    except ValueError:
+        return "its host:port cannot be read (the port must be a number up to 65535)"
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        return "it must start with redis://, rediss:// or unix://, e.g. redis://localhost:6379/0"
+    try:
+        parse_url(url)
+    except ValueError as exc:  # redis-py's own words, e.g. "Invalid value for 'db' in connection URL."
+        return str(exc)
+    return None
 
 
 def parse_version(text: str) -> tuple[int, ...]:
@@ -48,12 +81,13 @@ def parse_version(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in match.group().split("."))
 
 
-def require_version(version: str, url: str) -> tuple[int, ...]:
+def require_version(version: str, url: str, *, setting: str = "REDIS_URL") -> tuple[int, ...]:
     """Refuse a server older than :data:`MIN_REDIS_VERSION`.
 
     Args:
         version: What the server reports as ``redis_version``.
         url: Where it lives; shown in the error with the password masked.
+        setting: How the URL was given (``REDIS_URL``, a CLI option), named in the fix.
 
     Returns:
         The parsed version.
@@ -66,8 +100,8 @@ def require_version(version: str, url: str) -> tuple[int, ...]:
         needed = ".".join(map(str, MIN_REDIS_VERSION))
         raise RedisVersionError(
             f"Redis {version} at {mask_url(url)} is too old: fslib needs Redis >= {needed} "
-            "for per-field TTL (HEXPIRE/HTTL). Point REDIS_URL at a Redis >= "
-            f"{needed}, or unset REDIS_URL to use the embedded Redis 8."
+            f"for per-field TTL (HEXPIRE/HTTL). Point {setting} at a Redis >= {needed}, "
+            f"or leave {setting} unset to use the embedded Redis 8."
         )
     return parsed
 
@@ -149,7 +183,8 @@ def connect(
 
     Raises:
         RedisVersionError: The server (or a cluster node) is older than 7.4.
-        ValueError: A cluster was asked for without a URL (the embedded server is no cluster).
+        ValueError: The URL is malformed (see :func:`check_url`), or a cluster was
+            asked for without a URL (the embedded server is no cluster).
         redis.ConnectionError: The server cannot be reached.
     """
     cluster = _cluster_wanted(cluster)
@@ -158,7 +193,7 @@ def connect(
         raise ValueError(
             "cluster=True needs the URL of a cluster node (url= or REDIS_URL), e.g. a started fslib.LocalCluster().url"
         )
-    url = resolve_url(url)
+    url = check_url(resolve_url(url))
     options = _client_options(retry_attempts, socket_timeout)
     client: redis.Redis | RedisCluster
     if cluster:

@@ -1,20 +1,28 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
 
 import pytest
 import redis
 
+import fslib
 from fslib import FeatureStore, synthesize_users
 from fslib.local import EmbeddedRedis, free_port
 
 DEBIAN_REDIS = "/usr/bin/redis-server"
+SECRET = "hunter2"
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+def run_cli(*args: str, redis_url: str | None = None) -> subprocess.CompletedProcess[str]:
+    """The CLI in a child process; ``redis_url`` becomes its REDIS_URL (unset otherwise)."""
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    if redis_url is not None:
+        env["REDIS_URL"] = redis_url
     return subprocess.run(
         [sys.executable, "-m", "fslib.build_features", *args],
         capture_output=True,
@@ -53,16 +61,129 @@ def test_cli_reports_an_unreachable_redis_without_its_password() -> None:
     assert "hunter2" not in result.stderr + result.stdout and "Traceback" not in result.stderr
 
 
+def assert_one_error_line(result: subprocess.CompletedProcess[str], *expected: str) -> str:
+    """Exit code 2, nothing on stdout, and one ``error:`` line on stderr holding each of ``expected``."""
+    assert result.returncode == 2, result
+    assert result.stdout == "" and "Traceback" not in result.stderr, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    for text in expected:
+        assert text in lines[0], lines[0]
+    return lines[0]
+
+
 @pytest.mark.skipif(not os.path.exists(DEBIAN_REDIS), reason="Debian redis-server 7.0 not installed")
-def test_cli_refuses_a_too_old_redis() -> None:
-    with EmbeddedRedis(binary=DEBIAN_REDIS) as old:
-        result = run_cli("--count", "3", "--redis-url", old.url)
-        assert result.returncode == 2
-        assert "too old" in result.stderr and "7.4" in result.stderr
+@pytest.mark.parametrize("via", ["--redis-url", "REDIS_URL"])
+def test_cli_refuses_a_too_old_redis_and_names_how_the_url_came(via: str) -> None:
+    with EmbeddedRedis(binary=DEBIAN_REDIS, password=SECRET) as old:
+        url = f"redis://127.0.0.1:{old.port}/0?password={SECRET}"
+        if via == "--redis-url":
+            result = run_cli("--count", "3", "--redis-url", url)
+        else:
+            result = run_cli("--count", "3", redis_url=url)
+        line = assert_one_error_line(result, "too old", "7.4", f"Point {via} at", "password=***")
+        assert SECRET not in line
         assert redis.Redis.from_url(old.url).dbsize() == 0
 
 
-@pytest.mark.parametrize("args", [("--count", "0"), ("--ttl-seconds", "-1"), ("--count", "many")])
-def test_cli_refuses_bad_arguments(args: tuple[str, str]) -> None:
+@pytest.fixture
+def protected_server() -> Iterator[EmbeddedRedis]:
+    """A server of its own with a known password, to put in URLs by hand."""
+    with EmbeddedRedis(password=SECRET) as server:
+        yield server
+
+
+def test_cli_keeps_a_query_string_password_out_of_its_output(protected_server: EmbeddedRedis, prefix: str) -> None:
+    url = f"redis://127.0.0.1:{protected_server.port}/0?password={SECRET}"
+    result = run_cli("--count", "5", "--redis-url", url, "--prefix", prefix)
+    assert result.returncode == 0, result.stderr
+    assert "Materialized 5 user(s)" in result.stdout and "?password=***" in result.stdout
+    assert SECRET not in result.stdout + result.stderr
+    with redis.Redis.from_url(protected_server.url) as client:
+        assert client.dbsize() == 5
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("redis://127.0.0.1:{port}/0", "requires a password"),
+        ("redis://:wrong-{secret}@127.0.0.1:{port}/0", "refused the password"),
+        ("redis://127.0.0.1:{port}/0?password=wrong-{secret}", "refused the password"),
+    ],
+)
+def test_cli_says_a_password_is_missing_or_wrong(protected_server: EmbeddedRedis, url: str, says: str) -> None:
+    url = url.format(port=protected_server.port, secret=SECRET)
+    result = run_cli("--count", "3", "--redis-url", url)
+    line = assert_one_error_line(result, says, f"127.0.0.1:{protected_server.port}")
+    assert SECRET not in line and "cannot reach" not in line
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("notaurl", "must start with redis://, rediss:// or unix://"),
+        ("http://127.0.0.1:6379/0", "must start with redis://"),
+        (":notaport", "must start with redis://"),
+        (f"redis://:{SECRET}@127.0.0.1:notaport/0", "the port must be a number"),
+        (f"redis://127.0.0.1:6379/0?db=x&password={SECRET}", "Invalid value for 'db'"),
+    ],
+)
+def test_cli_says_a_malformed_url_is_one(url: str, says: str) -> None:
+    result = run_cli("--count", "3", "--redis-url", url)
+    line = assert_one_error_line(result, "--redis-url: ", "is not a Redis URL", says)
+    assert SECRET not in line
+
+
+@pytest.fixture
+def http_port() -> Iterator[int]:
+    """A loopback port where an HTTP server, not Redis, answers every connection."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:  # closed: the test is over
+                return
+            with connection:
+                connection.recv(4096)
+                connection.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+
+    thread = threading.Thread(target=serve, name="http-not-redis")
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        listener.shutdown(socket.SHUT_RDWR)
+        listener.close()
+        thread.join(timeout=5)
+
+
+def test_cli_says_a_port_does_not_speak_redis(http_port: int) -> None:
+    assert_one_error_line(
+        run_cli("--count", "3", "--redis-url", f"redis://127.0.0.1:{http_port}/0"),
+        f"redis://127.0.0.1:{http_port}/0 does not speak the Redis protocol",
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("--count", "0"), "argument --count: must be > 0, got 0"),
+        (("--count", "many"), "argument --count: not a whole number: 'many'"),
+        (("--ttl-seconds", "-1"), "argument --ttl-seconds: the TTL must be > 0, got -1"),
+        (("--ttl-seconds", "1.5"), "argument --ttl-seconds: not a whole number: '1.5'"),
+        (("--seed", "x"), "argument --seed: not a whole number: 'x'"),
+    ],
+)
+def test_cli_refuses_bad_arguments_in_plain_words(args: tuple[str, str], says: str) -> None:
     result = run_cli(*args)
-    assert result.returncode == 2 and "error" in result.stderr
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.splitlines()[-1] == f"python -m fslib.build_features: error: {says}"
+    assert "_int" not in result.stderr and "invalid" not in result.stderr  # no internal names
+
+
+@pytest.mark.skipif(not hasattr(fslib.store, "MAX_TTL_SECONDS"), reason="the library's TTL bound is not merged yet")
+def test_cli_bounds_the_ttl_as_the_library_does() -> None:
+    result = run_cli("--ttl-seconds", str(fslib.store.MAX_TTL_SECONDS + 1))
+    assert result.returncode == 2 and "argument --ttl-seconds: " in result.stderr.splitlines()[-1]

@@ -11,7 +11,7 @@ from redis.retry import Retry
 
 import fslib
 from fslib import RedisVersionError, mask_url
-from fslib.connection import parse_version, require_version
+from fslib.connection import check_url, parse_version, require_version
 from fslib.local import EmbeddedRedis, free_port
 
 DEBIAN_REDIS = "/usr/bin/redis-server"  # Debian's 7.0, installed by `make test`
@@ -64,6 +64,25 @@ def test_mask_url_hides_every_secret_redis_py_would_read(url: str, masked: str) 
     assert "s3" not in mask_url(url) and "cret" not in mask_url(url)
 
 
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("notaurl", "must start with redis://, rediss:// or unix://"),
+        ("http://host:6379/0", "must start with redis://"),
+        (":notaport", "must start with redis://"),
+        ("redis://:s3cret@host:notaport/0", "the port must be a number"),
+        ("redis://host:99999/0", "the port must be a number"),
+        ("redis://:s3cret@host:6379/0?db=x", "Invalid value for 'db'"),
+    ],
+)
+def test_check_url_names_the_problem_without_the_password(url: str, problem: str) -> None:
+    with pytest.raises(ValueError, match="is not a Redis URL") as info:
+        check_url(url)
+    assert problem in str(info.value) and "s3cret" not in str(info.value)
+    with pytest.raises(ValueError, match="is not a Redis URL"):
+        fslib.connect(url)
+
+
 @pytest.mark.parametrize("version", ["7.4.0", "7.4.2", "8.0.0", "8.2.3"])
 def test_versions_with_field_ttl_are_accepted(version: str) -> None:
     assert require_version(version, "redis://h:1/0")[:2] >= (7, 4)
@@ -77,6 +96,12 @@ def test_older_versions_are_refused_with_version_url_and_fix(version: str) -> No
     assert version in message
     assert "redis://bob:***@db.internal:6379/0" in message and "hunter2" not in message
     assert "REDIS_URL" in message and "7.4" in message
+
+
+def test_the_version_error_names_the_setting_the_url_came_from() -> None:
+    with pytest.raises(RedisVersionError, match=r"Point --redis-url at a Redis >= 7\.4") as info:
+        require_version("7.0.15", "redis://h:1/0", setting="--redis-url")
+    assert "REDIS_URL" not in str(info.value)
 
 
 @pytest.mark.skipif(not os.path.exists(DEBIAN_REDIS), reason="Debian redis-server 7.0 not installed")

@@ -23,6 +23,7 @@ from fslib.connection import (
     _cluster_wanted,
     _single_server_options,
     _version_in_info,
+    check_url,
     parse_version,
     require_version,
     resolve_url,
@@ -65,13 +66,14 @@ async def connect_async(
         A client with ``decode_responses=True``.
 
     Raises:
-        ValueError: ``REDIS_CLUSTER`` asks for a cluster (the asyncio API serves one server).
+        ValueError: The URL is malformed (see :func:`fslib.connection.check_url`), or
+            ``REDIS_CLUSTER`` asks for a cluster (the asyncio API serves one server).
         RedisVersionError: The server is older than 7.4.
         redis.ConnectionError: The server cannot be reached.
     """
     if _cluster_wanted(None):
         raise ValueError("REDIS_CLUSTER is set, but fslib's asyncio API serves one Redis server; use fslib.connect()")
-    url = resolve_url(url)
+    url = check_url(resolve_url(url))
     pool = redis.asyncio.BlockingConnectionPool.from_url(
         url,
         max_connections=max_connections,

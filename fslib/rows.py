@@ -12,14 +12,16 @@ leaves out the None (missing or expired) and may decode values by the schema.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from itertools import islice
 from typing import TYPE_CHECKING, Any, Union, cast
 
-from fslib.schema import Schema, decode_value
+from fslib.keys import check_entity_id
+from fslib.schema import EncodedFields, FeatureKind, Schema, decode_value
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Rows", "found_features", "is_container", "iter_rows", "rows_frame"]
+__all__ = ["Rows", "encoded_chunks", "found_features", "is_container", "iter_rows", "rows_frame"]
 
 Rows = Union[
     Mapping[str, Mapping[str, object]],
@@ -58,6 +60,26 @@ def iter_rows(rows: Rows, schema: Schema, chunk_size: int = 1000) -> Iterator[tu
             f"rows must be a mapping, an iterable of (id, features) or a DataFrame, got {type(rows).__name__}"
         )
     return _checked_pairs(rows)
+
+
+def encoded_chunks(
+    rows: Rows, schema: Schema, kind: FeatureKind, key_prefix: str, chunk_size: int
+) -> Iterator[list[tuple[str, EncodedFields]]]:
+    """``rows`` as checked ``(key, fields)`` pairs for a ``kind`` write, ``chunk_size`` at a time.
+
+    Raises:
+        TypeError, ValueError: A row is malformed, when it is reached (the message names the entity).
+    """
+
+    def encoded(entity_id: object, features: Mapping[str, object]) -> tuple[str, EncodedFields]:
+        fields = schema.encode(features, kind, entity_id)
+        if not fields:
+            raise ValueError(f"entity {entity_id!r}: no features to write")
+        return key_prefix + check_entity_id(entity_id), fields
+
+    pairs = (encoded(entity_id, features) for entity_id, features in iter_rows(rows, schema, chunk_size))
+    while chunk := list(islice(pairs, chunk_size)):
+        yield chunk
 
 
 def _frame_rows(frame: pd.DataFrame, schema: Schema, chunk_size: int) -> Iterator[tuple[object, Mapping[str, object]]]:

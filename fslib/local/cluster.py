@@ -258,9 +258,14 @@ class LocalCluster:
                 src.execute_command("MIGRATE", "127.0.0.1", target.port, "", 0, 5000, "KEYS", *keys)
                 moved += len(keys)
             if int(src.execute_command("CLUSTER COUNTKEYSINSLOT", slot)) == 0:
-                # Target first, so the slot always has an owner; gossip tells the other nodes.
+                # Target first, so the slot always has an owner; then every other primary, which
+                # gossip would tell only after a while (slot_owner() asks any of them).
                 dst.execute_command("CLUSTER SETSLOT", slot, "NODE", target_id)
                 src.execute_command("CLUSTER SETSLOT", slot, "NODE", target_id)
+                for other in self.primaries:
+                    if other not in (source, target) and other.is_running:
+                        with self._node(other) as node:
+                            node.execute_command("CLUSTER SETSLOT", slot, "NODE", target_id)
         return moved
 
     def slot_owner(self, slot: int) -> EmbeddedRedis:

@@ -36,12 +36,16 @@ def test_quick_benchmark_writes_results_and_verdicts(redis_server: EmbeddedRedis
     assert {(r["section"], r["variant"]) for r in results["rows"]} >= {
         ("round-trip floor", "PING"),
         ("single read", "raw hmget"),
+        ("single read", "get_features (pipeline)"),
+        ("single read", "get_features (packed)"),
     }
     assert all(r["p50_us"] > 0 and r["p99_us"] >= r["p50_us"] for r in results["rows"])
     assert [t["name"] for t in results["targets"]] == [
-        f"get_features p50 / raw hmget p50 ({n} fields)" for n in (5, 11)
+        f"pipeline: get_features p50 / raw hmget p50 ({n} fields)" for n in (5, 11)
     ]
-    assert all(("PASS" if t["passed"] else "MISS") in done.stdout for t in results["targets"])
+    for t in results["targets"]:  # the verdict follows from this run's measurement
+        assert t["passed"] == (t["measured"] <= t["limit"])
+        assert f"{t['verdict']}  {t['name']}: " in done.stdout
     assert "## single read" in (tmp_path / "results.md").read_text()
     assert (tmp_path / "results.csv").read_text().startswith("section,case,variant")
 
@@ -66,9 +70,14 @@ def test_quick_sync_vs_asyncio_section_runs(redis_server: EmbeddedRedis, tmp_pat
     assert done.returncode == 0, done.stderr
     results = json.loads((tmp_path / "results.json").read_text())
     variants = {r["variant"] for r in results["rows"] if r["section"] == "sync vs asyncio"}
-    assert variants >= {"sync get_features", "async get_features", "async batch_get_features", "async, 50 coroutines"}
+    assert variants >= {
+        f"{mode} {call} ({t})"
+        for mode in ("sync", "async")
+        for call in ("get_features", "batch_get_features")
+        for t in ("pipeline", "packed")
+    } | {"async, 50 coroutines"}
     assert all(r["reads_per_s"] > 0 for r in results["rows"] if "reads_per_s" in r)
-    assert results["machine"]["asyncio/sync get_features p50"] > 0
+    assert results["machine"]["asyncio/sync get_features p50 (packed)"] > 0
     assert any(n.startswith("Sync vs asyncio") for n in results["notes"])
 
 

@@ -25,6 +25,7 @@ SECTIONS: dict[str, Callable[[Config, redis.Redis, Report], None]] = {
     "bulk": writes.bulk_load,
     "reader": writes.reader_during_load,
     "streaming": writes.streaming_writes,
+    "streaming-many": writes.streaming_many,
     "memory": writes.memory,
 }
 """Section name (for ``BENCH_ONLY``) -> the function that runs it."""
@@ -56,6 +57,8 @@ def main() -> int:
     print(f"\nresults in {out}/ (results.md, results.csv, results.json, *.png)")
     for target in report.targets:
         print(target.line())
+    for skipped, why in report.skipped.items():
+        print(f"SKIP  {skipped}: {why}")
     return 0
 
 

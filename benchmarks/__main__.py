@@ -10,7 +10,7 @@ from collections.abc import Callable
 import redis
 
 import fslib
-from benchmarks import aio, reads, writes
+from benchmarks import aio, reads, serving, writes
 from benchmarks.common import Config, Report
 from fslib.local import embedded_server
 
@@ -22,6 +22,7 @@ SECTIONS: dict[str, Callable[[Config, redis.Redis, Report], None]] = {
     "batch": reads.batch_read,
     "wide": reads.wide_hash,
     "asyncio": aio.sync_vs_asyncio,
+    "http": serving.http_load,
     "bulk": writes.bulk_load,
     "reader": writes.reader_during_load,
     "streaming": writes.streaming_writes,

@@ -129,7 +129,7 @@ class Target:
 
     def line(self) -> str:
         target = f"(target {self.sign} {self.limit:g})"
-        return f"{self.verdict}  {self.name}: {self.measured:.3g} {target} {self.detail}".rstrip()
+        return f"{self.verdict}  {self.name}: {self.measured:.4g} {target} {self.detail}".rstrip()
 
 
 @dataclass
@@ -214,7 +214,7 @@ class Report:
         lines += ["Machine: " + ", ".join(f"{k}={v}" for k, v in self.machine().items()), ""]
         lines += ["## Targets", "", "| verdict | target | measured | limit | detail |", "|---|---|---|---|---|"]
         for t in self.targets:
-            lines.append(f"| {t.verdict} | {t.name} | {t.measured:.3g} | {t.sign} {t.limit:g} | {t.detail} |")
+            lines.append(f"| {t.verdict} | {t.name} | {t.measured:.4g} | {t.sign} {t.limit:g} | {t.detail} |")
         if self.notes:
             lines += ["", "## Notes and decisions", ""] + [f"- {n}" for n in self.notes]
         if self.skipped:

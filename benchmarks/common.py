@@ -152,6 +152,21 @@ class Report:
         self.targets.append(target)
         print(target.line(), flush=True)
 
+    def target_spread(
+        self,
+        name: str,
+        measured: tuple[float, float, float],
+        limit: float,
+        *,
+        higher_is_better: bool = False,
+        detail: str = "",
+        across: str = "repeats",
+    ) -> None:
+        """:meth:`target` on a (median, min, max) from :func:`ratio` or :func:`spread`; the detail quotes the range."""
+        med, lo, hi = measured
+        span = f"{across} {lo:.2f}-{hi:.2f}"
+        self.target(name, med, limit, higher_is_better=higher_is_better, detail=f"{detail}, {span}" if detail else span)
+
     def note(self, text: str) -> None:
         """A decision or caveat for the markdown report."""
         self.notes.append(text)

@@ -72,9 +72,10 @@ def single_read(cfg: Config, client: redis.Redis, report: Report) -> None:
                 fns[f"get_features decode ({transport})"] = partial(store.get_features, "u0042", names, decode=True)
             runs = cfg.compare(fns)
             report.rows += latency_rows("single read", label, runs)
-            med, lo, hi = ratio(runs, "get_features (pipeline)", "raw hmget")
-            report.target(
-                f"pipeline: get_features p50 / raw hmget p50 ({label})", med, 1.05, detail=f"repeats {lo:.2f}-{hi:.2f}"
+            report.target_spread(
+                f"pipeline: get_features p50 / raw hmget p50 ({label})",
+                ratio(runs, "get_features (pipeline)", "raw hmget"),
+                1.05,
             )
             for variant in list(fns)[2:]:
                 report.facts[f"single read {variant} / raw hmget, p50 ({label})"] = round(
@@ -146,20 +147,17 @@ def _sequential_hmget(client: redis.Redis, keys: list[str]) -> list[Any]:
 def _batch_targets(runs: dict[str, list[np.ndarray]], n: int, report: Report) -> None:
     """The batch-read targets of both transports, and sequential reads against one batch."""
     for transport, limit in (("pipeline", 1.1), ("packed", 0.6)):
-        med, lo, hi = ratio(runs, f"batch_get_features ({transport})", "raw pipeline")
-        report.target(
+        report.target_spread(
             f"{transport}: batch_get_features p50 / raw pipeline p50 (N={n})",
-            med,
+            ratio(runs, f"batch_get_features ({transport})", "raw pipeline"),
             limit,
-            detail=f"repeats {lo:.2f}-{hi:.2f}",
         )
-    med, lo, hi = ratio(runs, "sequential hmget", "batch_get_features (pipeline)")
-    report.target(
+    report.target_spread(
         f"pipeline: {n} sequential hmget p50 / batch_get_features p50",
-        med,
+        ratio(runs, "sequential hmget", "batch_get_features (pipeline)"),
         4.0,
         higher_is_better=True,
-        detail=f"repeats {lo:.1f}-{hi:.1f}; loopback only",
+        detail="loopback only",
     )
 
 

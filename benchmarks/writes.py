@@ -138,25 +138,19 @@ def _paired(results: list[dict[str, Any]], users: int, num: tuple[str, int], den
 def _bulk_targets(results: list[dict[str, Any]], medians: list[dict[str, Any]], users: int, report: Report) -> None:
     """Issue #11's bulk-load targets at one size: pipeline vs raw at the same chunk, packed vs the best raw."""
     best = _best_raw(medians, users)["chunk"]
-    same = _paired(results, users, ("pipeline", DEFAULT_CHUNK_SIZE), ("raw", DEFAULT_CHUNK_SIZE))
-    med, lo, hi = spread(same)
-    report.target(
-        f"pipeline: bulk load users/s / raw pipeline users/s, same chunk ({users} users)",
-        med,
-        0.95,
-        higher_is_better=True,
-        detail=f"chunk={DEFAULT_CHUNK_SIZE}, median of {len(same)} paired runs ({lo:.2f}-{hi:.2f})",
-    )
-    packed = _paired(results, users, ("packed", DEFAULT_CHUNK_SIZE), ("raw", best))
-    med, lo, hi = spread(packed)
-    report.target(
-        f"packed: bulk load users/s / best raw pipeline users/s ({users} users)",
-        med,
-        1.4,
-        higher_is_better=True,
-        detail=f"packed chunk={DEFAULT_CHUNK_SIZE} vs raw chunk={best}, median of {len(packed)} paired runs "
-        f"({lo:.2f}-{hi:.2f})",
-    )
+    for transport, raw_chunk, against, limit in (
+        ("pipeline", DEFAULT_CHUNK_SIZE, "raw pipeline users/s, same chunk", 0.95),
+        ("packed", best, "best raw pipeline users/s", 1.4),
+    ):
+        pairs = _paired(results, users, (transport, DEFAULT_CHUNK_SIZE), ("raw", raw_chunk))
+        report.target_spread(
+            f"{transport}: bulk load users/s / {against} ({users} users)",
+            spread(pairs),
+            limit,
+            higher_is_better=True,
+            detail=f"{transport} chunk={DEFAULT_CHUNK_SIZE} vs raw chunk={raw_chunk}",
+            across=f"median of {len(pairs)} paired runs",
+        )
     for chunk in sorted({m["chunk"] for m in medians if m["variant"] == "pipeline" and m["users"] == users}):
         if ratios := _paired(results, users, ("pipeline", chunk), ("raw", chunk)):
             report.facts[f"bulk load pipeline / raw, same chunk {chunk} ({users} users)"] = round(spread(ratios)[0], 3)
@@ -448,13 +442,12 @@ def streaming_many(cfg: Config, client: redis.Redis, report: Report) -> None:
     for row in latency_rows("streaming writes, many entities", f"{n} entities per call", runs, per=n):
         row["writes_per_s"] = n / (row["p50_us"] / 1e6)
         report.rows.append(row)
-    med, lo, hi = ratio(runs, "loop of update_streaming", "update_streaming_many")
-    report.target(
+    report.target_spread(
         f"update_streaming_many writes/s / loop of update_streaming writes/s ({n} entities)",
-        med,
+        ratio(runs, "loop of update_streaming", "update_streaming_many"),
         5.0,
         higher_is_better=True,
-        detail=f"p50 of a loop over p50 of one call, repeats {lo:.1f}-{hi:.1f}",
+        detail="p50 of a loop over p50 of one call",
     )
     raw = f"raw pipeline of {n} HSETEX"
     report.facts["update_streaming_many p50 / raw pipelined HSETEX p50"] = round(

@@ -27,22 +27,21 @@ same answers, less Python per command.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence, Sized
+from collections.abc import Iterator, Mapping, Sequence
 from functools import cached_property
 from itertools import islice
 from typing import TYPE_CHECKING, Any, Literal
 
 import redis
 from redis.cluster import RedisCluster
-from tqdm.auto import tqdm
 
-from fslib.checks import check_chunk_size, check_feature_names, check_field_ttl_codes, check_ttl
+from fslib.checks import check_feature_names, check_field_ttl_codes, check_ttl
 from fslib.connection import parse_version, run_ids, server_version
 from fslib.errors import InvariantError, LoadInterruptedError
 from fslib.freshness import FeatureVector, FeatureVectors
 from fslib.inspection import EntityInspection, FieldState
 from fslib.keys import check_entity_id, check_entity_ids, check_prefix, entity_id_of, scan_pattern
-from fslib.rows import Rows, encoded_chunks, found_features, is_container, rows_frame
+from fslib.rows import Rows, found_features, rows_frame, write_in_chunks
 from fslib.schema import DEFAULT_SCHEMA, EncodedFields, FeatureKind, FeatureValue, Schema
 from fslib.stats import Counters, StoreStats
 
@@ -182,7 +181,13 @@ class FeatureStore:
                 return self._packed.bulk_load(chunks, ttl)
             return (self._bulk_load_chunk(chunk, ttl) for chunk in chunks)
 
-        written = self._write_rows(rows, FeatureKind.BATCH, chunk_size, progress, write)
+        written = 0
+        chunks = write_in_chunks(
+            rows, write, self.schema, FeatureKind.BATCH, self.key_prefix, chunk_size=chunk_size, progress=progress
+        )
+        for done in chunks:
+            written += done
+            self._counters.add(batch_writes=done)
         if run_ids(self.client) != servers:
             raise LoadInterruptedError(
                 f"Redis restarted during the load of {written} entities: without persistence, what it "
@@ -200,35 +205,6 @@ class FeatureStore:
         if not all(replies[1::2]):  # EXPIRE answers 0 only for a missing key, which HSET just wrote
             raise InvariantError(f"EXPIRE did not give every entity of a chunk its key TTL: {replies[1::2]}")
         return len(chunk)
-
-    def _write_rows(
-        self,
-        rows: Rows,
-        kind: FeatureKind,
-        chunk_size: int,
-        progress: bool,
-        write: Callable[[Iterator[list[EncodedRow]]], Iterator[int]],
-    ) -> int:
-        """Check ``rows`` as ``kind`` features; ``write`` sends them chunk by chunk; count what Redis acknowledged."""
-        check_chunk_size(chunk_size)
-        if is_container(rows):
-            for _ in encoded_chunks(
-                rows, self.schema, kind, self.key_prefix, chunk_size
-            ):  # every row checked before the first write
-                pass
-        written = 0
-        total = len(rows) if isinstance(rows, Sized) else None
-        with tqdm(total=total, unit="entity", desc=f"{kind.value} write", disable=not progress) as bar:
-            try:
-                for done in write(encoded_chunks(rows, self.schema, kind, self.key_prefix, chunk_size)):
-                    written += done
-                    self._counters.add(**{f"{kind.value}_writes": done})
-                    bar.update(done)
-            except (TypeError, ValueError) as exc:  # a bad row in a stream, after some chunks went out
-                if not written:
-                    raise
-                raise type(exc)(f"{exc} ({written} entities were written before it; fix it and run again)") from None
-        return written
 
     def update_batch_feature(self, entity_id: str, name: str, value: FeatureValue) -> None:
         """Refresh one batch feature by hand, leaving the key-level TTL alone.
@@ -320,7 +296,14 @@ class FeatureStore:
         def write(chunks: Iterator[list[EncodedRow]]) -> Iterator[int]:
             return (self._streaming_chunk(chunk, ttl) for chunk in chunks)
 
-        return self._write_rows(rows, FeatureKind.STREAMING, chunk_size, progress, write)
+        written = 0
+        chunks = write_in_chunks(
+            rows, write, self.schema, FeatureKind.STREAMING, self.key_prefix, chunk_size=chunk_size, progress=progress
+        )
+        for done in chunks:
+            written += done
+            self._counters.add(streaming_writes=done)
+        return written
 
     def _streaming_chunk(self, chunk: list[EncodedRow], ttl: int) -> int:
         if self.uses_hsetex:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import redis
 
 import fslib
-from benchmarks import aio, reads, writes
+from benchmarks import aio, reads, serving, writes
 from benchmarks.common import Config, Report
 from fslib.local import embedded_server
 
@@ -22,9 +22,11 @@ SECTIONS: dict[str, Callable[[Config, redis.Redis, Report], None]] = {
     "batch": reads.batch_read,
     "wide": reads.wide_hash,
     "asyncio": aio.sync_vs_asyncio,
+    "http": serving.http_load,
     "bulk": writes.bulk_load,
     "reader": writes.reader_during_load,
     "streaming": writes.streaming_writes,
+    "streaming-many": writes.streaming_many,
     "memory": writes.memory,
 }
 """Section name (for ``BENCH_ONLY``) -> the function that runs it."""
@@ -56,6 +58,8 @@ def main() -> int:
     print(f"\nresults in {out}/ (results.md, results.csv, results.json, *.png)")
     for target in report.targets:
         print(target.line())
+    for skipped, why in report.skipped.items():
+        print(f"SKIP  {skipped}: {why}")
     return 0
 
 

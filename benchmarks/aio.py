@@ -1,19 +1,21 @@
-"""Sync vs asyncio: the same single and batch reads through FeatureStore and AsyncFeatureStore."""
+"""Sync vs asyncio: the same single and batch reads through FeatureStore and AsyncFeatureStore, both transports."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 
 import numpy as np
 import redis
 
 from benchmarks.common import Config, Report, latency_rows, ratio
-from benchmarks.reads import ALL, FIVE, bench_store
+from benchmarks.reads import ALL, FIVE, TRANSPORTS, bench_stores
 from fslib import FeatureStore, synthesize_users
 from fslib.fast import AsyncFeatureStore, connect_async
 from fslib.lab.bench import compare_latencies_async, gc_paused
+from fslib.store import Transport
 
 __all__ = ["sync_vs_asyncio"]
 
@@ -23,50 +25,47 @@ COROUTINES = 50
 
 
 def sync_vs_asyncio(cfg: Config, client: redis.Redis, report: Report) -> None:
-    """Single read p50/p99 and batch read (N=100) p50, sync vs asyncio; reads/s of many coroutines vs one thread."""
+    """Single read p50/p99 and batch read (N=100) p50, sync vs asyncio, per transport; reads/s of many coroutines."""
     users = cfg.pick(100, 20)
-    with bench_store(client, users) as store:
-        asyncio.run(_measure(cfg, client, store, report))
+    with bench_stores(client, users) as stores:
+        asyncio.run(_measure(cfg, client, stores, report))
 
 
-async def _measure(cfg: Config, client: redis.Redis, store: FeatureStore, report: Report) -> None:
+async def _measure(cfg: Config, client: redis.Redis, stores: dict[Transport, FeatureStore], report: Report) -> None:
     aclient = await connect_async(cfg.url)
     try:
-        astore = AsyncFeatureStore(aclient, key_prefix=store.key_prefix)
+        prefix = stores["pipeline"].key_prefix
+        astores = {t: AsyncFeatureStore(aclient, key_prefix=prefix, transport=t) for t in TRANSPORTS}
         entity = "u0007"
-        key = store.key_for(entity)
-        single = await compare_latencies_async(
-            {
-                "sync raw hmget": lambda: client.hmget(key, FIVE),
-                "sync get_features": lambda: store.get_features(entity, FIVE),
-                "async raw hmget": lambda: aclient.hmget(key, FIVE),
-                "async get_features": lambda: astore.get_features(entity, FIVE),
-            },
-            n=cfg.iterations,
-            warmup=cfg.warmup,
-            repeats=cfg.repeats,
-        )
+        key = stores["pipeline"].key_for(entity)
+        fns: dict[str, Callable[[], object]] = {
+            "sync raw hmget": lambda: client.hmget(key, FIVE),
+            "async raw hmget": lambda: aclient.hmget(key, FIVE),
+        }
+        for t in TRANSPORTS:
+            fns[f"sync get_features ({t})"] = partial(stores[t].get_features, entity, FIVE)
+            fns[f"async get_features ({t})"] = partial(astores[t].get_features, entity, FIVE)
+        single = await compare_latencies_async(fns, n=cfg.iterations, warmup=cfg.warmup, repeats=cfg.repeats)
         report.rows += latency_rows(SECTION, "single read, 5 fields", single)
         ratios = {
-            f"get_features {q}": ratio(single, "async get_features", "sync get_features", q) for q in ("p50", "p99")
+            f"get_features {q} ({t})": ratio(single, f"async get_features ({t})", f"sync get_features ({t})", q)
+            for t in TRANSPORTS
+            for q in ("p50", "p99")
         }
-        fslib_cost = ratio(single, "async get_features", "async raw hmget")
+        fslib_cost = {t: ratio(single, f"async get_features ({t})", "async raw hmget") for t in TRANSPORTS}
 
         ids = synthesize_users(cfg.pick(100, 10)).ids
-        batch = await compare_latencies_async(
-            {
-                "sync batch_get_features": lambda: store.batch_get_features(ids, ALL),
-                "async batch_get_features": lambda: astore.batch_get_features(ids, ALL),
-            },
-            n=cfg.iterations,
-            warmup=cfg.warmup,
-            repeats=cfg.repeats,
-        )
+        fns = {}
+        for t in TRANSPORTS:
+            fns[f"sync batch_get_features ({t})"] = partial(stores[t].batch_get_features, ids, ALL)
+            fns[f"async batch_get_features ({t})"] = partial(astores[t].batch_get_features, ids, ALL)
+        batch = await compare_latencies_async(fns, n=cfg.iterations, warmup=cfg.warmup, repeats=cfg.repeats)
         report.rows += latency_rows(SECTION, f"batch read, N={len(ids)}, 11 fields", batch, per=len(ids))
-        ratios[f"batch_get_features p50 (N={len(ids)})"] = ratio(
-            batch, "async batch_get_features", "sync batch_get_features"
-        )
-        gain = await _throughput(cfg, store, astore, report)
+        for t in TRANSPORTS:
+            ratios[f"batch_get_features p50 (N={len(ids)}, {t})"] = ratio(
+                batch, f"async batch_get_features ({t})", f"sync batch_get_features ({t})"
+            )
+        gain = await _throughput(cfg, stores["pipeline"], astores["pipeline"], report)
     finally:
         await aclient.aclose()
     for name, (med, _, _) in ratios.items():
@@ -75,8 +74,9 @@ async def _measure(cfg: Config, client: redis.Redis, store: FeatureStore, report
     report.note(
         "Sync vs asyncio, asyncio/sync ratios (repeat spread): "
         + ", ".join(f"{name} {_spread(r)}" for name, r in ratios.items())
-        + f"; asyncio get_features p50 / asyncio raw hmget p50 {_spread(fslib_cost)}"
-        + f"; reads/s of {COROUTINES} concurrent coroutines / one sync thread {_spread(gain)}."
+        + "; asyncio get_features p50 / asyncio raw hmget p50 "
+        + ", ".join(f"{_spread(r)} ({t})" for t, r in fslib_cost.items())
+        + f"; reads/s of {COROUTINES} concurrent coroutines / one sync thread (pipeline transport) {_spread(gain)}."
     )
 
 

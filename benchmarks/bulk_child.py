@@ -1,5 +1,10 @@
 """One bulk load in a fresh process, so its peak RSS is its own: ``python -m benchmarks.bulk_child``.
 
+Variants: ``pipeline`` and ``packed`` (``FeatureStore.bulk_load`` on that
+transport), ``raw`` (redis-py pipelines, the floor) and ``lua`` (the dropped
+script). Every variant iterates the same ``synthesize_users(n)``: a lazy
+re-iterable, which ``bulk_load`` reads once, chunk by chunk.
+
 Prints one JSON line: users/s, seconds, peak RSS before and after. Keys stay
 behind; the parent deletes the prefix.
 """
@@ -18,8 +23,12 @@ import pandas  # noqa: F401  (imported before the clock starts, as a long-lived 
 import redis
 
 import fslib
+from fslib.store import Transport
 
-__all__ = ["LUA_BULK_LOAD", "lua_load", "main", "raw_load"]
+__all__ = ["LUA_BULK_LOAD", "VARIANTS", "lua_load", "main", "raw_load"]
+
+VARIANTS = ("pipeline", "packed", "raw", "lua")
+"""The loaders: fslib's two transports, the raw redis-py floor, the bare Lua script."""
 
 LUA_BULK_LOAD = """
 local pos = 2
@@ -72,18 +81,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--prefix", required=True)
     parser.add_argument("--users", type=int, required=True)
     parser.add_argument("--chunk", type=int, required=True)
-    parser.add_argument("--variant", choices=["fslib", "raw", "lua"], required=True)
+    parser.add_argument("--variant", choices=VARIANTS, required=True)
     parser.add_argument("--nice", type=int, default=0, help="lower this process's CPU priority, as a batch job should")
     args = parser.parse_args(argv)
     os.nice(args.nice)
     client = fslib.connect(args.url, cluster=False)
     assert isinstance(client, redis.Redis)
     users = fslib.synthesize_users(args.users)
-    store = fslib.FeatureStore(client, key_prefix=args.prefix)
+    transport: Transport = "packed" if args.variant == "packed" else "pipeline"
+    store = fslib.FeatureStore(client, key_prefix=args.prefix, transport=transport)
     client.script_load(LUA_BULK_LOAD)
     rss_before = _peak_rss_mb()
     start = time.perf_counter()
-    if args.variant == "fslib":
+    if args.variant in ("pipeline", "packed"):
         store.bulk_load(users, chunk_size=args.chunk)
     else:
         load = raw_load if args.variant == "raw" else lua_load

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,7 @@ import pandas as pd
 
 from fslib.lab.bench import compare_latencies, percentiles
 
-__all__ = ["Config", "Report", "Target", "latency_rows", "markdown_table", "ratio"]
+__all__ = ["Config", "Report", "Target", "latency_rows", "markdown_table", "ratio", "spread"]
 
 
 @dataclass(frozen=True)
@@ -43,11 +43,21 @@ class Config:
         return quick if self.quick else full
 
     def compare(
-        self, fns: Mapping[str, Callable[[], object]], iterations: int | None = None
+        self, fns: Mapping[str, Callable[[], object]], iterations: int | None = None, warmup: int | None = None
     ) -> dict[str, list[np.ndarray]]:
-        """:func:`fslib.lab.bench.compare_latencies` with this run's counts."""
+        """:func:`fslib.lab.bench.compare_latencies` with this run's counts.
+
+        ``iterations`` and ``warmup`` lower the counts for slow operations (a
+        call of 100 ms); quick mode keeps its own tiny counts.
+        """
         n = self.iterations if iterations is None or self.quick else iterations
-        return compare_latencies(fns, n=n, warmup=self.warmup, repeats=self.repeats)
+        warm = self.warmup if warmup is None or self.quick else warmup
+        return compare_latencies(fns, n=n, warmup=warm, repeats=self.repeats)
+
+
+def spread(values: Sequence[float]) -> tuple[float, float, float]:
+    """The median of ``values``, and their min and max."""
+    return float(np.median(values)), float(min(values)), float(max(values))
 
 
 def ratio(runs: Mapping[str, list[np.ndarray]], num: str, den: str, q: str = "p50") -> tuple[float, float, float]:
@@ -56,8 +66,7 @@ def ratio(runs: Mapping[str, list[np.ndarray]], num: str, den: str, q: str = "p5
     Each repeat's ratio compares two variants sampled back to back, so noise
     that slows one repeat slows both sides of its ratio.
     """
-    ratios = [percentiles(a)[q] / percentiles(b)[q] for a, b in zip(runs[num], runs[den])]
-    return float(np.median(ratios)), float(min(ratios)), float(max(ratios))
+    return spread([percentiles(a)[q] / percentiles(b)[q] for a, b in zip(runs[num], runs[den])])
 
 
 def latency_rows(section: str, case: str, runs: Mapping[str, list[np.ndarray]], per: int = 1) -> list[dict[str, Any]]:
@@ -97,7 +106,7 @@ def markdown_table(frame: pd.DataFrame) -> str:
 
 @dataclass
 class Target:
-    """One of issue 7's targets and whether this run met it."""
+    """One target of the issues (#7, #11, #14) and whether this run met it; the verdict is computed, never stored."""
 
     name: str
     measured: float
@@ -109,10 +118,18 @@ class Target:
     def passed(self) -> bool:
         return self.measured >= self.limit if self.higher_is_better else self.measured <= self.limit
 
+    @property
+    def verdict(self) -> str:
+        """``PASS`` or ``MISS``, from the measured value."""
+        return "PASS" if self.passed else "MISS"
+
+    @property
+    def sign(self) -> str:
+        return ">=" if self.higher_is_better else "<="
+
     def line(self) -> str:
-        sign = ">=" if self.higher_is_better else "<="
-        verdict = "PASS" if self.passed else "MISS"
-        return f"{verdict}  {self.name}: {self.measured:.3g} (target {sign} {self.limit:g}) {self.detail}".rstrip()
+        target = f"(target {self.sign} {self.limit:g})"
+        return f"{self.verdict}  {self.name}: {self.measured:.4g} {target} {self.detail}".rstrip()
 
 
 @dataclass
@@ -123,6 +140,7 @@ class Report:
     rows: list[dict[str, Any]] = field(default_factory=list)
     targets: list[Target] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
     facts: dict[str, Any] = field(default_factory=dict)
     plots: list[str] = field(default_factory=list)
 
@@ -134,10 +152,30 @@ class Report:
         self.targets.append(target)
         print(target.line(), flush=True)
 
+    def target_spread(
+        self,
+        name: str,
+        measured: tuple[float, float, float],
+        limit: float,
+        *,
+        higher_is_better: bool = False,
+        detail: str = "",
+        across: str = "repeats",
+    ) -> None:
+        """:meth:`target` on a (median, min, max) from :func:`ratio` or :func:`spread`; the detail quotes the range."""
+        med, lo, hi = measured
+        span = f"{across} {lo:.2f}-{hi:.2f}"
+        self.target(name, med, limit, higher_is_better=higher_is_better, detail=f"{detail}, {span}" if detail else span)
+
     def note(self, text: str) -> None:
         """A decision or caveat for the markdown report."""
         self.notes.append(text)
         print(f"note: {text}", flush=True)
+
+    def skip(self, section: str, reason: str) -> None:
+        """Record that ``section`` did not run here, and why (e.g. the API it measures is missing)."""
+        self.skipped[section] = reason
+        print(f"skipped {section}: {reason}", flush=True)
 
     def plot(self, name: str, draw: Callable[[Any], None]) -> None:
         """Draw a figure with ``draw(ax)`` and save it as ``name``.png."""
@@ -175,8 +213,9 @@ class Report:
         payload = {
             "quick": self.config.quick,
             "machine": self.machine(),
-            "targets": [{**asdict(t), "passed": t.passed} for t in self.targets],
+            "targets": [{**asdict(t), "passed": t.passed, "verdict": t.verdict} for t in self.targets],
             "notes": self.notes,
+            "skipped": self.skipped,
             "rows": self.rows,
         }
         (out / "results.json").write_text(json.dumps(payload, indent=2, default=str))
@@ -190,12 +229,11 @@ class Report:
         lines += ["Machine: " + ", ".join(f"{k}={v}" for k, v in self.machine().items()), ""]
         lines += ["## Targets", "", "| verdict | target | measured | limit | detail |", "|---|---|---|---|---|"]
         for t in self.targets:
-            sign = ">=" if t.higher_is_better else "<="
-            lines.append(
-                f"| {'PASS' if t.passed else 'MISS'} | {t.name} | {t.measured:.3g} | {sign} {t.limit:g} | {t.detail} |"
-            )
+            lines.append(f"| {t.verdict} | {t.name} | {t.measured:.4g} | {t.sign} {t.limit:g} | {t.detail} |")
         if self.notes:
             lines += ["", "## Notes and decisions", ""] + [f"- {n}" for n in self.notes]
+        if self.skipped:
+            lines += ["", "## Skipped", ""] + [f"- {s}: {why}" for s, why in self.skipped.items()]
         for section, part in frame.groupby("section", sort=False) if not frame.empty else ():
             lines += ["", f"## {section}", "", markdown_table(part.drop(columns="section").dropna(axis=1, how="all"))]
         if self.plots:

@@ -1,10 +1,10 @@
-"""Read paths: the PING floor, single and batch reads against raw redis-py, HMGET vs HGETALL."""
+"""Read paths: the PING floor, single and batch reads of both transports against raw redis-py, HMGET vs HGETALL."""
 
 from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
 from typing import Any
@@ -16,8 +16,12 @@ import fslib
 from benchmarks.common import Config, Report, latency_rows, ratio
 from fslib import DEFAULT_SCHEMA, FeatureStore, synthesize_users
 from fslib.lab.bench import percentiles
+from fslib.store import Transport
 
-__all__ = ["batch_read", "bench_store", "ping_floor", "single_read", "wide_hash"]
+__all__ = ["ALL", "FIVE", "TRANSPORTS", "batch_read", "bench_stores", "ping_floor", "single_read", "wide_hash"]
+
+TRANSPORTS: tuple[Transport, ...] = ("pipeline", "packed")
+"""Both of FeatureStore's transports, measured side by side in every read section."""
 
 LUA_MULTI_HMGET = """#!lua flags=no-writes
 local out = {}
@@ -33,18 +37,22 @@ ALL = DEFAULT_SCHEMA.names
 
 
 @contextmanager
-def bench_store(client: redis.Redis, users: int, **options: Any) -> Iterator[FeatureStore]:
-    """A store under its own prefix with ``users`` users, batch and streaming fields; deleted after."""
-    store = FeatureStore(client, key_prefix=f"bench:{uuid.uuid4().hex[:8]}:", **options)
+def bench_stores(client: redis.Redis, users: int) -> Iterator[dict[Transport, FeatureStore]]:
+    """One store per transport over one fresh prefix holding ``users`` users' batch and streaming fields.
+
+    The data is written once (default transport) and deleted after.
+    """
+    prefix = f"bench:{uuid.uuid4().hex[:8]}:"
+    stores = {t: FeatureStore(client, key_prefix=prefix, transport=t) for t in TRANSPORTS}
     rows = synthesize_users(users)
-    store.bulk_load(rows)
+    stores["pipeline"].bulk_load(rows)
     rng = random.Random(7)
     for entity_id in rows.ids:
-        store.update_streaming(entity_id, fslib.streaming_features(rng))
+        stores["pipeline"].update_streaming(entity_id, fslib.streaming_features(rng))
     try:
-        yield store
+        yield stores
     finally:
-        store.reset()
+        stores["pipeline"].reset()
 
 
 def ping_floor(cfg: Config, client: redis.Redis, report: Report) -> None:
@@ -54,33 +62,41 @@ def ping_floor(cfg: Config, client: redis.Redis, report: Report) -> None:
 
 
 def single_read(cfg: Config, client: redis.Redis, report: Report) -> None:
-    """get_features (5 and 11 fields, raw and decoded) against client.hmget on the same key."""
-    with bench_store(client, 100) as store:
-        key = store.key_for("u0042")
+    """get_features of both transports (5 and 11 fields, raw and decoded) against client.hmget on the same key."""
+    with bench_stores(client, 100) as stores:
+        key = stores["pipeline"].key_for("u0042")
         for label, names in (("5 fields", FIVE), ("11 fields", ALL)):
-            runs = cfg.compare(
-                {
-                    "raw hmget": partial(client.hmget, key, names),
-                    "fslib get_features": partial(store.get_features, "u0042", names),
-                    "fslib get_features decode": partial(store.get_features, "u0042", names, decode=True),
-                }
-            )
+            fns: dict[str, Callable[[], object]] = {"raw hmget": partial(client.hmget, key, names)}
+            for transport, store in stores.items():
+                fns[f"get_features ({transport})"] = partial(store.get_features, "u0042", names)
+                fns[f"get_features decode ({transport})"] = partial(store.get_features, "u0042", names, decode=True)
+            runs = cfg.compare(fns)
             report.rows += latency_rows("single read", label, runs)
-            med, lo, hi = ratio(runs, "fslib get_features", "raw hmget")
-            report.target(f"get_features p50 / raw hmget p50 ({label})", med, 1.1, detail=f"repeats {lo:.2f}-{hi:.2f}")
-            med, lo, hi = ratio(runs, "fslib get_features decode", "raw hmget")
-            report.facts[f"single read decode ratio ({label})"] = round(med, 3)
+            report.target_spread(
+                f"pipeline: get_features p50 / raw hmget p50 ({label})",
+                ratio(runs, "get_features (pipeline)", "raw hmget"),
+                1.05,
+            )
+            for variant in list(fns)[2:]:
+                report.facts[f"single read {variant} / raw hmget, p50 ({label})"] = round(
+                    ratio(runs, variant, "raw hmget")[0], 3
+                )
 
 
 def batch_read(cfg: Config, client: redis.Redis, report: Report) -> None:
-    """batch_get_features for N entities vs a raw pipeline, N sequential HMGETs, a bare Lua script; DataFrame."""
+    """batch_get_features of both transports for N entities vs a raw pipeline, sequential HMGETs, a bare Lua script.
+
+    Sequential HMGETs stop at N=100: at N=1000 they cost ~0.1 s a call and
+    only repeat the line the smaller N already draw.
+    """
     sizes = cfg.pick([1, 10, 30, 100, 1000], [1, 10])
     lua = client.register_script(LUA_MULTI_HMGET)
-    with bench_store(client, max(sizes)) as store:
-        curve: dict[str, list[float]] = {}
+    target_n = 100 if not cfg.quick else sizes[-1]
+    with bench_stores(client, max(sizes)) as stores:
+        curve: dict[str, list[tuple[int, float]]] = {}
         for n in sizes:
             ids = synthesize_users(n).ids
-            keys = [store.key_for(e) for e in ids]
+            keys = [stores["pipeline"].key_for(e) for e in ids]
 
             def raw_pipeline(keys: list[str] = keys) -> list[Any]:
                 pipe = client.pipeline(transaction=False)
@@ -88,35 +104,29 @@ def batch_read(cfg: Config, client: redis.Redis, report: Report) -> None:
                     pipe.hmget(key, ALL)
                 return pipe.execute()
 
-            fns = {
-                "raw pipeline": raw_pipeline,
-                "fslib": lambda ids=ids: store.batch_get_features(ids, ALL),
-                "fslib DataFrame": lambda ids=ids: store.batch_get_frame(ids, ALL),
-                "bare Lua script (EVALSHA)": lambda keys=keys: lua(keys=keys, args=ALL),
-                "sequential hmget": lambda keys=keys: [client.hmget(k, ALL) for k in keys],
-            }
+            fns: dict[str, Callable[[], object]] = {"raw pipeline": raw_pipeline}
+            for transport, store in stores.items():
+                fns[f"batch_get_features ({transport})"] = partial(store.batch_get_features, ids, ALL)
+            fns["batch_get_frame (pipeline)"] = partial(stores["pipeline"].batch_get_frame, ids, ALL)
+            fns["bare Lua script (EVALSHA)"] = partial(lua, keys=keys, args=ALL)
+            if n <= 100:
+                fns["sequential hmget"] = partial(_sequential_hmget, client, keys)
             # >= 2000 iterations up to N=100; N=1000 takes ~10x longer per call.
             runs = cfg.compare(fns, iterations=2000 if n <= 100 else 300)
             report.rows += latency_rows("batch read (11 fields)", f"N={n}", runs, per=n)
             for variant, repeats in runs.items():
-                curve.setdefault(variant, []).append(float(np.median([percentiles(r)["p50"] for r in repeats])) * 1e6)
-            if n == 100 or (cfg.quick and n == sizes[-1]):
-                med, lo, hi = ratio(runs, "fslib", "raw pipeline")
-                report.target(
-                    f"batch_get_features p50 / raw pipeline p50 (N={n})", med, 0.6, detail=f"repeats {lo:.2f}-{hi:.2f}"
+                p50 = float(np.median([percentiles(r)["p50"] for r in repeats])) * 1e6
+                curve.setdefault(variant, []).append((n, p50))
+            for transport in TRANSPORTS:
+                report.facts[f"batch read ({transport}) / raw pipeline, p50 (N={n})"] = round(
+                    ratio(runs, f"batch_get_features ({transport})", "raw pipeline")[0], 3
                 )
-                med, lo, hi = ratio(runs, "sequential hmget", "fslib")
-                report.target(
-                    f"{n} sequential hmget p50 / batch_get_features p50",
-                    med,
-                    4.0,
-                    higher_is_better=True,
-                    detail=f"repeats {lo:.1f}-{hi:.1f}; loopback only",
-                )
+            if n == target_n:
+                _batch_targets(runs, n, report)
 
     def draw(ax: Any) -> None:
-        for variant, values in curve.items():
-            ax.plot(sizes, values, marker="o", label=variant)
+        for variant, points in curve.items():
+            ax.plot(*zip(*points), marker="o", label=variant)
         ax.set(
             xscale="log",
             yscale="log",
@@ -127,6 +137,28 @@ def batch_read(cfg: Config, client: redis.Redis, report: Report) -> None:
         ax.legend()
 
     report.plot("batch_read", draw)
+
+
+def _sequential_hmget(client: redis.Redis, keys: list[str]) -> list[Any]:
+    """One ``HMGET`` round trip after another: what a batch read saves."""
+    return [client.hmget(key, ALL) for key in keys]
+
+
+def _batch_targets(runs: dict[str, list[np.ndarray]], n: int, report: Report) -> None:
+    """The batch-read targets of both transports, and sequential reads against one batch."""
+    for transport, limit in (("pipeline", 1.1), ("packed", 0.6)):
+        report.target_spread(
+            f"{transport}: batch_get_features p50 / raw pipeline p50 (N={n})",
+            ratio(runs, f"batch_get_features ({transport})", "raw pipeline"),
+            limit,
+        )
+    report.target_spread(
+        f"pipeline: {n} sequential hmget p50 / batch_get_features p50",
+        ratio(runs, "sequential hmget", "batch_get_features (pipeline)"),
+        4.0,
+        higher_is_better=True,
+        detail="loopback only",
+    )
 
 
 def wide_hash(cfg: Config, client: redis.Redis, report: Report) -> None:

@@ -1,4 +1,4 @@
-"""Write paths: bulk load by size and chunk, a reader's p99 during a load, streaming writes, memory."""
+"""Write paths: bulk load of both transports by size and chunk, a reader's p99 during a load, streaming, memory."""
 
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ import numpy as np
 import redis
 
 import fslib
-from benchmarks.common import Config, Report, latency_rows, ratio
-from fslib import DEFAULT_CHUNK_SIZE, FeatureStore, StreamingWorker, synthesize_users
+from benchmarks.common import Config, Report, latency_rows, ratio, spread
+from fslib import DEFAULT_CHUNK_SIZE, DEFAULT_SCHEMA, FeatureKind, FeatureStore, StreamingWorker, synthesize_users
 from fslib.lab.bench import gc_paused, percentiles
 
-__all__ = ["bulk_load", "memory", "reader_during_load", "streaming_writes"]
+__all__ = ["bulk_load", "memory", "reader_during_load", "streaming_many", "streaming_writes"]
 
 
 def _load_in_child(
@@ -58,7 +58,7 @@ def _run_child(cfg: Config, client: redis.Redis, users: int, chunk: int, variant
     info, proc = _load_in_child(cfg, users, chunk, variant)
     result = _finish(client, info, proc)
     print(
-        f"  bulk {variant:15s} users={users:>8} chunk={chunk:>5}: {result['users_per_s']:>8.0f} users/s, "
+        f"  bulk {variant:9s} users={users:>8} chunk={chunk:>5}: {result['users_per_s']:>8.0f} users/s, "
         f"peak RSS {result['peak_rss_mb']:.0f} MB",
         flush=True,
     )
@@ -66,16 +66,17 @@ def _run_child(cfg: Config, client: redis.Redis, users: int, chunk: int, variant
 
 
 def bulk_load(cfg: Config, client: redis.Redis, report: Report) -> None:
-    """users/s by size and chunk: fslib vs the best raw pipelined HSET + EXPIRE (and a bare Lua script).
+    """users/s by size and chunk: both transports vs raw pipelined HSET + EXPIRE (and a bare Lua script).
 
-    Each load runs in a fresh process.
-
-    Every configuration runs ``repeats`` times in a shuffled order per round, and
-    the median counts: on a shared machine a neighbour's burst must not decide it.
+    Each load runs in a fresh process. Every configuration runs once per round,
+    rounds in a shuffled order; ratios pair the two loads of the same round
+    (a neighbour's burst that hits a round hits both sides less unevenly) and
+    the median across rounds counts.
     """
     sizes = cfg.pick([10_000, 100_000], [2_000])
-    configs = [("raw", c) for c in cfg.pick([200, 500, 1000, 2000], [100])]
-    configs += [("fslib", c) for c in sorted({*cfg.pick([100, 200, 500, 1000], [100]), DEFAULT_CHUNK_SIZE})]
+    chunks = sorted({*cfg.pick([100, 200, 500, 1000, 2000], []), DEFAULT_CHUNK_SIZE})
+    configs = [(variant, c) for variant in ("raw", "pipeline") for c in chunks]
+    configs += [("packed", c) for c in chunks if c <= 1000]
     configs += [("lua", DEFAULT_CHUNK_SIZE)]
     results: list[dict[str, Any]] = []
     for users in sizes:
@@ -85,11 +86,12 @@ def bulk_load(cfg: Config, client: redis.Redis, report: Report) -> None:
                 results.append({**_run_child(cfg, client, users, chunk, variant), "round": round_})
     medians = _bulk_medians(results)
     largest = sizes[-1]
-    best_raw_chunk = max(
-        (m for m in medians if m["variant"] == "raw" and m["users"] == largest), key=lambda m: m["users_per_s"]
-    )["chunk"]
-    if not cfg.quick:  # the 1M run, once per side: fslib at its default chunk, raw at its best
-        for variant, chunk in (("raw", best_raw_chunk), ("fslib", DEFAULT_CHUNK_SIZE)):
+    best_raw_chunk = _best_raw(medians, largest)["chunk"]
+    if not cfg.quick:  # the 1M run, once per load: fslib at its default chunk, raw at that chunk and at its best
+        for variant, chunk in sorted(
+            {("raw", best_raw_chunk), ("raw", DEFAULT_CHUNK_SIZE), ("pipeline", DEFAULT_CHUNK_SIZE),
+             ("packed", DEFAULT_CHUNK_SIZE)}
+        ):  # fmt: skip
             results.append({**_run_child(cfg, client, 1_000_000, chunk, variant), "round": 0})
         medians = _bulk_medians(results)
     for m in medians:
@@ -106,29 +108,11 @@ def bulk_load(cfg: Config, client: redis.Redis, report: Report) -> None:
             }
         )
     for users in sorted({m["users"] for m in medians}):
-        at = [m for m in medians if m["users"] == users]
-        raw = max((m for m in at if m["variant"] == "raw"), key=lambda m: m["users_per_s"])
-        ours = next(m for m in at if m["variant"] == "fslib" and m["chunk"] == DEFAULT_CHUNK_SIZE)
-        report.target(
-            f"bulk load users/s / best raw pipeline ({users} users)",
-            ours["users_per_s"] / raw["users_per_s"],
-            1.4,
-            higher_is_better=True,
-            detail=f"fslib chunk={DEFAULT_CHUNK_SIZE} vs raw chunk={raw['chunk']}, medians of {ours['runs']} runs",
-        )
-    rss = {
-        m["users"]: m["peak_rss_mb"] for m in medians if m["variant"] == "fslib" and m["chunk"] == DEFAULT_CHUNK_SIZE
-    }
-    if 1_000_000 in rss:
-        report.target(
-            "bulk load peak RSS 1M / 100k users",
-            rss[1_000_000] / rss[100_000],
-            2.0,
-            detail=f"{rss[100_000]:.0f} MB -> {rss[1_000_000]:.0f} MB",
-        )
+        _bulk_targets(results, medians, users, report)
+    _memory_targets(medians, report)
 
     def draw(ax: Any) -> None:
-        for variant in ("raw", "fslib"):
+        for variant in ("raw", "pipeline", "packed", "lua"):
             points = sorted(
                 (m["chunk"], m["users_per_s"]) for m in medians if m["variant"] == variant and m["users"] == largest
             )
@@ -137,6 +121,59 @@ def bulk_load(cfg: Config, client: redis.Redis, report: Report) -> None:
         ax.legend()
 
     report.plot("bulk_load", draw)
+
+
+def _best_raw(medians: list[dict[str, Any]], users: int) -> dict[str, Any]:
+    """The raw pipeline's fastest chunk size at ``users`` (by median users/s)."""
+    return max((m for m in medians if m["variant"] == "raw" and m["users"] == users), key=lambda m: m["users_per_s"])
+
+
+def _paired(results: list[dict[str, Any]], users: int, num: tuple[str, int], den: tuple[str, int]) -> list[float]:
+    """users/s of load ``num`` over load ``den`` (variant, chunk), one ratio per round that ran both."""
+    rates = {(r["variant"], r["chunk"], r["round"]): r["users_per_s"] for r in results if r["users"] == users}
+    rounds = sorted({r["round"] for r in results if r["users"] == users})
+    return [rates[(*num, k)] / rates[(*den, k)] for k in rounds if (*num, k) in rates and (*den, k) in rates]
+
+
+def _bulk_targets(results: list[dict[str, Any]], medians: list[dict[str, Any]], users: int, report: Report) -> None:
+    """Issue #11's bulk-load targets at one size: pipeline vs raw at the same chunk, packed vs the best raw."""
+    best = _best_raw(medians, users)["chunk"]
+    for transport, raw_chunk, against, limit in (
+        ("pipeline", DEFAULT_CHUNK_SIZE, "raw pipeline users/s, same chunk", 0.95),
+        ("packed", best, "best raw pipeline users/s", 1.4),
+    ):
+        pairs = _paired(results, users, (transport, DEFAULT_CHUNK_SIZE), ("raw", raw_chunk))
+        report.target_spread(
+            f"{transport}: bulk load users/s / {against} ({users} users)",
+            spread(pairs),
+            limit,
+            higher_is_better=True,
+            detail=f"{transport} chunk={DEFAULT_CHUNK_SIZE} vs raw chunk={raw_chunk}",
+            across=f"median of {len(pairs)} paired runs",
+        )
+    for chunk in sorted({m["chunk"] for m in medians if m["variant"] == "pipeline" and m["users"] == users}):
+        if ratios := _paired(results, users, ("pipeline", chunk), ("raw", chunk)):
+            report.facts[f"bulk load pipeline / raw, same chunk {chunk} ({users} users)"] = round(spread(ratios)[0], 3)
+
+
+def _memory_targets(medians: list[dict[str, Any]], report: Report) -> None:
+    """Peak RSS of the loading process at 1M users over 100k, per transport (full runs only)."""
+    for transport in ("pipeline", "packed"):
+        rss = {
+            m["users"]: (m["peak_rss_mb"], m["peak_rss_mb_before"])
+            for m in medians
+            if m["variant"] == transport and m["chunk"] == DEFAULT_CHUNK_SIZE
+        }
+        if 1_000_000 not in rss or 100_000 not in rss:
+            continue
+        (small, base), (large, _) = rss[100_000], rss[1_000_000]
+        report.target(
+            f"{transport}: bulk load peak RSS 1M / 100k users",
+            large / small,
+            2.0,
+            detail=f"{small:.0f} MB -> {large:.0f} MB ({base:.0f} MB before loading); input synthesize_users(n), "
+            "a lazy re-iterable that bulk_load reads once, chunk by chunk",
+        )
 
 
 def _bulk_medians(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -157,42 +194,42 @@ def _bulk_medians(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "users_per_s_min": min(rates),
                 "users_per_s_max": max(rates),
                 "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
+                "peak_rss_mb_before": max(r["peak_rss_mb_before"] for r in runs),
             }
         )
     return sorted(rows, key=lambda m: (m["users"], m["variant"], m["chunk"]))
 
 
 def reader_during_load(cfg: Config, client: redis.Redis, report: Report) -> None:
-    """A reader's get_features p99 while another process bulk-loads, by chunk size.
+    """A reader's get_features p99 while another process bulk-loads, by transport and chunk size.
 
     The reader reads an entity of the prefix being loaded: samples count from
     the moment the first chunk landed until the loader exits, so the loader's
-    check-and-encode pass (no writes yet) does not dilute the figure.
+    start-up does not dilute the figure.
     """
     users = cfg.pick(100_000, 2_000)
-    chunks = cfg.pick([50, 100, 200, 500, 1000], [100])
+    chunks = sorted({*cfg.pick([50, 200, 1000], []), DEFAULT_CHUNK_SIZE})
     configs: list[tuple[str, int]] = [
         ("none", 0),
-        *(("fslib", c) for c in chunks),
-        ("raw", 500),
+        *((transport, c) for transport in ("pipeline", "packed") for c in chunks),
+        ("raw", DEFAULT_CHUNK_SIZE),
         ("lua", DEFAULT_CHUNK_SIZE),
     ]
-    rounds: dict[tuple[str, int], list[tuple[np.ndarray, dict[str, Any]]]] = {c: [] for c in configs}
+    rounds: dict[tuple[str, int], list[np.ndarray]] = {c: [] for c in configs}
     for round_ in range(cfg.repeats):  # shuffled rounds: a neighbour's burst hits one run, not one config
         for config in random.Random(round_).sample(configs, len(configs)):
             rounds[config].append(_sample_reader(cfg, client, users, config[1], config[0]))
-    summary: dict[str, dict[str, float]] = {}
+    summary: dict[tuple[str, int], dict[str, float]] = {}
     for (variant, chunk), measured in rounds.items():
-        per_round = [percentiles(samples) for samples, _ in measured]
-        pcts = {q: float(np.median([p[q] for p in per_round])) for q in per_round[0]}
+        per_round = [percentiles(samples) for samples in measured]
+        pcts = summary[(variant, chunk)] = {q: float(np.median([p[q] for p in per_round])) for q in per_round[0]}
         label = "no load" if variant == "none" else f"{variant} chunk={chunk}"
-        summary[label] = {**pcts, "chunk": chunk}
         report.rows.append(
             {
                 "section": "reader during bulk load",
                 "case": f"{users} users loading",
                 "variant": label,
-                "iterations": sum(int(samples.size) for samples, _ in measured),
+                "iterations": sum(int(samples.size) for samples in measured),
                 "repeats": len(measured),
                 **{f"{q}_us": v * 1e6 for q, v in pcts.items()},
                 "p99_min_us": min(p["p99"] for p in per_round) * 1e6,
@@ -201,30 +238,34 @@ def reader_during_load(cfg: Config, client: redis.Redis, report: Report) -> None
         )
         p50_us, p99_us = pcts["p50"] * 1e6, pcts["p99"] * 1e6
         print(
-            f"  reader during {label:18s}: p50 {p50_us:7.0f} us, p99 {p99_us:7.0f} us (median of {len(measured)})",
+            f"  reader during {label:20s}: p50 {p50_us:7.0f} us, p99 {p99_us:7.0f} us (median of {len(measured)})",
             flush=True,
         )
-    fine = [s["chunk"] for name, s in summary.items() if name.startswith("fslib") and s["p99"] < 2e-3]
-    pick = max(fine) if fine else None
-    report.facts["largest chunk with reader p99 < 2 ms"] = pick
-    default = summary.get(f"fslib chunk={DEFAULT_CHUNK_SIZE}")
-    if default is not None:
-        report.target(
-            f"reader p99 during bulk load at default chunk {DEFAULT_CHUNK_SIZE} (ms)", default["p99"] * 1e3, 2.0
+    packed = summary[("packed", DEFAULT_CHUNK_SIZE)]["p99"] * 1e3
+    report.target(f"packed: reader p99 during bulk load, chunk {DEFAULT_CHUNK_SIZE} (ms)", packed, 2.0)
+    fits = {}
+    for transport in ("pipeline", "packed"):
+        fine = [c for (v, c), s in summary.items() if v == transport and s["p99"] < 2e-3]
+        fits[transport] = max(fine) if fine else None
+        report.facts[f"reader p99 during bulk load, chunk {DEFAULT_CHUNK_SIZE} ({transport}, ms)"] = round(
+            summary[(transport, DEFAULT_CHUNK_SIZE)]["p99"] * 1e3, 3
         )
+        report.facts[f"largest chunk with reader p99 < 2 ms ({transport})"] = fits[transport]
     report.note(
-        f"Largest chunk keeping a concurrent reader's p99 under 2 ms in this run: {pick} (reader p99 with no load: "
-        f"{summary['no load']['p99'] * 1e3:.2f} ms); DEFAULT_CHUNK_SIZE is {DEFAULT_CHUNK_SIZE}."
+        "Largest chunk keeping a concurrent reader's p99 under 2 ms in this run: "
+        + ", ".join(f"{chunk} ({t})" for t, chunk in fits.items())
+        + f" (reader p99 with no load: {summary[('none', 0)]['p99'] * 1e3:.2f} ms); "
+        f"DEFAULT_CHUNK_SIZE is {DEFAULT_CHUNK_SIZE}."
     )
 
     def draw(ax: Any) -> None:
-        fslib_points = [(s["chunk"], s["p99"] * 1e3) for n, s in summary.items() if n.startswith("fslib")]
-        ax.plot(*zip(*fslib_points), marker="o", label="reader p99 during fslib bulk load")
-        for name, marker in (("raw", "s"), ("lua", "^")):
-            for label, s in summary.items():
-                if label.startswith(name):
-                    ax.scatter([s["chunk"]], [s["p99"] * 1e3], marker=marker, zorder=3, label=f"during {label}")
-        ax.axhline(summary["no load"]["p99"] * 1e3, color="green", lw=1, ls="--", label="reader p99, no load")
+        for transport in ("pipeline", "packed"):
+            points = sorted((c, s["p99"] * 1e3) for (v, c), s in summary.items() if v == transport)
+            ax.plot(*zip(*points), marker="o", label=f"during fslib bulk load ({transport})")
+        for variant, marker in (("raw", "s"), ("lua", "^")):
+            s = summary[(variant, DEFAULT_CHUNK_SIZE)]
+            ax.scatter([DEFAULT_CHUNK_SIZE], [s["p99"] * 1e3], marker=marker, zorder=3, label=f"during {variant}")
+        ax.axhline(summary[("none", 0)]["p99"] * 1e3, color="green", lw=1, ls="--", label="reader p99, no load")
         ax.axhline(2.0, color="red", lw=1, label="2 ms budget")
         ax.set(
             xscale="log",
@@ -250,9 +291,7 @@ def _paced_read(store: FeatureStore) -> dict[str, Any]:
     return {"elapsed": time.perf_counter_ns() - start, "found": found}
 
 
-def _sample_reader(
-    cfg: Config, client: redis.Redis, users: int, chunk: int, variant: str
-) -> tuple[np.ndarray, dict[str, Any]]:
+def _sample_reader(cfg: Config, client: redis.Redis, users: int, chunk: int, variant: str) -> np.ndarray:
     """Paced reads of an entity of the prefix being loaded, counted once it exists, until the loader exits."""
     if variant == "none":
         store = FeatureStore(client, key_prefix=f"bench:{uuid.uuid4().hex[:8]}:reader:")
@@ -262,7 +301,7 @@ def _sample_reader(
                 samples = [_paced_read(store)["elapsed"] for _ in range(cfg.pick(3000, 100))]
         finally:
             store.reset()
-        return np.asarray(samples, dtype=np.float64) / 1e9, {}
+        return np.asarray(samples, dtype=np.float64) / 1e9
     # The loader runs at nice 10, as a batch job beside a serving path should: on two
     # shared vCPUs a loader at equal priority delays the reader's process, not just Redis.
     info, proc = _load_in_child(cfg, users, chunk, variant, nice=10)
@@ -273,10 +312,10 @@ def _sample_reader(
             read = _paced_read(reader)
             if read["found"]:
                 loaded.append(read["elapsed"])
-    result = _finish(client, info, proc)
+    _finish(client, info, proc)
     if not loaded:
         raise RuntimeError("the reader saw no sample during the load")
-    return np.asarray(loaded, dtype=np.float64) / 1e9, result
+    return np.asarray(loaded, dtype=np.float64) / 1e9
 
 
 def streaming_writes(cfg: Config, client: redis.Redis, report: Report) -> None:
@@ -286,7 +325,7 @@ def streaming_writes(cfg: Config, client: redis.Redis, report: Report) -> None:
     multi = FeatureStore(client, key_prefix=prefix, streaming_write="multi")
     hsetex.bulk_load(synthesize_users(200))
     event = fslib.streaming_features(random.Random(3))
-    encoded = fslib.DEFAULT_SCHEMA.encode(event, fslib.FeatureKind.STREAMING)
+    encoded = DEFAULT_SCHEMA.encode(event, FeatureKind.STREAMING)
     key, ttl = hsetex.key_for("u0007"), hsetex.streaming_ttl_seconds
 
     def raw_pair(transaction: bool, keys: list[str]) -> Any:
@@ -356,6 +395,68 @@ def _worker_rate(cfg: Config, store: FeatureStore, single: dict[str, list[np.nda
         }
     )
     report.facts["worker writes/s / (1 / update_streaming p50)"] = round(rate * p50, 3)
+
+
+def streaming_many(cfg: Config, client: redis.Redis, report: Report) -> None:
+    """Issue #14: ``update_streaming_many`` (one round trip per chunk) vs a loop of ``update_streaming``.
+
+    Both write the same events for the same N entities, alternating call by
+    call; the raw floor is one redis-py pipeline of N ``HSETEX``. Skipped
+    (recorded in the report) while the store has no ``update_streaming_many``.
+    """
+    n = cfg.pick(1000, 20)
+    store = FeatureStore(client, key_prefix=f"bench:{uuid.uuid4().hex[:8]}:many:")
+    many = getattr(store, "update_streaming_many", None)
+    if many is None:
+        report.skip("streaming-many", "FeatureStore.update_streaming_many is not in this fslib yet (issue #14)")
+        return
+    rng = random.Random(11)
+    events = {entity_id: fslib.streaming_features(rng) for entity_id in synthesize_users(n).ids}
+    encoded = {store.key_for(e): DEFAULT_SCHEMA.encode(f, FeatureKind.STREAMING) for e, f in events.items()}
+    ttl = store.streaming_ttl_seconds
+
+    def loop() -> None:
+        for entity_id, fields in events.items():
+            store.update_streaming(entity_id, fields)
+
+    def raw_hsetex() -> Any:
+        pipe = client.pipeline(transaction=False)
+        for key, fields in encoded.items():
+            pipe.hsetex(key, mapping=fields, ex=ttl)
+        return pipe.execute()
+
+    try:
+        store.bulk_load(synthesize_users(n))
+        # A loop of 1000 writes takes ~0.1 s: fewer iterations, still alternated and repeated.
+        runs = cfg.compare(
+            {
+                "loop of update_streaming": loop,
+                "update_streaming_many": lambda: many(events),
+                f"raw pipeline of {n} HSETEX": raw_hsetex,
+            },
+            iterations=20,
+            warmup=2,
+        )
+    finally:
+        store.reset()
+    for row in latency_rows("streaming writes, many entities", f"{n} entities per call", runs, per=n):
+        row["writes_per_s"] = n / (row["p50_us"] / 1e6)
+        report.rows.append(row)
+    report.target_spread(
+        f"update_streaming_many writes/s / loop of update_streaming writes/s ({n} entities)",
+        ratio(runs, "loop of update_streaming", "update_streaming_many"),
+        5.0,
+        higher_is_better=True,
+        detail="p50 of a loop over p50 of one call",
+    )
+    raw = f"raw pipeline of {n} HSETEX"
+    report.facts["update_streaming_many p50 / raw pipelined HSETEX p50"] = round(
+        ratio(runs, "update_streaming_many", raw)[0], 3
+    )
+    # The ceiling of the target: what the raw pipeline itself gains over the loop.
+    report.facts["loop of update_streaming p50 / raw pipelined HSETEX p50"] = round(
+        ratio(runs, "loop of update_streaming", raw)[0], 3
+    )
 
 
 def memory(cfg: Config, client: redis.Redis, report: Report) -> None:

@@ -18,10 +18,11 @@ dashboard, latency sampling).
 from __future__ import annotations
 
 from fslib.connection import MIN_REDIS_VERSION, connect, mask_url, server_version
-from fslib.errors import FeatureStoreError, InvariantError, RedisVersionError
+from fslib.errors import FeatureStoreError, InvariantError, LoadInterruptedError, RedisVersionError
+from fslib.freshness import FeatureStatus, FeatureVector
 from fslib.keys import hash_tag_prefix, key_placement
 from fslib.schema import DEFAULT_SCHEMA, FeatureKind, FeatureSpec, Schema
-from fslib.store import DEFAULT_CHUNK_SIZE, EntityInspection, FeatureStore, StoreStats
+from fslib.store import DEFAULT_CHUNK_SIZE, FeatureStore
 from fslib.synth import streaming_features, synthesize_users
 from fslib.worker import StreamingWorker, WorkerStatus, reset_store
 
@@ -29,15 +30,16 @@ __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "DEFAULT_SCHEMA",
     "MIN_REDIS_VERSION",
-    "EntityInspection",
     "FeatureKind",
     "FeatureSpec",
+    "FeatureStatus",
     "FeatureStore",
     "FeatureStoreError",
+    "FeatureVector",
     "InvariantError",
+    "LoadInterruptedError",
     "RedisVersionError",
     "Schema",
-    "StoreStats",
     "StreamingWorker",
     "WorkerStatus",
     "connect",

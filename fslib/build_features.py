@@ -20,10 +20,11 @@ from collections.abc import Sequence
 import redis
 from redis.connection import parse_url
 
+from fslib.checks import check_ttl
 from fslib.connection import check_url, connect, mask_url, require_version, server_version
 from fslib.errors import FeatureStoreError
 from fslib.local import embedded_server
-from fslib.store import DEFAULT_CHUNK_SIZE, FeatureStore, check_ttl
+from fslib.store import DEFAULT_CHUNK_SIZE, FeatureStore
 from fslib.synth import synthesize_users
 
 __all__ = ["main"]

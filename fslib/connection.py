@@ -9,6 +9,7 @@ release with per-field TTL (``HEXPIRE``/``HTTL``).
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from typing import Any
@@ -32,8 +33,11 @@ __all__ = [
     "parse_version",
     "require_version",
     "resolve_url",
+    "run_ids",
     "server_version",
 ]
+
+logger = logging.getLogger(__name__)
 
 MIN_REDIS_VERSION: tuple[int, int] = (7, 4)
 """HEXPIRE, HTTL and HPERSIST arrived in Redis 7.4."""
@@ -111,6 +115,24 @@ def server_version(client: Any) -> str:
     if isinstance(client, RedisCluster):
         return _version_in_info(client.info("server", target_nodes=RedisCluster.ALL_NODES))
     return _version_in_info(client.info("server"))
+
+
+def run_ids(client: redis.Redis | RedisCluster) -> dict[str, str] | None:
+    """Each primary's ``run_id`` (``INFO server``): a server that restarted has a new one.
+
+    Returns:
+        Node -> run_id (one entry for a single server), or None when the
+        user may not run ``INFO`` (a restart then goes unnoticed; logged).
+    """
+    try:
+        if isinstance(client, RedisCluster):
+            info = client.info("server", target_nodes=RedisCluster.PRIMARIES)
+            sections = {"primary": info} if "run_id" in info else info  # one primary: not keyed by node
+            return {node: str(section["run_id"]) for node, section in sections.items()}
+        return {"server": str(client.info("server")["run_id"])}
+    except redis.exceptions.NoPermissionError:
+        logger.warning("INFO is not allowed for this user: a Redis restart during a load goes unnoticed")
+        return None
 
 
 def _version_in_info(info: dict[str, Any]) -> str:

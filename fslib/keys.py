@@ -1,8 +1,13 @@
 """Keys: one hash per entity at ``{key_prefix}{entity_id}``, and where keys live on a cluster.
 
-A store owns the keys its prefix starts; :func:`scan_pattern` is the glob that
-``SCAN`` uses to find them. On a Redis Cluster each key hashes to one of 16384
-slots, and :func:`hash_tag_prefix` can pin a group of entities to one slot.
+Which keys a store owns: a prefix ends with ``:`` and an entity id has no
+``:``, so a store owns exactly ``key_prefix + id`` with no further ``:``. A
+longer prefix (``fs:user:{vip}:`` beside ``fs:user:``) then never reaches into
+a shorter one's keys, nor the other way round: ``SCAN`` matches the prefix and
+:func:`entity_id_of` drops keys that belong to a nested store.
+
+On a Redis Cluster each key hashes to one of 16384 slots, and
+:func:`hash_tag_prefix` can pin a group of entities to one slot.
 """
 
 from __future__ import annotations
@@ -18,9 +23,11 @@ if TYPE_CHECKING:
     from redis.cluster import RedisCluster
 
 __all__ = [
+    "SEPARATOR",
     "check_entity_id",
     "check_entity_ids",
     "check_prefix",
+    "entity_id_of",
     "hash_tag_prefix",
     "key_placement",
     "scan_pattern",
@@ -28,20 +35,36 @@ __all__ = [
 ]
 
 
+SEPARATOR = ":"
+"""Ends every key prefix; never part of an entity id."""
+
+
 def check_entity_id(entity_id: object) -> str:
     """Return ``entity_id`` as a string; integers are accepted and converted.
 
     Raises:
         TypeError: Not a string or integer.
-        ValueError: Empty.
+        ValueError: Empty, containing ``:`` (it would reach into a nested store's keys),
+            or not valid UTF-8 text.
     """
-    if type(entity_id) is str and entity_id:  # the usual case first, without the checks below
-        return entity_id
+    if type(entity_id) is str and entity_id and entity_id.isascii() and SEPARATOR not in entity_id:
+        return entity_id  # the usual id, without the checks below
     if isinstance(entity_id, numbers.Integral) and not isinstance(entity_id, bool):
         return str(int(entity_id))
     if not isinstance(entity_id, str):
         raise TypeError(f"entity id must be a string, got {type(entity_id).__name__}: {entity_id!r}")
-    raise ValueError("entity id must not be empty")
+    if not entity_id:
+        raise ValueError("entity id must not be empty")
+    if SEPARATOR in entity_id:
+        raise ValueError(
+            f"entity id {entity_id!r} must not contain {SEPARATOR!r}: keys with more {SEPARATOR!r} after "
+            "the prefix belong to stores with longer prefixes"
+        )
+    try:
+        entity_id.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"entity id {entity_id!r} is not valid UTF-8 text (a lone surrogate?)") from None
+    return entity_id
 
 
 def check_entity_ids(entity_ids: Sequence[object]) -> list[str]:
@@ -57,14 +80,29 @@ def check_entity_ids(entity_ids: Sequence[object]) -> list[str]:
 
 
 def check_prefix(key_prefix: object) -> str:
-    """Return ``key_prefix`` if it can prefix a store's keys.
+    """Return ``key_prefix`` if a store can own the keys under it.
 
     Raises:
-        ValueError: Not a non-empty string.
+        ValueError: Not a non-empty string ending with ``:``.
     """
     if not isinstance(key_prefix, str) or not key_prefix:
         raise ValueError(f"key_prefix must be a non-empty string, got {key_prefix!r}")
+    if not key_prefix.endswith(SEPARATOR):
+        raise ValueError(
+            f"key_prefix must end with {SEPARATOR!r}, got {key_prefix!r}: then no other store's keys "
+            f"fall under it (e.g. {key_prefix + SEPARATOR!r})"
+        )
     return key_prefix
+
+
+def entity_id_of(key_prefix: str, key: str) -> str | None:
+    """The entity id in ``key`` if the store at ``key_prefix`` owns it, else None.
+
+    ``key`` starts with ``key_prefix`` (a ``SCAN`` match); a rest with another
+    ``:`` belongs to a store with a longer prefix.
+    """
+    entity_id = key[len(key_prefix) :]
+    return entity_id if entity_id and SEPARATOR not in entity_id else None
 
 
 def scan_pattern(key_prefix: str) -> str:

@@ -11,15 +11,20 @@ leaves out the None (missing or expired) and may decode values by the schema.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
+from itertools import islice
 from typing import TYPE_CHECKING, Any, Union, cast
 
-from fslib.schema import Schema, decode_value
+from tqdm.auto import tqdm
+
+from fslib.checks import check_chunk_size
+from fslib.keys import check_entity_id
+from fslib.schema import EncodedFields, FeatureKind, Schema, decode_value
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Rows", "found_features", "is_container", "iter_rows", "rows_frame"]
+__all__ = ["Rows", "encoded_chunks", "found_features", "is_container", "iter_rows", "rows_frame", "write_in_chunks"]
 
 Rows = Union[
     Mapping[str, Mapping[str, object]],
@@ -58,6 +63,69 @@ def iter_rows(rows: Rows, schema: Schema, chunk_size: int = 1000) -> Iterator[tu
             f"rows must be a mapping, an iterable of (id, features) or a DataFrame, got {type(rows).__name__}"
         )
     return _checked_pairs(rows)
+
+
+def encoded_chunks(
+    rows: Rows, schema: Schema, kind: FeatureKind, key_prefix: str, chunk_size: int
+) -> Iterator[list[tuple[str, EncodedFields]]]:
+    """``rows`` as checked ``(key, fields)`` pairs for a ``kind`` write, ``chunk_size`` at a time.
+
+    Raises:
+        TypeError, ValueError: A row is malformed, when it is reached (the message names the entity).
+    """
+
+    def encoded(entity_id: object, features: Mapping[str, object]) -> tuple[str, EncodedFields]:
+        fields = schema.encode(features, kind, entity_id)
+        if not fields:
+            raise ValueError(f"entity {entity_id!r}: no features to write")
+        return key_prefix + check_entity_id(entity_id), fields
+
+    pairs = (encoded(entity_id, features) for entity_id, features in iter_rows(rows, schema, chunk_size))
+    while chunk := list(islice(pairs, chunk_size)):
+        yield chunk
+
+
+def write_in_chunks(
+    rows: Rows,
+    write: Callable[[Iterator[list[tuple[str, EncodedFields]]]], Iterator[int]],
+    schema: Schema,
+    kind: FeatureKind,
+    key_prefix: str,
+    *,
+    chunk_size: int,
+    progress: bool = False,
+) -> Iterator[int]:
+    """Check ``rows`` and have ``write`` send them chunk by chunk; yield each chunk's size once acknowledged.
+
+    A container is checked whole before ``write`` sees a chunk; a stream is
+    checked as it is read, and a bad row in it is raised with the number of
+    entities already written (fix the row and run again: writes are idempotent).
+
+    Args:
+        rows: As for :func:`iter_rows`.
+        write: Sends the chunks it is given and yields each one's size once Redis acknowledged it.
+        schema, kind, key_prefix, chunk_size: As for :func:`encoded_chunks`.
+        progress: Show a tqdm progress bar.
+
+    Raises:
+        TypeError, ValueError: A bad row (the message names the entity and feature) or chunk size.
+    """
+    check_chunk_size(chunk_size)
+    if is_container(rows):
+        for _ in encoded_chunks(rows, schema, kind, key_prefix, chunk_size):
+            pass  # every row checked before the first write
+    written = 0
+    total = len(rows) if isinstance(rows, Sized) else None
+    with tqdm(total=total, unit="entity", desc=f"{kind.value} write", disable=not progress) as bar:
+        try:
+            for done in write(encoded_chunks(rows, schema, kind, key_prefix, chunk_size)):
+                written += done
+                bar.update(done)
+                yield done
+        except (TypeError, ValueError) as exc:  # a bad row in a stream, after some chunks went out
+            if not written:
+                raise
+            raise type(exc)(f"{exc} ({written} entities were written before it; fix it and run again)") from None
 
 
 def _frame_rows(frame: pd.DataFrame, schema: Schema, chunk_size: int) -> Iterator[tuple[object, Mapping[str, object]]]:

@@ -60,16 +60,20 @@ _DTYPES: dict[type, str] = {bool: "boolean", int: "Int64", float: "Float64", str
 
 @dataclass(frozen=True)
 class FeatureSpec:
-    """One feature: its name, Python type and TTL layer."""
+    """One feature: its name, Python type, TTL layer, and the value a model gets when it is absent."""
 
     name: str
     dtype: type
     kind: FeatureKind
+    default: FeatureValue | None = None
+    """Served by freshness-aware reads (:mod:`fslib.freshness`) when the feature is absent."""
 
     def __post_init__(self) -> None:
         check_feature_name(self.name)
         if self.dtype not in _DTYPES:
             raise TypeError(f"feature {self.name!r}: dtype must be bool, int, float or str")
+        if self.default is not None and not _matches(self, self.default):
+            raise TypeError(f"feature {self.name!r}: default {self.default!r} is not a {self.dtype.__name__}")
 
     @property
     def pandas_dtype(self) -> str:
@@ -98,6 +102,12 @@ INT64_RANGE = (-(2**63), 2**63 - 1)
 def _is_missing(value: object) -> bool:
     """None, NaN, or pandas' NA: a hole in the data, not a value."""
     return value is None or (type(value).__name__ == "NAType") or (isinstance(value, float) and math.isnan(value))
+
+
+def _brief(value: object) -> str:
+    """``repr(value)``, cut short for a message (a 400-digit number helps nobody)."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:20]}...({len(text)} characters)"
 
 
 def _storable_text(text: str) -> str:
@@ -130,7 +140,7 @@ def to_storable(value: object) -> str | int | float:
     if isinstance(value, numbers.Integral):
         number = int(value)
         if not INT64_RANGE[0] <= number <= INT64_RANGE[1]:
-            raise ValueError(f"{number} is outside the int64 range a typed read can return")
+            raise ValueError(f"{_brief(number)} is outside the int64 range a typed read can return")
         return number
     if isinstance(value, numbers.Real):
         real = float(value)
@@ -310,14 +320,14 @@ class Schema:
                     f"feature {name!r} expects {spec.dtype.__name__}, got {type(value).__name__}: {value!r}"
                 )
         try:
-            storable = to_storable(value)
-            if spec is not None and spec.dtype is float:
-                float(storable)  # an int too large for a float would read back as inf
+            if spec is not None and spec.dtype is float and isinstance(value, numbers.Integral):
+                float(value)  # a whole number is a fine float, unless it would read back as inf
+                return int(value)
+            return to_storable(value)
         except OverflowError:
-            raise ValueError(f"feature {name!r}: {value} is too large for a float feature") from None
+            raise ValueError(f"feature {name!r}: {_brief(value)} is too large for a float feature") from None
         except (TypeError, ValueError) as exc:
             raise type(exc)(f"feature {name!r}: {exc}") from None
-        return storable
 
     def decode(self, fields: Mapping[str, str]) -> dict[str, FeatureValue]:
         """Decode features read from Redis; unknown features stay strings."""
@@ -344,9 +354,13 @@ DEFAULT_SCHEMA = Schema(
         FeatureSpec("chargeback_count_180d", int, _B),
         FeatureSpec("last_login_ts", int, _S),
         FeatureSpec("last_device_id", str, _S),
-        FeatureSpec("tx_count_5m", int, _S),
-        FeatureSpec("failed_logins_15m", int, _S),
+        FeatureSpec("tx_count_5m", int, _S, default=0),
+        FeatureSpec("failed_logins_15m", int, _S, default=0),
         FeatureSpec("session_country", str, _S),
     ]
 )
-"""The seed's six batch and five streaming features of a payments user."""
+"""The Redis docs demo's six batch and five streaming features of a payments user.
+
+The two streaming counters default to 0 for freshness-aware reads: with no
+recent event, zero transactions and zero failed logins is the neutral answer
+(their status still says ``expired``)."""

@@ -27,44 +27,30 @@ same answers, less Python per command.
 
 from __future__ import annotations
 
-import logging
-import numbers
-import threading
-from collections.abc import Iterator, Mapping, Sequence, Sized
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
 from functools import cached_property
 from itertools import islice
 from typing import TYPE_CHECKING, Any, Literal
 
 import redis
 from redis.cluster import RedisCluster
-from tqdm.auto import tqdm
 
-from fslib.connection import parse_version, server_version
-from fslib.errors import InvariantError
-from fslib.keys import check_entity_id, check_entity_ids, check_prefix, scan_pattern
-from fslib.rows import Rows, found_features, is_container, iter_rows, rows_frame
-from fslib.schema import DEFAULT_SCHEMA, EncodedFields, FeatureKind, FeatureValue, Schema, check_feature_name
+from fslib.checks import check_feature_names, check_field_ttl_codes, check_ttl
+from fslib.connection import parse_version, run_ids, server_version
+from fslib.errors import InvariantError, LoadInterruptedError
+from fslib.freshness import FeatureVector, FeatureVectors
+from fslib.inspection import EntityInspection, FieldState
+from fslib.keys import check_entity_id, check_entity_ids, check_prefix, entity_id_of, scan_pattern
+from fslib.rows import Rows, found_features, rows_frame, write_in_chunks
+from fslib.schema import DEFAULT_SCHEMA, EncodedFields, FeatureKind, FeatureValue, Schema
+from fslib.stats import Counters, StoreStats
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from fslib.fast.packed import PackedTransport
 
-__all__ = [
-    "DEFAULT_CHUNK_SIZE",
-    "Client",
-    "EntityInspection",
-    "FeatureStore",
-    "FieldState",
-    "StoreStats",
-    "Transport",
-    "check_feature_names",
-    "check_field_ttl_codes",
-    "check_ttl",
-]
-
-logger = logging.getLogger(__name__)
+__all__ = ["DEFAULT_CHUNK_SIZE", "Client", "EntityInspection", "FeatureStore", "FieldState", "StoreStats", "Transport"]
 
 Client = redis.Redis | RedisCluster
 """A redis-py client for one server or a Redis Cluster, with ``decode_responses=True``."""
@@ -82,138 +68,6 @@ commands either way (``make bench``, "bulk load" and "reader during bulk load").
 """
 _SCAN_COUNT = 1000
 _UNLINK_BATCH = 500
-
-
-def check_ttl(ttl_seconds: object, what: str = "ttl_seconds") -> int:
-    """Return ``ttl_seconds`` if it is a positive whole number of seconds.
-
-    Raises:
-        TypeError: Not an integer (floats are refused: Redis TTLs are whole seconds).
-        ValueError: Zero or negative.
-    """
-    if not isinstance(ttl_seconds, numbers.Integral) or isinstance(ttl_seconds, bool):
-        raise TypeError(f"{what} must be an integer number of seconds, got {ttl_seconds!r}")
-    if ttl_seconds <= 0:
-        raise ValueError(f"{what} must be > 0, got {ttl_seconds}")
-    return int(ttl_seconds)
-
-
-def check_feature_names(names: Sequence[str]) -> list[str]:
-    """Return the requested feature names as a list.
-
-    Raises:
-        TypeError: ``names`` is one string, or a name is not a string.
-        ValueError: A name is empty.
-    """
-    if isinstance(names, str):
-        raise TypeError("feature names must be a list of strings, not one string")
-    wanted = list(names)
-    for name in wanted:
-        if type(name) is not str or not name:  # on every read: a call only for the odd name
-            check_feature_name(name)
-    return wanted
-
-
-def check_field_ttl_codes(command: str, key: str, fields: Sequence[str], codes: Sequence[int]) -> None:
-    """Raise unless every code is 1, i.e. every written field got its TTL.
-
-    ``HEXPIRE`` answers per field: 1 TTL set, 0 NX/XX/GT/LT condition not met,
-    2 deleted because the TTL was <= 0, -2 no such field or key. ``HSETEX``
-    answers one 1 when all fields were set with their expiry.
-
-    Raises:
-        InvariantError: Naming the command, key, fields and codes.
-    """
-    if any(code != 1 for code in codes):
-        raise InvariantError(
-            f"{command} invariant violated: not every field of {key} got its TTL: "
-            f"fields {list(fields)}, codes {list(codes)} (1 set, 0 condition not met, "
-            "2 deleted as TTL <= 0, -2 no such field or key)"
-        )
-
-
-@dataclass(frozen=True)
-class StoreStats:
-    """Cumulative counters of one store (a snapshot)."""
-
-    batch_writes: int = 0
-    """Entities written by :meth:`FeatureStore.bulk_load` and batch-field refreshes."""
-    streaming_writes: int = 0
-    """Streaming writes that wrote something (one per entity)."""
-    reads: int = 0
-    """Entities read (one ``HMGET`` each)."""
-    fields_read: int = 0
-    """Feature values returned by those reads (missing fields not counted)."""
-
-
-class Counters:
-    """Thread-safe running totals behind :class:`StoreStats`."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._totals = asdict(StoreStats())
-
-    def add(self, **amounts: int) -> None:
-        """Add to the named counters."""
-        with self._lock:
-            for name, amount in amounts.items():
-                self._totals[name] += amount
-
-    def snapshot(self) -> StoreStats:
-        """The totals now."""
-        with self._lock:
-            return StoreStats(**self._totals)
-
-    def reset(self) -> None:
-        """Every counter back to zero."""
-        with self._lock:
-            self._totals = asdict(StoreStats())
-
-
-@dataclass(frozen=True)
-class FieldState:
-    """One field of an inspected hash."""
-
-    value: str
-    ttl_seconds: int
-    """Seconds left on the field's own TTL, or -1 when only the key TTL covers it."""
-
-
-@dataclass(frozen=True)
-class EntityInspection:
-    """The whole hash of one entity, with field TTLs and the key TTL (debugging only)."""
-
-    entity_id: str
-    key: str
-    key_ttl_seconds: int
-    """``TTL`` of the key: seconds left, -1 no expiry, -2 no such entity."""
-    fields: dict[str, FieldState] = field(default_factory=dict)
-
-    @property
-    def exists(self) -> bool:
-        """False when the entity is absent (never written, expired or deleted)."""
-        return self.key_ttl_seconds != -2
-
-    def to_frame(self, schema: Schema = DEFAULT_SCHEMA) -> pd.DataFrame:
-        """The fields as a DataFrame: value, kind (from ``schema``) and TTL."""
-        import pandas as pd
-
-        rows = [
-            (name, state.value, spec.kind.value if (spec := schema.get(name)) else "unknown", state.ttl_seconds)
-            for name, state in self.fields.items()
-        ]
-        return pd.DataFrame(rows, columns=["feature", "value", "kind", "field_ttl_seconds"])
-
-    def __str__(self) -> str:
-        if not self.exists:
-            return f"{self.key}: no such entity (never written, expired or deleted)"
-        key_ttl = "no expiry" if self.key_ttl_seconds == -1 else f"{self.key_ttl_seconds} s"
-        lines = [f"{self.key}    TTL = {key_ttl} (key-level)"]
-        width = max((len(n) + len(s.value) for n, s in self.fields.items()), default=0) + 3
-        for name, state in self.fields.items():
-            ttl = "<no field TTL>" if state.ttl_seconds == -1 else f"TTL = {state.ttl_seconds} s (field)"
-            lines.append(f"  {f'{name}={state.value}':<{width}} {ttl}")
-        return "\n".join(lines)
 
 
 class FeatureStore:
@@ -317,59 +171,40 @@ class FeatureStore:
 
         Raises:
             TypeError, ValueError: A row is malformed (the message names the entity and feature).
+            LoadInterruptedError: Redis restarted during the load, losing what it had acknowledged.
         """
         ttl = self.batch_ttl_seconds if ttl_seconds is None else check_ttl(ttl_seconds)
-        if not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1:
-            raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
-        if is_container(rows):
-            for _ in self._encoded_chunks(rows, chunk_size):  # check every row before the first write
-                pass
-        total = len(rows) if isinstance(rows, Sized) else None
+        servers = run_ids(self.client)
+
+        def write(chunks: Iterator[list[EncodedRow]]) -> Iterator[int]:
+            if self._packed is not None:
+                return self._packed.bulk_load(chunks, ttl)
+            return (self._bulk_load_chunk(chunk, ttl) for chunk in chunks)
+
         written = 0
-        chunks = self._encoded_chunks(rows, chunk_size)
-        if self._packed is not None:
-            acknowledged = self._packed.bulk_load(chunks, ttl)
-        else:
-            acknowledged = (self._bulk_load_chunk(chunk, ttl) for chunk in chunks)
-        with tqdm(total=total, unit="entity", desc="bulk_load", disable=not progress) as bar:
-            try:
-                for done in acknowledged:
-                    written += done
-                    self._counters.add(batch_writes=done)
-                    bar.update(done)
-            except (TypeError, ValueError) as exc:  # a bad row in a stream
-                if written:
-                    raise type(exc)(
-                        f"{exc} ({written} entities were written before it; fix the row and load again)"
-                    ) from None
-                raise
+        chunks = write_in_chunks(
+            rows, write, self.schema, FeatureKind.BATCH, self.key_prefix, chunk_size=chunk_size, progress=progress
+        )
+        for done in chunks:
+            written += done
+            self._counters.add(batch_writes=done)
+        if run_ids(self.client) != servers:
+            raise LoadInterruptedError(
+                f"Redis restarted during the load of {written} entities: without persistence, what it "
+                "acknowledged before the restart is gone. Run the load again (it writes the same values)."
+            )
         return written
 
     def _bulk_load_chunk(self, chunk: list[EncodedRow], ttl: int) -> int:
         """One chunk as one pipeline: ``HSET key field value ...`` and ``EXPIRE key ttl`` per entity."""
         pipe = self.client.pipeline(transaction=False)
-        for key, mapping in chunk:
-            pipe.hset(key, mapping=mapping)
+        for key, fields in chunk:
+            pipe.hset(key, mapping=fields)
             pipe.expire(key, ttl)
         replies = pipe.execute()
         if not all(replies[1::2]):  # EXPIRE answers 0 only for a missing key, which HSET just wrote
-            raise InvariantError(f"EXPIRE did not set a key TTL on every entity of a chunk: {replies[1::2]}")
+            raise InvariantError(f"EXPIRE did not give every entity of a chunk its key TTL: {replies[1::2]}")
         return len(chunk)
-
-    def _encoded_chunks(self, rows: Rows, chunk_size: int) -> Iterator[list[EncodedRow]]:
-        """The rows as checked ``(key, fields)`` pairs, ``chunk_size`` at a time."""
-        encoded = (
-            (self.key_prefix + check_entity_id(entity_id), self._batch_fields(entity_id, features))
-            for entity_id, features in iter_rows(rows, self.schema, chunk_size)
-        )
-        while chunk := list(islice(encoded, chunk_size)):
-            yield chunk
-
-    def _batch_fields(self, entity_id: object, features: Mapping[str, object]) -> EncodedFields:
-        fields = self.schema.encode(features, FeatureKind.BATCH, entity_id)
-        if not fields:
-            raise ValueError(f"entity {entity_id!r}: no features to write")
-        return fields
 
     def update_batch_feature(self, entity_id: str, name: str, value: FeatureValue) -> None:
         """Refresh one batch feature by hand, leaving the key-level TTL alone.
@@ -427,6 +262,67 @@ class FeatureStore:
             codes = pipe.execute()[1]
         check_field_ttl_codes("HSETEX" if self.uses_hsetex else "HEXPIRE", key, list(values), codes)
         self._counters.add(streaming_writes=1)
+
+    def update_streaming_many(
+        self,
+        rows: Rows,
+        ttl_seconds: int | None = None,
+        *,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        progress: bool = False,
+    ) -> int:
+        """:meth:`update_streaming` for many entities, one round trip per chunk.
+
+        ``HSETEX`` per entity in one pipeline (Redis >= 8.0), or ``HSET`` +
+        ``HEXPIRE`` per entity in one ``MULTI`` per chunk (Redis 7.4; per entity
+        on a cluster, where a transaction cannot span slots). Every reply is
+        checked, and rows are checked as :meth:`bulk_load` checks them.
+
+        Args:
+            rows: id -> streaming features, ``(id, features)`` pairs, or a DataFrame indexed by id.
+            ttl_seconds: Field TTL; defaults to ``streaming_ttl_seconds``.
+            chunk_size: Entities per round trip.
+            progress: Show a tqdm progress bar.
+
+        Returns:
+            The number of entities written.
+
+        Raises:
+            TypeError, ValueError: A row is malformed, or holds a batch feature.
+            InvariantError: Redis did not give every field its TTL.
+        """
+        ttl = self.streaming_ttl_seconds if ttl_seconds is None else check_ttl(ttl_seconds)
+
+        def write(chunks: Iterator[list[EncodedRow]]) -> Iterator[int]:
+            return (self._streaming_chunk(chunk, ttl) for chunk in chunks)
+
+        written = 0
+        chunks = write_in_chunks(
+            rows, write, self.schema, FeatureKind.STREAMING, self.key_prefix, chunk_size=chunk_size, progress=progress
+        )
+        for done in chunks:
+            written += done
+            self._counters.add(streaming_writes=done)
+        return written
+
+    def _streaming_chunk(self, chunk: list[EncodedRow], ttl: int) -> int:
+        if self.uses_hsetex:
+            pipe = self.client.pipeline(transaction=False)
+            for key, fields in chunk:
+                pipe.hsetex(key, mapping=fields, ex=ttl)
+            codes = [[code] for code in pipe.execute()]
+        else:
+            codes = []
+            one_slot = isinstance(self.client, RedisCluster)
+            for part in [[row] for row in chunk] if one_slot else [chunk]:
+                pipe = self.client.pipeline(transaction=True)
+                for key, fields in part:
+                    pipe.hset(key, mapping=fields)
+                    pipe.hexpire(key, ttl, *fields)
+                codes += pipe.execute()[1::2]
+        for (key, fields), entity_codes in zip(chunk, codes):
+            check_field_ttl_codes("HSETEX" if self.uses_hsetex else "HEXPIRE", key, list(fields), entity_codes)
+        return len(chunk)
 
     # -- inference path ----------------------------------------------------
 
@@ -487,6 +383,32 @@ class FeatureStore:
         self._counters.add(reads=len(ids) if wanted else 0, fields_read=found)
         return rows_frame(ids, wanted, rows, self.schema, decode)
 
+    def get_feature_vector(self, entity_id: str, names: Sequence[str]) -> FeatureVector:
+        """Read features with their freshness: ``EXISTS`` + ``HMGET`` in one pipeline.
+
+        Each feature comes back with a status (present, expired, missing,
+        entity missing, unknown feature) and its typed value or schema default:
+        see :mod:`fslib.freshness`.
+        """
+        return self.batch_get_feature_vectors([entity_id], names)[check_entity_id(entity_id)]
+
+    def batch_get_feature_vectors(self, entity_ids: Sequence[str], names: Sequence[str]) -> FeatureVectors:
+        """:meth:`get_feature_vector` for many entities: ``EXISTS`` + ``HMGET`` each, one round trip.
+
+        Returns:
+            Entity id -> :class:`~fslib.freshness.FeatureVector`; ``.to_frame()`` for a DataFrame.
+        """
+        ids, wanted = check_entity_ids(entity_ids), check_feature_names(names)
+        known = [name for name in wanted if name in self.schema]
+        pipe = self.client.pipeline(transaction=False)
+        for entity_id in ids:
+            pipe.exists(self.key_prefix + entity_id)
+            if known:
+                pipe.hmget(self.key_prefix + entity_id, known)
+        vectors = FeatureVectors.from_replies(self.schema, ids, wanted, pipe.execute() if ids else [])
+        self._counters.add(reads=len(ids), fields_read=vectors.present_count())
+        return vectors
+
     def _hmget_many(
         self, entity_ids: Sequence[str], names: Sequence[str]
     ) -> tuple[list[str], list[str], list[list[str | None]]]:
@@ -538,8 +460,13 @@ class FeatureStore:
     # -- housekeeping --------------------------------------------------------
 
     def _scan_keys(self) -> Iterator[str]:
-        """Every key under the prefix: ``SCAN`` (every primary on a cluster), never ``KEYS``."""
-        return self.client.scan_iter(match=scan_pattern(self.key_prefix), count=_SCAN_COUNT)
+        """Every key this store owns: ``SCAN`` (every primary on a cluster), never ``KEYS``.
+
+        ``MATCH prefix*`` also finds the keys of stores with a longer prefix; those are skipped.
+        """
+        for key in self.client.scan_iter(match=scan_pattern(self.key_prefix), count=_SCAN_COUNT):
+            if entity_id_of(self.key_prefix, key) is not None:
+                yield key
 
     def count_entities(self) -> int:
         """How many entities exist under the prefix (``SCAN``)."""

@@ -2,7 +2,7 @@
 
 The stand-in for a Flink / Kafka Streams job (the seed's ``streaming_worker.rs``).
 Every tick it picks a few entities that exist under the store's prefix and
-writes fresh streaming features through :meth:`FeatureStore.update_streaming`,
+writes fresh streaming features through :meth:`FeatureStore.update_streaming_many`,
 so every write carries its field TTL. Pause it for longer than the streaming
 TTL and the streaming fields drop out while the batch fields stay.
 
@@ -25,7 +25,8 @@ from types import TracebackType
 
 from redis.backoff import ExponentialBackoff
 
-from fslib.store import FeatureStore, check_ttl
+from fslib.checks import check_ttl
+from fslib.store import FeatureStore
 from fslib.synth import streaming_features
 
 __all__ = [
@@ -57,7 +58,7 @@ class WorkerStats:
     ticks: int = 0
     """Ticks that ran while not paused, failed ones included."""
     writes: int = 0
-    """Successful :meth:`FeatureStore.update_streaming` calls."""
+    """Entities given fresh streaming features (one ``HSETEX`` each)."""
     errors: int = 0
     """Ticks that raised."""
     last_tick_at: float | None = None
@@ -313,11 +314,9 @@ class StreamingWorker:
     def _tick(self) -> None:
         writes = 0
         try:
-            for entity_id in self._pick_entities():
-                if self._paused or self._stop.is_set():
-                    break
-                self.store.update_streaming(entity_id, streaming_features(self._rng), self.streaming_ttl_seconds)
-                writes += 1
+            events = {entity_id: streaming_features(self._rng) for entity_id in self._pick_entities()}
+            if events:  # one HSETEX per entity, all in one round trip
+                writes = self.store.update_streaming_many(events, self.streaming_ttl_seconds)
         finally:
             self._record(ticks=1, writes=writes)
 

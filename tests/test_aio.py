@@ -178,7 +178,7 @@ def test_many_concurrent_reads_each_get_their_own_answer(
 
     async def body(
         store: AsyncFeatureStore,
-    ) -> tuple[list[dict[str, Any]], list[dict[str, dict[str, Any]]], fslib.StoreStats]:
+    ) -> tuple[list[dict[str, Any]], list[dict[str, dict[str, Any]]], fslib.stats.StoreStats]:
         singles = await asyncio.gather(*(store.get_features(e, NAMES, decode=True) for e in ids))
         batches = await asyncio.gather(*(store.batch_get_features(IDS[i : i + 30], NAMES) for i in range(0, 120, 30)))
         return list(singles), list(batches), store.stats()

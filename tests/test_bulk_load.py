@@ -51,14 +51,16 @@ def test_bulk_load_writes_what_a_redis_py_pipeline_writes(
 
 
 @pytest.mark.single_server
-def test_bulk_load_is_one_socket_write_per_chunk(redis_server: fslib.local.EmbeddedRedis, prefix: str) -> None:
+def test_bulk_load_is_one_socket_write_per_chunk(
+    redis_server: fslib.local.EmbeddedRedis, prefix: str, transport: Transport
+) -> None:
     pool = redis.ConnectionPool.from_url(redis_server.url, decode_responses=True, connection_class=CountingConnection)
-    store = FeatureStore(redis.Redis(connection_pool=pool), key_prefix=prefix)
+    store = FeatureStore(redis.Redis(connection_pool=pool), key_prefix=prefix, transport=transport)
     try:
         store.client.ping()  # connects: the handshake's writes are not the load's
         CountingConnection.sends.clear()
         assert store.bulk_load(synthesize_users(25), chunk_size=10) == 25
-        assert CountingConnection.sends == {redis_server.port: 3}
+        assert CountingConnection.sends == {redis_server.port: 3 + 2}  # 3 chunks; INFO before and after
         assert store.count_entities() == 25 and store.key_ttl_seconds("u0025") > 86000  # the daily batch cycle
     finally:
         store.reset()
@@ -167,3 +169,26 @@ def test_bulk_load_writes_everything_after_a_dropped_connection(
     finally:
         store.reset()
         victim.close()
+
+
+def test_a_restart_during_a_load_is_reported_and_a_rerun_restores_everything(transport: Transport) -> None:
+    # Without persistence a restarted Redis has lost what it acknowledged; the load must not say "done".
+    with fslib.local.EmbeddedRedis() as server:
+        client = fslib.connect(server.url)
+        store = FeatureStore(client, key_prefix="restart:", transport=transport)
+        users = synthesize_users(2000)
+
+        def restarted_halfway() -> Iterator[tuple[str, dict[str, Any]]]:
+            for index, row in enumerate(users):
+                if index == 1000:
+                    server.restart()
+                yield row
+
+        try:
+            with pytest.raises(fslib.LoadInterruptedError, match="Redis restarted during the load"):
+                store.bulk_load(restarted_halfway(), chunk_size=100)
+            assert store.count_entities() < 2000  # what went before the restart is gone
+            assert store.bulk_load(users, chunk_size=100) == 2000  # idempotent: the fix is to run it again
+            assert store.count_entities() == 2000
+        finally:
+            client.close()

@@ -15,7 +15,7 @@ from redis.retry import Retry
 
 import fslib
 from fslib import DEFAULT_SCHEMA, FeatureStore, synthesize_users
-from fslib.fast.packed import execute_packed, execute_packed_async, pack_hmgets
+from fslib.fast.packed import execute_packed, execute_packed_async, pack_bulk_load, pack_hmgets
 
 from counting import CountingConnection
 from polling import wait_until
@@ -45,6 +45,20 @@ def odd_keys(single_client: redis.Redis, prefix: str) -> Iterator[list[str]]:
     single_client.hset(keys[3], mapping={"empty": "not empty"})
     yield keys
     single_client.delete(*keys)
+
+
+def test_the_packers_write_exactly_the_bytes_of_redis_pys_own_pack_commands() -> None:
+    # If a redis-py release changes how commands go on the wire, this fails before any store does.
+    connection = redis.Connection(encoding="utf-8")  # never connected: packing needs no socket
+    keys = ["fs:user:u1", "fs:user:ü", "k\r\n"]
+    fields = [*ODD_FIELDS, "tx_count_7d"]
+    expected = b"".join(connection.pack_commands([("HMGET", key, *fields) for key in keys]))
+    assert pack_hmgets(keys, fields, connection.encoder) == expected
+    rows = [("fs:user:u1", {"a": "x", "n": 5, "f": 9.25, "big": -(2**63)}), ("fs:user:ü", dict(ODD_FIELDS))]
+    commands = []
+    for key, mapping in rows:
+        commands += [("HSET", key, *(part for pair in mapping.items() for part in pair)), ("EXPIRE", key, 600)]
+    assert pack_bulk_load(rows, 600, connection.encoder) == b"".join(connection.pack_commands(commands))
 
 
 @pytest.mark.parametrize("decode_responses", [True, False])

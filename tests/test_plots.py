@@ -130,3 +130,14 @@ def test_hgetall_vs_hmget_labels_the_asked_fields() -> None:
     ax = plots.hgetall_vs_hmget(frame).axes[0]
     assert [line.get_label() for line in ax.get_lines()] == ["HGETALL (every field)", "HMGET 5 fields"]
     assert ax.get_lines()[0].get_ydata().tolist() == pytest.approx([40.0, 80.0])
+
+
+def test_show_source_returns_the_methods_code_with_its_redis_calls() -> None:
+    from fslib import FeatureStore
+    from fslib.lab import show_source
+
+    code = show_source(FeatureStore.update_streaming)
+    assert code.data.startswith("def update_streaming(")  # dedented: it reads as a function
+    assert "self.client.hsetex(" in code.data and "pipe.hexpire(" in code.data
+    with pytest.raises(TypeError):
+        show_source(len)

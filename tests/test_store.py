@@ -9,8 +9,8 @@ import redis
 
 import fslib
 from fslib import DEFAULT_SCHEMA, FeatureStore, InvariantError, synthesize_users
+from fslib.checks import check_field_ttl_codes
 from fslib.local import free_port
-from fslib.store import check_field_ttl_codes
 
 from polling import wait_until
 
@@ -266,7 +266,7 @@ def test_inspect_shows_the_whole_hash_with_ttls(store: FeatureStore) -> None:
     store.update_streaming("u1", {"tx_count_5m": 3}, ttl_seconds=60)
     view = store.inspect("u1")
     assert view.exists and 890 <= view.key_ttl_seconds <= 900
-    assert view.fields["country_iso"] == fslib.store.FieldState("US", -1)
+    assert view.fields["country_iso"] == fslib.inspection.FieldState("US", -1)
     assert 50 <= view.fields["tx_count_5m"].ttl_seconds <= 60
     assert set(view.fields) == {*ROW, "tx_count_5m"}
     text = str(view)
@@ -312,4 +312,4 @@ def test_stats_are_thread_safe_and_resettable(store: FeatureStore) -> None:
     stats = store.stats()
     assert (stats.reads, stats.fields_read) == (803, 802)
     store.reset_stats()
-    assert store.stats() == fslib.StoreStats()
+    assert store.stats() == fslib.stats.StoreStats()

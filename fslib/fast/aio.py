@@ -18,6 +18,7 @@ import redis.asyncio
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.asyncio.retry import Retry as AsyncRetry
 
+from fslib.checks import check_feature_names, check_field_ttl_codes, check_ttl
 from fslib.connection import (
     _client_options,
     _cluster_wanted,
@@ -29,10 +30,12 @@ from fslib.connection import (
     resolve_url,
 )
 from fslib.fast.packed import execute_packed_async, pack_hmgets
+from fslib.freshness import FeatureVector, FeatureVectors
 from fslib.keys import check_entity_id, check_entity_ids, check_prefix
 from fslib.rows import found_features, rows_frame
 from fslib.schema import DEFAULT_SCHEMA, FeatureKind, FeatureValue, Schema
-from fslib.store import Counters, StoreStats, Transport, check_feature_names, check_field_ttl_codes, check_ttl
+from fslib.stats import Counters, StoreStats
+from fslib.store import Transport
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -215,6 +218,26 @@ class AsyncFeatureStore:
         found = sum(len(row) - row.count(None) for row in rows)
         self._counters.add(reads=len(ids) if wanted else 0, fields_read=found)
         return rows_frame(ids, wanted, rows, self.schema, decode)
+
+    async def get_feature_vector(self, entity_id: str, names: Sequence[str]) -> FeatureVector:
+        """Features with their freshness; see ``FeatureStore.get_feature_vector`` (``EXISTS`` + ``HMGET``)."""
+        return (await self.batch_get_feature_vectors([entity_id], names))[check_entity_id(entity_id)]
+
+    async def batch_get_feature_vectors(self, entity_ids: Sequence[str], names: Sequence[str]) -> FeatureVectors:
+        """Many entities' features with their freshness, in one round trip (``EXISTS`` + ``HMGET`` each)."""
+        ids, wanted = check_entity_ids(entity_ids), check_feature_names(names)
+        known = [name for name in wanted if name in self.schema]
+        replies: list[Any] = []
+        if ids:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for entity_id in ids:
+                    pipe.exists(self.key_prefix + entity_id)
+                    if known:
+                        pipe.hmget(self.key_prefix + entity_id, known)
+                replies = await pipe.execute()
+        vectors = FeatureVectors.from_replies(self.schema, ids, wanted, replies)
+        self._counters.add(reads=len(ids), fields_read=vectors.present_count())
+        return vectors
 
     async def _hmget_many(
         self, entity_ids: Sequence[str], names: Sequence[str]

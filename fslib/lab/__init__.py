@@ -6,12 +6,14 @@ the core through its public API; the core never imports this package.
     >>> from fslib import lab
     >>> lab.worker_controls(worker)              # Pause/Resume for a StreamingWorker
     >>> lab.plots.field_ttl_heatmap(lab.expiry.snapshot_ttls(store, ids))
+    >>> lab.show_source(fslib.FeatureStore.update_streaming)   # the Redis commands, on screen
 """
 
 from __future__ import annotations
 
 from fslib.lab import bench, expiry, plots, widgets
 from fslib.lab.dashboard import Dashboard
+from fslib.lab.source import show_source
 from fslib.lab.widgets import worker_controls
 
-__all__ = ["Dashboard", "bench", "expiry", "plots", "widgets", "worker_controls"]
+__all__ = ["Dashboard", "bench", "expiry", "plots", "show_source", "widgets", "worker_controls"]

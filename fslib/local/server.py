@@ -31,8 +31,6 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from fslib.urls import mask_url
-
 __all__ = ["EmbeddedRedis", "embedded_server", "free_port"]
 
 logger = logging.getLogger(__name__)
@@ -96,7 +94,11 @@ class EmbeddedRedis:
     @property
     def url(self) -> str:
         """The ``redis://`` URL of this server, password included: pass it to clients, show it masked."""
-        return f"redis://:{self.password}@127.0.0.1:{self.port}/0"
+        return self._url(self.password)
+
+    def _url(self, password: str) -> str:
+        # Also what repr and the log show, with "***": fslib.mask_url's form (fslib.local imports no core).
+        return f"redis://:{password}@127.0.0.1:{self.port}/0"
 
     @property
     def log_path(self) -> str | None:
@@ -136,7 +138,7 @@ class EmbeddedRedis:
             log.close()
             self._send_password()
             self._wait_until_ready(timeout)
-            logger.info("embedded redis-server running at %s", mask_url(self.url))
+            logger.info("embedded redis-server running at %s", self._url("***"))
             return self
 
     def _send_password(self) -> None:
@@ -213,7 +215,7 @@ class EmbeddedRedis:
 
     def __repr__(self) -> str:
         state = "running" if self.is_running else "stopped"
-        return f"EmbeddedRedis(url={mask_url(self.url)!r}, {state})"
+        return f"EmbeddedRedis(url={self._url('***')!r}, {state})"
 
 
 _first_use = threading.Lock()

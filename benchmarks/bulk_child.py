@@ -5,8 +5,8 @@ transport), ``raw`` (redis-py pipelines, the floor) and ``lua`` (the dropped
 script). Every variant iterates the same ``synthesize_users(n)``: a lazy
 re-iterable, which ``bulk_load`` reads once, chunk by chunk.
 
-Prints one JSON line: users/s, seconds, peak RSS before and after. Keys stay
-behind; the parent deletes the prefix.
+Writes to ``REDIS_URL``. Prints one JSON line: users/s, seconds, peak RSS
+before and after. Keys stay behind; the parent deletes the prefix.
 """
 
 from __future__ import annotations
@@ -77,7 +77,6 @@ def _peak_rss_mb() -> float:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--url", required=True)
     parser.add_argument("--prefix", required=True)
     parser.add_argument("--users", type=int, required=True)
     parser.add_argument("--chunk", type=int, required=True)
@@ -85,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--nice", type=int, default=0, help="lower this process's CPU priority, as a batch job should")
     args = parser.parse_args(argv)
     os.nice(args.nice)
-    client = fslib.connect(args.url, cluster=False)
+    client = fslib.connect(os.environ["REDIS_URL"], cluster=False)  # not an argument: it holds the password
     assert isinstance(client, redis.Redis)
     users = fslib.synthesize_users(args.users)
     transport: Transport = "packed" if args.variant == "packed" else "pipeline"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import subprocess
 import sys
@@ -29,8 +30,6 @@ def _load_in_child(
         sys.executable,
         "-m",
         "benchmarks.bulk_child",
-        "--url",
-        cfg.url,
         "--prefix",
         prefix,
         "--users",
@@ -42,7 +41,8 @@ def _load_in_child(
         "--nice",
         str(nice),
     ]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    # The URL carries the password: in the environment, not in argv, which ps shows to every local user.
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env={**os.environ, "REDIS_URL": cfg.url})
     return {"prefix": prefix}, proc
 
 

@@ -14,6 +14,8 @@ from fslib import FeatureStore, synthesize_users
 from fslib.checks import MAX_TTL_SECONDS
 from fslib.local import EmbeddedRedis, free_port
 
+from polling import wait_until
+
 DEBIAN_REDIS = "/usr/bin/redis-server"
 SECRET = "hunter2"
 
@@ -181,6 +183,22 @@ def test_cli_refuses_bad_arguments_in_plain_words(args: tuple[str, str], says: s
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.splitlines()[-1] == f"python -m fslib.build_features: error: {says}"
     assert "_int" not in result.stderr and "invalid" not in result.stderr  # no internal names
+
+
+def test_cli_fails_when_redis_restarts_during_the_load() -> None:
+    """The load Redis lost part of is never reported as done (the library raises LoadInterruptedError)."""
+    with EmbeddedRedis() as server, redis.Redis.from_url(server.url) as watcher:
+        env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+        command = [sys.executable, "-m", "fslib.build_features", "--count", "100000", "--redis-url", server.url]
+        with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) as cli:
+            assert wait_until(lambda: watcher.dbsize() > 0, timeout=60), "the load never started"
+            server.restart()
+            out, err = cli.communicate(timeout=120)
+    last = err.replace("\r", "\n").splitlines()[-1]  # after the progress bar
+    assert cli.returncode == 2 and "Materialized" not in out, (out, err)
+    assert "Traceback" not in err and last.startswith("error: "), err
+    # Reconnected in time: the restart is named; else the retries ran out first. Neither says done.
+    assert "Redis restarted during the load" in last or "cannot reach Redis" in last, last
 
 
 def test_cli_bounds_the_ttl_as_the_library_does() -> None:

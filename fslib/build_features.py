@@ -65,7 +65,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--count", type=_positive_int, default=500, help="users to write (default 500)")
     parser.add_argument("--ttl-seconds", type=_ttl_seconds, default=24 * 60 * 60, help="key-level TTL (default 86400)")
-    parser.add_argument("--redis-url", default=None, help="default: $REDIS_URL, else a temporary embedded Redis")
+    parser.add_argument(
+        "--redis-url",
+        default=None,
+        help="default: $REDIS_URL (better for a URL with a password: ps shows arguments), "
+        "else a temporary embedded Redis",
+    )
     parser.add_argument("--prefix", default="fs:user:", help="key prefix (default fs:user:)")
     parser.add_argument("--seed", type=_whole_number, default=42, help="random seed (default 42)")
     parser.add_argument("--chunk-size", type=_positive_int, default=DEFAULT_CHUNK_SIZE, help="entities per round trip")

@@ -506,6 +506,7 @@ class _View:
         self.state_html, self.state_status = w.HTML(), w.HTML()
         self.controls = WorkerControls(dash.worker, auto_refresh_seconds=None, startable=True)
         self.controls.toggle_button.add_class("fslib-toggle")
+        self.controls.status_line.add_class("fslib-worker-status")
         narrow = {"layout": {"width": "200px"}, "style": {"description_width": "initial"}}
         self.count = w.IntText(value=200, description="users", _dom_classes=["fslib-count"], **narrow)
         self.ttl = w.IntText(
@@ -520,6 +521,7 @@ class _View:
             value=[name for name in _DEFAULT_READ if name in schema],
             rows=len(schema),
             description="features",
+            layout={"width": "340px"},
         )
         self.score_count = w.IntText(value=100, description="users", _dom_classes=["fslib-score-count"], **narrow)
         self.load_out, self.read_out, self.inspect_out, self.reset_out = (w.HTML() for _ in range(4))

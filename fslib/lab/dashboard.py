@@ -539,14 +539,6 @@ class _View:
         self.cancel_button = self._button("Cancel", "fslib-reset-cancel", lambda: self._ask(False), self.reset_out, "")
         question = w.HTML(f"Drop every user under <code>{prefix}*</code>?")
         self.confirm_box = w.HBox([question, self.confirm_button, self.cancel_button], layout={"display": "none"})
-        legend = " and ".join(
-            f"<span style='{style};padding:0 6px'>{kind}</span>" for kind, style in _KIND_STYLE.items()
-        )
-        title = w.HTML(
-            f"<h3 style='margin:4px'>fslib feature-store dashboard</h3><div style='margin:0 4px'>Redis at "
-            f"<code>{html.escape(dash.redis_url)}</code>, users under <code>{prefix}*</code>; {legend} features: "
-            "batch ones live as long as the key TTL, streaming ones carry their own field TTL.</div>"
-        )
         panels = [
             self._panel("Store state", self.state_html, self.state_status),
             self._panel("Streaming worker", self.controls),
@@ -560,7 +552,6 @@ class _View:
         )
         self.root = w.VBox(
             [
-                title,
                 w.HBox(panels, layout={"flex_flow": "row wrap"}),
                 self._panel("Inference read (one HMGET)", w.HBox([read_form, self.read_out])),
                 self._panel("Batch scoring (pipelined HMGET of u0001..)", score_form, self.score_out),

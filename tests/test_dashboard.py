@@ -148,10 +148,12 @@ def test_a_new_dashboard_on_the_same_prefix_closes_the_old_one(redis_server: Emb
     ],
 )
 def test_bad_settings_raise_and_leave_nothing_running(
-    redis_server: EmbeddedRedis, prefix: str, options: dict[str, object], error: type[Exception]
+    redis_server: EmbeddedRedis, client: redis.Redis, prefix: str, options: dict[str, object], error: type[Exception]
 ) -> None:
+    connections = len(client.client_list())
     with pytest.raises(error):
         make_dashboard(redis_server.url, prefix, **options)
+    assert len(client.client_list()) == connections  # its connection was closed (threads: see conftest)
 
 
 def test_unreachable_redis_at_start_up_raises() -> None:

@@ -318,19 +318,19 @@ class Dashboard:
         self._client = connect(url, retry_attempts=3)  # few retries: a dead server shows within seconds
         self._closed = False
         self._view: _View | None = None
-        self.store: FeatureStore = FeatureStore(self._client, key_prefix, batch_ttl_seconds, streaming_ttl_seconds)
-        self._last_load_ttl = self.store.batch_ttl_seconds
-        self.worker = StreamingWorker(
-            self.store, tick_seconds, users_per_tick, streaming_ttl_seconds=streaming_ttl_seconds
-        )
         try:
+            self.store: FeatureStore = FeatureStore(self._client, key_prefix, batch_ttl_seconds, streaming_ttl_seconds)
+            self._last_load_ttl = self.store.batch_ttl_seconds
+            self.worker = StreamingWorker(
+                self.store, tick_seconds, users_per_tick, streaming_ttl_seconds=streaming_ttl_seconds
+            )
             if not no_reset:
                 reset_store(self.store, self.worker)
             if initial_users:
                 self.materialize(initial_users)
             if start_worker:
                 self.worker.start()
-        except BaseException:
+        except BaseException:  # a bad setting or a dead server: close the connection, stop the worker
             self.close()
             raise
         _OPEN.add(self)

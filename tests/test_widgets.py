@@ -173,3 +173,22 @@ def test_auto_refresh_follows_the_worker_on_the_event_loop(worker: StreamingWork
     first, live, ended_stopped = asyncio.run(scenario())
     assert first != live and " 0 writes" not in live
     assert ended_stopped
+
+
+def test_a_refresher_step_that_raises_is_logged_and_tried_again(caplog: pytest.LogCaptureFixture) -> None:
+    calls: list[int] = []
+
+    async def step() -> bool:
+        calls.append(len(calls))
+        if len(calls) == 1:
+            raise RuntimeError("one bad refresh")
+        return False
+
+    async def scenario() -> None:
+        refresher = Refresher(step, 0.01)
+        assert refresher.start() and refresher.task is not None
+        await asyncio.wait_for(refresher.task, 5.0)
+
+    asyncio.run(scenario())
+    assert calls == [0, 1]
+    assert "widget refresh failed" in caplog.text and "one bad refresh" in caplog.text

@@ -18,6 +18,7 @@ ipykernel 7.0 (jupyter-widgets/ipywidgets#4001).
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import numbers
 import time
@@ -34,6 +35,8 @@ __all__ = [
     "plural",
     "worker_controls",
 ]
+
+logger = logging.getLogger(__name__)
 
 
 def plural(count: int, noun: str) -> str:
@@ -70,6 +73,8 @@ def describe_worker(worker: StreamingWorker, now: float | None = None) -> str:
 
 class Refresher:
     """Awaits ``step()`` every ``interval`` seconds in a task on the running asyncio loop, until it returns False.
+
+    A step that raises is logged and tried again at the next interval.
 
     Jupyter's kernel runs an asyncio loop on the thread that handles widget
     messages, so a step changes widgets where ipywidgets expects it, and the
@@ -120,7 +125,12 @@ class Refresher:
             self.task = None
 
     async def _loop(self) -> None:
-        while await self.step():
+        while True:
+            try:
+                if not await self.step():
+                    return
+            except Exception:  # a live panel outlives one failed refresh; the log keeps the traceback
+                logger.exception("widget refresh failed")
             await asyncio.sleep(self.interval)
 
 

@@ -2,9 +2,10 @@
 
 A person's session: open the notebook, run every cell but the closing one, click
 Bulk-load, Pause/Resume, Read features, Pipeline HMGET, Inspect and Reset, read what
-the page shows, then run the closing cell. JupyterLab serves a copy of the notebook so the committed file
-never gets outputs. At the end the kernel, its embedded Redis and JupyterLab
-must all be gone.
+the page shows, then run the closing cell. The panels must refresh by themselves
+(a task on the kernel's event loop) and carry streaming features for the users shown.
+JupyterLab serves a copy of the notebook so the committed file never gets outputs.
+At the end the kernel, its embedded Redis and JupyterLab must all be gone.
 """
 
 from __future__ import annotations
@@ -230,17 +231,16 @@ def test_dashboard_notebook_in_a_real_browser(jupyterlab: tuple[str, subprocess.
 
             dashboard = page.locator(".fslib-dashboard")
             expect(dashboard).to_be_visible(timeout=KERNEL_WORK_MS)
-            badge = dashboard.locator(".fslib-badge")
-            expect(badge).to_have_text("running", timeout=KERNEL_WORK_MS)
+            status = dashboard.locator(".fslib-worker-status")  # the worker status, shown once
+            expect(status).to_have_text(re.compile(r"^running · "), timeout=KERNEL_WORK_MS)
             # The cells after the dashboard ran too (materialize(300) from code).
             stdout = page.locator(".jp-RenderedText[data-mime-type='application/vnd.jupyter.stdout']")
             expect(stdout.filter(has_text="Bulk-loaded 300 users")).to_be_visible(timeout=KERNEL_WORK_MS)
             expect(kernel_idle).to_have_count(1, timeout=KERNEL_WORK_MS)
 
-            # The store-state panel refreshes on its own: the worker's tick count moves with no click.
-            counters = dashboard.locator(".fslib-worker-counters")
-            first = counters.inner_text()
-            expect(counters).not_to_have_text(first, timeout=CLICK_RESULT_MS)
+            # The panels refresh on their own: the worker's tick count moves with no click.
+            first = status.inner_text()
+            expect(status).not_to_have_text(first, timeout=CLICK_RESULT_MS)
 
             # Materialize: type a count, click Bulk-load.
             count = dashboard.locator(".fslib-count input")
@@ -249,15 +249,17 @@ def test_dashboard_notebook_in_a_real_browser(jupyterlab: tuple[str, subprocess.
             dashboard.locator("button.fslib-materialize").click()
             expect(dashboard.locator(".fslib-ok", has_text="Bulk-loaded 250 users")).to_be_visible()
             expect(dashboard.locator(".fslib-state-table")).to_contain_text("entities300")
+            expect(dashboard.locator(".fslib-state-table")).to_contain_text("batch TTL (key, last load)86,400 s")
 
             # Pause / Resume: one button, the badge follows.
             toggle = dashboard.locator("button.fslib-toggle")
             expect(toggle).to_have_text("Pause")
             toggle.click()
-            expect(badge).to_have_text("paused")
+            expect(status).to_have_text(re.compile(r"^paused · "))
             expect(toggle).to_have_text("Resume")
             toggle.click()
-            expect(badge).to_have_text("running")
+            expect(status).to_have_text(re.compile(r"^running · "))
+            expect(toggle).to_have_text("Pause")
 
             # Read features: the default mix of batch and streaming features for u0001.
             dashboard.locator("button.fslib-read").click()
@@ -267,7 +269,18 @@ def test_dashboard_notebook_in_a_real_browser(jupyterlab: tuple[str, subprocess.
             expect(table.locator("tr.fslib-streaming")).to_have_count(2)
             expect(table.locator("tr.fslib-batch").first).to_contain_text("risk_segment")
             expect(table.locator("tr.fslib-batch").first).to_contain_text("- (key TTL only)")
+            # The worker reaches every user within the streaming TTL: u0001's streaming fields are there.
+            for row in table.locator("tr.fslib-streaming").all():
+                expect(row).to_contain_text(re.compile(r"\d+ s$"))
             expect(dashboard.locator(".fslib-summary", has_text="HMGET latency")).to_contain_text("u0001: key TTL")
+            expect(dashboard.locator(".fslib-summary", has_text="HMGET latency")).to_contain_text(
+                "5/5 features present"
+            )
+            read_user = dashboard.locator(".fslib-read-user input")
+            read_user.fill("u9999")
+            read_user.press("Tab")
+            dashboard.locator("button.fslib-read").click()
+            expect(dashboard.locator(".fslib-summary")).to_contain_text(["u9999: entity missing: fall back"])
 
             # Batch scoring and Inspect, then the picture, then Reset with its confirmation.
             dashboard.locator("button.fslib-score").click()
@@ -290,8 +303,10 @@ def test_dashboard_notebook_in_a_real_browser(jupyterlab: tuple[str, subprocess.
             expect(page.locator(".jp-StatusBar-Widget", has_text=f"Cell {len(kinds)}/{len(kinds)}")).to_have_count(1)
             page.keyboard.press("Shift+Enter")
             expect(stdout.filter(has_text="dashboard closed")).to_be_visible(timeout=KERNEL_WORK_MS)
-            expect(badge).to_have_text("closed")
+            expect(status).to_have_text(re.compile(r"^stopped · "))
+            expect(dashboard.locator(".fslib-note", has_text="Dashboard closed")).to_be_visible()
             expect(dashboard.locator("button.fslib-read")).to_be_disabled()
+            expect(toggle).to_be_disabled()
         except Exception:
             page.screenshot(path=str(ARTIFACTS / "dashboard-failure.png"), full_page=True)
             raise

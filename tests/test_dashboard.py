@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator
 from html.parser import HTMLParser
@@ -11,7 +12,7 @@ import pytest
 import redis
 
 from fslib import DEFAULT_SCHEMA, FeatureStore, synthesize_users
-from fslib.lab.dashboard import COUNT_RANGE, TTL_RANGE, Dashboard, clamp, describe_error
+from fslib.lab.dashboard import Dashboard, clamp, describe_error
 from fslib.local import EmbeddedRedis, free_port
 from fslib.worker import WorkerStatus
 
@@ -120,15 +121,19 @@ def test_start_worker_runs_it_at_once(redis_server: EmbeddedRedis, prefix: str) 
 
 def test_a_new_dashboard_on_the_same_prefix_closes_the_old_one(redis_server: EmbeddedRedis, prefix: str) -> None:
     # What re-running the notebook cell does: the old worker must not keep writing.
-    old = make_dashboard(redis_server.url, prefix, start_worker=True)
-    old._repr_mimebundle_()
-    elsewhere = make_dashboard(redis_server.url, prefix + "elsewhere:", initial_users=0)
-    with make_dashboard(redis_server.url, prefix) as new:
-        assert old.closed and not new.closed and not elsewhere.closed
-        assert old.worker.status is WorkerStatus.STOPPED
-        assert not any(t.name == "fslib-dashboard-refresh" for t in threading.enumerate())
-        new.reset()
-    elsewhere.close()
+    async def scenario() -> None:
+        old = make_dashboard(redis_server.url, prefix, start_worker=True)
+        old._repr_mimebundle_()
+        assert old.refresher.running
+        elsewhere = make_dashboard(redis_server.url, prefix + "elsewhere:", initial_users=0)
+        with make_dashboard(redis_server.url, prefix) as new:
+            assert old.closed and not new.closed and not elsewhere.closed
+            assert old.worker.status is WorkerStatus.STOPPED
+            assert not old.refresher.running
+            new.reset()
+        elsewhere.close()
+
+    asyncio.run(scenario())
 
 
 @pytest.mark.parametrize(
@@ -136,16 +141,19 @@ def test_a_new_dashboard_on_the_same_prefix_closes_the_old_one(redis_server: Emb
     [
         ({"refresh_seconds": 0}, ValueError),
         ({"initial_users": "200"}, TypeError),
+        ({"initial_users": -1}, ValueError),
         ({"streaming_ttl_seconds": 0}, ValueError),
         ({"tick_seconds": -1.0}, ValueError),
         ({"key_prefix": ""}, ValueError),
     ],
 )
 def test_bad_settings_raise_and_leave_nothing_running(
-    redis_server: EmbeddedRedis, prefix: str, options: dict[str, object], error: type[Exception]
+    redis_server: EmbeddedRedis, client: redis.Redis, prefix: str, options: dict[str, object], error: type[Exception]
 ) -> None:
+    connections = len(client.client_list())
     with pytest.raises(error):
         make_dashboard(redis_server.url, prefix, **options)
+    assert len(client.client_list()) == connections  # its connection was closed (threads: see conftest)
 
 
 def test_unreachable_redis_at_start_up_raises() -> None:
@@ -160,6 +168,7 @@ def test_state_reports_count_prefix_ttls_counters_and_worker(dash: Dashboard) ->
     state = dash.state()
     assert state.entity_count == USERS
     assert (state.batch_ttl_seconds, state.streaming_ttl_seconds) == (3600, 30)
+    assert (state.users_per_tick, state.tick_seconds) == (3, 0.02)
     assert state.store_stats.batch_writes == USERS
     assert state.worker_status is WorkerStatus.STOPPED
     dash.read_features("u0001", ["risk_segment"])
@@ -171,7 +180,7 @@ def test_materialize_writes_users_with_the_key_ttl(dash: Dashboard) -> None:
     result = dash.materialize(50, ttl_seconds=60)
     assert (result.written, result.ttl_seconds, result.notes) == (50, 60, ())
     assert result.elapsed_seconds > 0
-    assert "Bulk-loaded 50 users with key TTL 60 s" in result.message
+    assert "Bulk-loaded 50 users with key TTL 60 s" in result.summary
     assert dash.state().entity_count == 50  # u0001..u0020 were overwritten, not duplicated
     assert 0 < dash.store.key_ttl_seconds("u0050") <= 60
     assert dash.inspect("u0050").fields["country_iso"].value == dict(synthesize_users(50))["u0050"]["country_iso"]
@@ -182,14 +191,29 @@ def test_materialize_defaults_to_the_batch_ttl(dash: Dashboard) -> None:
 
 
 def test_materialize_clamps_out_of_range_input_with_a_note(dash: Dashboard) -> None:
-    low = dash.materialize(0, ttl_seconds=1)
+    low = dash.materialize(1, ttl_seconds=1)
     assert (low.written, low.ttl_seconds) == (1, 5)
-    assert low.notes == ("count 0 is below the minimum 1: used 1", "TTL 1 is below the minimum 5: used 5")
+    assert low.notes == ("TTL 1 is below the minimum 5: used 5",)
     high = dash.materialize(2, ttl_seconds=10**9)
-    assert high.ttl_seconds == TTL_RANGE[1]
+    assert high.ttl_seconds == Dashboard.TTL_RANGE[1]
     assert high.notes == ("TTL 1,000,000,000 is above the maximum 172,800: used 172,800",)
+    assert dash.state().batch_ttl_seconds == Dashboard.TTL_RANGE[1]  # what the last load used
     # A count above the maximum is clamped the same way (not loaded here: 100,000 users).
-    assert clamp(10**6, COUNT_RANGE, "count") == (100_000, "count 1,000,000 is above the maximum 100,000: used 100,000")
+    assert clamp(10**6, Dashboard.COUNT_RANGE, "count") == (
+        100_000,
+        "count 1,000,000 is above the maximum 100,000: used 100,000",
+    )
+
+
+@pytest.mark.parametrize("count", [0, -5])
+def test_materialize_refuses_a_count_below_one_and_writes_nothing(dash: Dashboard, count: int) -> None:
+    # Clamping 0 up to 1 would overwrite u0001 with a TTL nobody asked for.
+    before = dash.inspect("u0001")
+    with pytest.raises(ValueError, match=f"count must be at least 1, got {count}: nothing was loaded"):
+        dash.materialize(count, ttl_seconds=5)
+    assert dash.inspect("u0001").key_ttl_seconds > 5
+    assert dash.inspect("u0001").fields == before.fields
+    assert dash.state().entity_count == USERS
 
 
 @pytest.mark.parametrize(("count", "ttl"), [("10", None), (1.5, None), (True, None), (10, 60.0), (10, "60")])
@@ -202,11 +226,12 @@ def test_materialize_rejects_non_integers_and_writes_nothing(dash: Dashboard, co
 
 def test_toggle_starts_then_pauses_then_resumes_the_worker(dash: Dashboard) -> None:
     assert dash.worker.status is WorkerStatus.STOPPED
-    assert dash.toggle_worker() is WorkerStatus.RUNNING  # the first press starts a stopped worker
+    assert dash.worker.toggle() is WorkerStatus.RUNNING  # the first press starts a stopped worker
     assert wait_until(lambda: dash.state().worker_stats.writes >= 3)
     assert dash.state().store_stats.streaming_writes >= 3
-    assert dash.toggle_worker() is WorkerStatus.PAUSED
-    assert dash.toggle_worker() is WorkerStatus.RUNNING
+    assert dash.worker.toggle() is WorkerStatus.PAUSED
+    assert dash.state().worker_status is WorkerStatus.PAUSED
+    assert dash.worker.toggle() is WorkerStatus.RUNNING
 
 
 def test_read_features_shows_values_kinds_and_ttls(dash: Dashboard) -> None:
@@ -214,30 +239,31 @@ def test_read_features_shows_values_kinds_and_ttls(dash: Dashboard) -> None:
     result = dash.read_features("u0001", ["risk_segment", "tx_count_5m", "failed_logins_15m"])
     expected = dict(synthesize_users(USERS))["u0001"]
     assert result.values == {"risk_segment": expected["risk_segment"], "tx_count_5m": 7}
-    by_name = {f.name: f for f in result.fields}
-    assert [f.name for f in result.fields] == ["risk_segment", "tx_count_5m", "failed_logins_15m"]
-    assert (by_name["risk_segment"].kind, by_name["risk_segment"].field_ttl_seconds) == ("batch", -1)
-    assert by_name["tx_count_5m"].kind == "streaming"
-    assert 0 < by_name["tx_count_5m"].field_ttl_seconds <= 30
-    assert (by_name["failed_logins_15m"].value, by_name["failed_logins_15m"].field_ttl_seconds) == (None, -2)
+    assert type(result.values["tx_count_5m"]) is int  # not 7.0 next to a missing value
+    by_name = result.frame.set_index("feature")
+    assert list(by_name.index) == ["risk_segment", "tx_count_5m", "failed_logins_15m"]
+    assert list(by_name["kind"]) == ["batch", "streaming", "streaming"]
+    assert by_name.loc["risk_segment", "field_ttl_seconds"] == -1
+    assert 0 < by_name.loc["tx_count_5m", "field_ttl_seconds"] <= 30
+    assert by_name.loc["failed_logins_15m", "value"] is None
+    assert by_name.loc["failed_logins_15m", "field_ttl_seconds"] == -2
     assert 0 < result.key_ttl_seconds <= 3600
     assert result.latency_seconds > 0
-    frame = result.to_frame()
-    assert list(frame["kind"]) == ["batch", "streaming", "streaming"]
 
 
 def test_an_expired_streaming_field_reads_as_gone_while_batch_fields_stay(dash: Dashboard) -> None:
     dash.store.update_streaming("u0002", {"tx_count_5m": 1}, ttl_seconds=1)
     assert wait_until(lambda: "tx_count_5m" not in dash.read_features("u0002", ["tx_count_5m"]).values, timeout=5)
     result = dash.read_features("u0002", ["risk_segment", "tx_count_5m"])
-    assert [f.field_ttl_seconds for f in result.fields] == [-1, -2]
+    assert list(result.frame["field_ttl_seconds"]) == [-1, -2]
     assert "risk_segment" in result.values
     assert "gone" in result._repr_html_()
 
 
-def test_read_of_an_unknown_user_is_empty(dash: Dashboard) -> None:
+def test_read_of_an_unknown_user_is_empty_and_says_fall_back(dash: Dashboard) -> None:
     result = dash.read_features("nobody", ["risk_segment"])
     assert (result.values, result.key_ttl_seconds) == ({}, -2)
+    assert "nobody: entity missing: fall back" in result._repr_html_()
 
 
 @pytest.mark.parametrize(
@@ -263,16 +289,18 @@ def test_batch_score_reads_many_users_in_one_pipeline(dash: Dashboard) -> None:
     assert (result.requested, result.found) == (30, USERS)  # u0021..u0030 do not exist
     assert result.fields_returned == USERS * len(DEFAULT_SCHEMA.batch_names) + 1
     assert result.per_entity_seconds == pytest.approx(result.latency_seconds / 30)
-    sample = result.sample_frame()
-    assert list(sample.index) == ["u0001", "u0002", "u0003", "u0004", "u0005"]
-    assert list(sample.columns) == DEFAULT_SCHEMA.names
-    assert sample.loc["u0003", "tx_count_5m"] == 2
+    assert list(result.frame.index[:5]) == ["u0001", "u0002", "u0003", "u0004", "u0005"]
+    assert list(result.frame.columns) == DEFAULT_SCHEMA.names
+    assert result.frame.loc["u0003", "tx_count_5m"] == 2
+    assert str(result.frame["tx_count_5m"].dtype) == "Int64"  # integers stay integers next to <NA>
     subset = dash.batch_score(2, ["risk_segment"])
-    assert subset.fields_returned == 2 and subset.names == ("risk_segment",)
+    assert subset.fields_returned == 2 and list(subset.frame.columns) == ["risk_segment"]
 
 
 def test_batch_score_clamps_and_rejects(dash: Dashboard) -> None:
-    assert dash.batch_score(0).notes == ("count 0 is below the minimum 1: used 1",)
+    with pytest.raises(ValueError, match="count must be at least 1, got 0: nothing was read"):
+        dash.batch_score(0)
+    assert clamp(10**5, Dashboard.SCORE_RANGE, "count")[0] == 10_000  # above the maximum: clamped with a note
     with pytest.raises(TypeError, match="whole number"):
         dash.batch_score("100")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="pick at least one feature"):
@@ -291,7 +319,7 @@ def test_inspect_shows_the_full_hash_with_field_and_key_ttls(dash: Dashboard) ->
 def test_reset_drops_only_the_prefix(dash: Dashboard, client: redis.Redis, prefix: str) -> None:
     client.set(prefix.rstrip(":") + "-sibling", "kept")
     try:
-        dash.toggle_worker()
+        dash.worker.start()
         assert dash.reset() == USERS
         assert dash.state().entity_count == 0
         assert dash.worker.status is WorkerStatus.RUNNING  # resumed after the race-free reset
@@ -310,6 +338,9 @@ def test_describe_error_is_readable_and_masks_the_password() -> None:
 
 def test_clamp_rejects_non_integers() -> None:
     assert clamp(7, (5, 10), "n") == (7, None)
+    assert clamp(3, (5, 10), "n") == (5, "n 3 is below the minimum 5: used 5")
+    with pytest.raises(ValueError, match="n must be at least 5, got 3: nothing done"):
+        clamp(3, (5, 10), "n", refuse_below="nothing done")
     for bad in ("7", 7.0, None, False):
         with pytest.raises(TypeError, match="n must be a whole number"):
             clamp(bad, (5, 10), "n")
@@ -325,32 +356,52 @@ def test_bulk_load_button(dash: Dashboard) -> None:
     view.load_button.click()
     assert "Bulk-loaded 40 users with key TTL 120 s" in view.load_out.value
     assert entities_shown(dash) == "40"
+    assert table_rows(view.state_html.value)["batch TTL (key, last load)"][1][1] == "120 s"
     assert "u0040" in view.read_user.options
-
-
-def test_bulk_load_button_shows_clamping_notes(dash: Dashboard) -> None:
-    view = view_of(dash)
-    view.count.value, view.ttl.value = -5, 999_999
+    view.count.value = 1
     view.load_button.click()
-    assert "count -5 is below the minimum 1: used 1" in view.load_out.value
-    assert "TTL 999,999 is above the maximum 172,800: used 172,800" in view.load_out.value
-    assert "Bulk-loaded 1 user with key TTL 172,800 s" in view.load_out.value
+    assert "Bulk-loaded 1 user with key TTL 120 s" in view.load_out.value
 
 
-def test_pause_resume_button(dash: Dashboard) -> None:
+def test_bulk_load_button_refuses_zero_and_shows_clamping_notes(dash: Dashboard) -> None:
     view = view_of(dash)
-    dash.refresh()
-    assert view.toggle_button.description == "Start"
-    assert "fslib-worker-stopped" in view.worker_html.value
-    view.toggle_button.click()
-    assert "worker running" in view.toggle_out.value
-    assert "fslib-worker-running" in view.worker_html.value
-    assert view.toggle_button.description == "Pause"
-    view.toggle_button.click()
-    assert "fslib-worker-paused" in view.worker_html.value
-    assert view.toggle_button.description == "Resume"
-    view.toggle_button.click()
+    view.count.value, view.ttl.value = 0, 999_999
+    view.load_button.click()
+    assert "fslib-error" in view.load_out.value
+    assert "Bad input: count must be at least 1, got 0: nothing was loaded" in view.load_out.value
+    assert table_rows(view.state_html.value)["batch TTL (key, last load)"][1][1] == "3,600 s"  # nothing loaded
+    view.count.value = 2
+    view.load_button.click()
+    assert "TTL 999,999 is above the maximum 172,800: used 172,800" in view.load_out.value
+    assert "Bulk-loaded 2 users with key TTL 172,800 s" in view.load_out.value
+
+
+def test_pause_resume_button_is_the_worker_controls(dash: Dashboard) -> None:
+    view = view_of(dash)
+    toggle, status = view.controls.toggle_button, view.controls.status_line
+    assert (toggle.description, toggle.disabled) == ("Start", False)
+    assert status.value.startswith("stopped · ")
+    toggle.value = True  # a click on "Start"
     assert dash.worker.status is WorkerStatus.RUNNING
+    assert (toggle.description, toggle.value) == ("Pause", False)
+    assert status.value.startswith("running · ")
+    toggle.value = True  # "Pause"
+    assert dash.worker.status is WorkerStatus.PAUSED
+    assert toggle.description == "Resume" and status.value.startswith("paused · ")
+    toggle.value = False  # "Resume"
+    assert dash.worker.status is WorkerStatus.RUNNING
+
+
+def test_the_worker_status_is_shown_once(dash: Dashboard) -> None:
+    view = view_of(dash)
+    dash.worker.start()
+    dash.refresh()
+    shown = view.state_html.value + view.controls.status_line.value
+    assert shown.count("running") == 1
+    assert view.controls.status_line.value.startswith("running · ")
+    assert table_rows(view.state_html.value)["worker refresh"][1][1] == (
+        f"3 users per 0.02 s tick: each user about every {0.02 * USERS / 3:.3g} s"
+    )
 
 
 def test_read_features_button_marks_batch_and_streaming(dash: Dashboard) -> None:
@@ -364,11 +415,14 @@ def test_read_features_button_marks_batch_and_streaming(dash: Dashboard) -> None
     risk = dict(synthesize_users(USERS))["u0002"]["risk_segment"]
     assert rows["risk_segment"] == ("fslib-batch", ["risk_segment", "batch", risk, "- (key TTL only)"])
     css, (_, kind, value, ttl) = rows["tx_count_5m"]
-    assert (css, kind, value) == ("fslib-streaming", "streaming", "9")
+    assert (css, kind, value) == ("fslib-streaming", "streaming", "9")  # not "9.0"
     assert 0 < int(ttl.removesuffix(" s")) <= 30
     assert rows["session_country"] == ("fslib-streaming", ["session_country", "streaming", "missing", "gone"])
     assert list(rows) == ["risk_segment", "tx_count_5m", "session_country"]
     assert "u0002: key TTL" in out and "HMGET latency" in out and "2/3 features present" in out
+    view.read_user.value = "nobody"
+    view.read_button.click()
+    assert "nobody: entity missing: fall back" in view.read_out.value
 
 
 @pytest.mark.parametrize(
@@ -391,14 +445,22 @@ def test_read_features_button_shows_bad_input(dash: Dashboard, user: str, names:
 
 def test_batch_scoring_button(dash: Dashboard) -> None:
     view = view_of(dash)
+    dash.store.update_streaming("u0001", {"tx_count_5m": 4})
     view.score_count.value = 25
     view.score_button.click()
     out = view.score_out.value
     assert "25 users in one pipeline" in out and f"{USERS} found" in out and "µs per user" in out
-    assert list(table_rows(out)) == ["u0001", "u0002", "u0003", "u0004", "u0005"]  # the sample
+    rows = table_rows(out)
+    assert list(rows) == ["u0001", "u0002", "u0003", "u0004", "u0005"]  # the sample
+    tx_count_7d, tx_count_5m = (1 + DEFAULT_SCHEMA.names.index(name) for name in ("tx_count_7d", "tx_count_5m"))
+    assert rows["u0001"][1][tx_count_5m] == "4" and rows["u0002"][1][tx_count_5m] == "missing"
+    assert rows["u0002"][1][tx_count_7d].isdigit()  # an integer column with holes still shows integers
+    view.score_count.value = 1
+    view.score_button.click()
+    assert "1 user in one pipeline" in view.score_out.value
     view.score_count.value = 0
     view.score_button.click()
-    assert "count 0 is below the minimum 1: used 1" in view.score_out.value
+    assert "Bad input: count must be at least 1, got 0: nothing was read" in view.score_out.value
 
 
 def test_inspect_button(dash: Dashboard) -> None:
@@ -430,44 +492,85 @@ def test_reset_needs_a_confirmation(dash: Dashboard) -> None:
     assert view.confirm_box.layout.display == "none"
     assert entities_shown(dash) == "0"
     assert view.read_user.options == ()
+    dash.materialize(1)
+    view.reset_button.click()
+    view.confirm_button.click()
+    assert "Dropped 1 user under" in view.reset_out.value
 
 
 # -- auto-refresh, display and close ---------------------------------------------------------------
 
 
-def test_auto_refresh_redraws_the_state_on_its_own(dash: Dashboard, client: redis.Redis) -> None:
-    view_of(dash)
-    dash.start_auto_refresh()
-    dash.start_auto_refresh()  # idempotent: still one thread
-    assert sum(t.name == "fslib-dashboard-refresh" for t in threading.enumerate()) == 1
-    # Another writer adds users; no dashboard action runs, yet the panel follows.
-    FeatureStore(client, key_prefix=dash.store.key_prefix).bulk_load(synthesize_users(USERS + 7))
-    assert wait_until(lambda: entities_shown(dash) == str(USERS + 7))
-    assert dash.stop_auto_refresh() is True
-    assert not any(t.name == "fslib-dashboard-refresh" for t in threading.enumerate())
+def test_auto_refresh_redraws_the_panels_from_the_event_loop(dash: Dashboard, client: redis.Redis) -> None:
+    view = view_of(dash)
+
+    async def scenario() -> None:
+        assert dash.refresher.start() and dash.refresher.start()  # idempotent: still one task
+        task = dash.refresher.task
+        # Another writer adds users; no dashboard action runs, yet the panel follows.
+        FeatureStore(client, key_prefix=dash.store.key_prefix).bulk_load(synthesize_users(USERS + 7))
+        dash.worker.start()
+        for _ in range(400):
+            if entities_shown(dash) == str(USERS + 7) and view.controls.status_line.value.startswith("running"):
+                break
+            await asyncio.sleep(0.025)
+        dash.refresher.stop()
+        assert task is not None and not dash.refresher.running
+        await asyncio.sleep(0)  # let the cancellation land
+        assert task.cancelled() or task.done()
+
+    asyncio.run(scenario())
+    assert entities_shown(dash) == str(USERS + 7)
+    assert view.controls.status_line.value.startswith("running · ")
 
 
-def test_displaying_shows_the_widget_and_starts_the_refresher(dash: Dashboard) -> None:
+def test_without_an_event_loop_the_panels_refresh_on_demand(dash: Dashboard) -> None:
     bundle = dash._repr_mimebundle_()
     assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == dash.widget.model_id
     assert "fslib-dashboard" in dash.widget._dom_classes
-    assert any(t.name == "fslib-dashboard-refresh" for t in threading.enumerate())
+    assert not dash.refresher.running  # plain Python has no running loop
     assert entities_shown(dash) == str(USERS)
+    dash.materialize(USERS + 1)
+    dash.refresh()
+    assert entities_shown(dash) == str(USERS + 1)
 
 
-def test_close_stops_every_thread_and_disables_the_panels(redis_server: EmbeddedRedis, prefix: str) -> None:
+def test_displaying_on_the_event_loop_starts_the_auto_refresh(dash: Dashboard) -> None:
+    async def scenario() -> bool:
+        dash._repr_mimebundle_()
+        running = dash.refresher.running
+        dash.refresher.stop()
+        return running
+
+    assert asyncio.run(scenario())
+
+
+def test_close_stops_the_worker_and_the_refresh_and_disables_the_panels(
+    redis_server: EmbeddedRedis, prefix: str
+) -> None:
     before = set(threading.enumerate())
     dash = make_dashboard(redis_server.url, prefix, start_worker=True)
-    dash._repr_mimebundle_()
-    view = dash._view
-    assert len(set(threading.enumerate()) - before) == 2  # worker + refresher
-    dash.reset()
-    assert dash.close() is True
-    assert dash.close() is True  # idempotent
+    view = view_of(dash)
+    assert wait_until(lambda: dash.worker.stats().ticks > 0)
+
+    async def scenario() -> None:
+        dash._repr_mimebundle_()
+        assert dash.refresher.running
+        assert len(set(threading.enumerate()) - before) == 1  # the worker; the refresh is a task, no thread
+        dash.reset()  # also zeroes the worker's counters
+        assert wait_until(lambda: dash.worker.stats().ticks > 0)
+        assert dash.close() is True
+        assert dash.close() is True  # idempotent
+        assert not dash.refresher.running
+
+    asyncio.run(scenario())
     assert set(threading.enumerate()) - before == set()
-    assert dash.closed and "fslib-worker-closed" in view.worker_html.value
+    assert dash.closed
+    line = view.controls.status_line.value
+    assert line.startswith("stopped · ") and " · last tick at " in line  # a clock time: never stale
     assert "Dashboard closed" in view.state_status.value
-    assert view.load_button.disabled and view.toggle_button.disabled and view.reset_button.disabled
+    assert view.load_button.disabled and view.reset_button.disabled
+    assert view.controls.toggle_button.disabled and view.controls.toggle_button.description == "Stopped"
     with pytest.raises(RuntimeError, match="closed"):
         dash.materialize(1)
     view.read_button.click()  # even a stray click only explains
@@ -491,9 +594,9 @@ def test_redis_down_shows_readable_errors_and_the_dashboard_recovers(prefix: str
         view.count.value = 10
         view.load_button.click()
         assert "Redis is unreachable" in view.load_out.value
-        view.toggle_button.click()  # the worker panel needs no Redis
+        view.controls.toggle_button.value = True  # "Pause": the worker panel needs no Redis
         assert dash.worker.status is WorkerStatus.PAUSED
-        view.toggle_button.click()
+        view.controls.toggle_button.value = False  # "Resume"
         assert wait_until(lambda: dash.worker.stats().errors > 0)
 
         server.start()  # same port, empty, as after a crash

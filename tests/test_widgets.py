@@ -10,7 +10,7 @@ import pytest
 
 import fslib
 from fslib import FeatureStore, synthesize_users
-from fslib.lab.widgets import describe_worker, worker_controls
+from fslib.lab.widgets import Refresher, describe_worker, plural, worker_controls
 from fslib.local import free_port
 from fslib.worker import StreamingWorker, WorkerStatus
 
@@ -73,13 +73,63 @@ def test_a_stopped_worker_is_not_restarted_by_the_toggle(worker: StreamingWorker
     controls.close()
 
 
-def test_describe_worker_reports_tick_age(worker: StreamingWorker) -> None:
+def test_describe_worker_reports_tick_age_then_the_clock_time_once_stopped(worker: StreamingWorker) -> None:
     worker.start()
     assert wait_until(lambda: worker.stats().ticks > 0)
-    assert worker.stop()
+    worker.pause()
+    assert worker.wait_for_idle(5.0)  # a paused worker records no more ticks
     last_tick_at = worker.stats().last_tick_at
     assert last_tick_at is not None
     assert describe_worker(worker, now=last_tick_at + 2.5).endswith("last tick 2.5 s ago")
+    assert worker.stop()
+    # Stopped, the age would freeze wherever the last refresh left it: the line names the clock time instead.
+    clock = time.strftime("%H:%M:%S", time.localtime(worker.stats().last_tick_at))
+    assert describe_worker(worker, now=last_tick_at + 99).endswith(f"last tick at {clock}")
+
+
+def test_plural() -> None:
+    assert [plural(n, "tick") for n in (0, 1, 2, 1500)] == ["0 ticks", "1 tick", "2 ticks", "1,500 ticks"]
+
+
+def test_a_startable_toggle_starts_a_stopped_worker(worker: StreamingWorker) -> None:
+    controls = worker_controls(worker, auto_refresh_seconds=None)
+    controls.startable = True
+    controls.refresh()
+    assert (controls.toggle_button.description, controls.toggle_button.disabled) == ("Start", False)
+    controls.toggle_button.value = True  # a click on "Start"
+    assert worker.status is WorkerStatus.RUNNING
+    assert (controls.toggle_button.description, controls.toggle_button.value) == ("Pause", False)
+    controls.close()
+
+
+@pytest.mark.parametrize(("interval", "error"), [(0, ValueError), (float("nan"), ValueError), ("1", TypeError)])
+def test_refresher_refuses_a_bad_interval(interval: object, error: type[Exception]) -> None:
+    async def step() -> bool:
+        return False
+
+    with pytest.raises(error, match="refresh interval"):
+        Refresher(step, interval)  # type: ignore[arg-type]
+
+
+def test_refresher_needs_a_running_loop_and_ends_when_its_step_says_so() -> None:
+    calls: list[int] = []
+
+    async def step() -> bool:
+        calls.append(len(calls))
+        return len(calls) < 3
+
+    refresher = Refresher(step, 0.01)
+    assert refresher.start() is False and not refresher.running  # plain Python: nothing runs
+
+    async def scenario() -> None:
+        assert refresher.start() and refresher.start()  # idempotent
+        task = refresher.task
+        assert task is not None
+        await asyncio.wait_for(task, 5.0)
+        assert not refresher.running
+
+    asyncio.run(scenario())
+    assert calls == [0, 1, 2]
 
 
 def test_the_status_line_shows_the_last_error() -> None:
@@ -112,7 +162,8 @@ def test_auto_refresh_follows_the_worker_on_the_event_loop(worker: StreamingWork
         await asyncio.sleep(0.1)  # several refreshes, with no click
         live = controls.status_line.value
         worker.stop()
-        task = controls._task
+        assert controls.refresher is not None
+        task = controls.refresher.task
         assert task is not None
         await asyncio.wait_for(task, 5.0)  # ends by itself once the worker stopped
         final = controls.status_line.value
@@ -122,3 +173,22 @@ def test_auto_refresh_follows_the_worker_on_the_event_loop(worker: StreamingWork
     first, live, ended_stopped = asyncio.run(scenario())
     assert first != live and " 0 writes" not in live
     assert ended_stopped
+
+
+def test_a_refresher_step_that_raises_is_logged_and_tried_again(caplog: pytest.LogCaptureFixture) -> None:
+    calls: list[int] = []
+
+    async def step() -> bool:
+        calls.append(len(calls))
+        if len(calls) == 1:
+            raise RuntimeError("one bad refresh")
+        return False
+
+    async def scenario() -> None:
+        refresher = Refresher(step, 0.01)
+        assert refresher.start() and refresher.task is not None
+        await asyncio.wait_for(refresher.task, 5.0)
+
+    asyncio.run(scenario())
+    assert calls == [0, 1]
+    assert "widget refresh failed" in caplog.text and "one bad refresh" in caplog.text

@@ -101,10 +101,11 @@ class StreamingWorker:
     :meth:`wait_for_idle` answered True, no write of this worker lands
     until :meth:`resume`.
 
-    Only entities that exist are written (one pipelined ``EXISTS`` per tick).
-    An entity deleted by someone else in the instant between that check and
-    the write comes back with streaming fields only; they carry their field
-    TTL, so it vanishes by itself. :func:`reset_store` has no such window.
+    Only entities with a key TTL, i.e. of the batch cycle, are written (one
+    pipelined ``TTL`` per tick). An entity that expires or is deleted in the
+    instant between that check and the write comes back with streaming fields
+    only and no key TTL; the worker never picks it again, so it vanishes when
+    their field TTL runs out. :func:`reset_store` has no such window.
 
     Args:
         store: The store to write to (its prefix bounds which entities are touched).
@@ -321,7 +322,7 @@ class StreamingWorker:
             self._record(ticks=1, writes=writes)
 
     def _pick_entities(self) -> list[str]:
-        """Up to ``users_per_tick`` distinct entities that exist right now."""
+        """Up to ``users_per_tick`` distinct entities of the batch cycle: existing, with a key TTL."""
         now = time.monotonic()
         with self._state:
             ids, fetched_at = self._ids, self._ids_fetched_at
@@ -332,15 +333,17 @@ class StreamingWorker:
         if not ids:
             return []
         picked = self._rng.sample(ids, min(self.users_per_tick, len(ids)))
-        # Writing to a deleted or expired entity would create a hash with
-        # streaming fields only, so check first (one round trip).
+        # Writing to a deleted or expired entity creates a hash of streaming fields
+        # only, without a key TTL; so write only entities with a key TTL (one round
+        # trip). Such a hash, made when an entity expires between this check and the
+        # write, is never picked again: its fields expire and it is gone.
         pipe = self.store.client.pipeline(transaction=False)
         for entity_id in picked:
-            pipe.exists(self.store.key_for(entity_id))
-        exists = pipe.execute()
-        if not all(exists):
+            pipe.ttl(self.store.key_for(entity_id))
+        key_ttls = pipe.execute()
+        if not all(ttl > 0 for ttl in key_ttls):
             self.forget_entities()
-        return [entity_id for entity_id, found in zip(picked, exists, strict=True) if found]
+        return [entity_id for entity_id, ttl in zip(picked, key_ttls, strict=True) if ttl > 0]
 
     def _record(self, *, ticks: int = 0, writes: int = 0, errors: int = 0, last_error: str | None = None) -> None:
         with self._state:

@@ -271,9 +271,12 @@ def test_deleted_entity_is_not_brought_back(store: FeatureStore) -> None:
 
 
 def break_one_entity(store: FeatureStore) -> str:
-    """Put a string where an entity hash belongs: HSETEX on it fails with WRONGTYPE."""
+    """Put a string where an entity hash belongs: HSETEX on it fails with WRONGTYPE.
+
+    It has a key TTL like every entity of a batch cycle, so the worker picks it.
+    """
     key = store.key_for("broken")
-    store.client.set(key, "not a hash")  # the store's own client: single server or cluster
+    store.client.set(key, "not a hash", ex=600)  # the store's own client: single server or cluster
     return key
 
 
@@ -417,3 +420,15 @@ def test_readers_while_the_worker_writes(store: FeatureStore) -> None:
     assert stats.errors == 0
     assert store.stats().streaming_writes == stats.writes
     assert store.stats().reads == sum(reads)
+
+
+def test_a_hash_of_streaming_fields_only_is_never_kept_alive(store: FeatureStore) -> None:
+    # What an entity expiring between the worker's check and its write leaves: streaming
+    # fields without a key TTL. The worker must not renew it, or it would live forever.
+    store.bulk_load(synthesize_users(3))
+    store.update_streaming("orphan", {"tx_count_5m": 999}, ttl_seconds=60)
+    assert store.key_ttl_seconds("orphan") == -1
+    with StreamingWorker(store, tick_seconds=FAST, users_per_tick=10) as worker:
+        assert wait_until(lambda: worker.stats().writes >= 30)
+    assert store.get_features("orphan", ["tx_count_5m"]) == {"tx_count_5m": "999"}
+    assert worker.stats().writes % 3 == 0  # only the three loaded users, every tick

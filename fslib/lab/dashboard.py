@@ -26,11 +26,12 @@ import ipywidgets as w
 import pandas as pd
 import redis
 
+from fslib.checks import check_feature_names
 from fslib.connection import connect, mask_url, resolve_url
 from fslib.errors import FeatureStoreError
 from fslib.lab.widgets import Refresher, WorkerControls, plural
 from fslib.schema import FeatureValue
-from fslib.store import EntityInspection, FeatureStore, StoreStats, check_feature_names
+from fslib.store import EntityInspection, FeatureStore, StoreStats
 from fslib.synth import entity_id, synthesize_users
 from fslib.worker import StreamingWorker, WorkerStats, WorkerStatus, reset_store
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
 
 import redis
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
@@ -21,7 +22,13 @@ from fslib.serve.routes import Services, router
 from fslib.store import FeatureStore, Transport
 from fslib.worker import StreamingWorker
 
-__all__ = ["create_app"]
+__all__ = ["BodyLimit", "create_app"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 def create_app(
@@ -62,6 +69,8 @@ def create_app(
     check_prefix(key_prefix)
     check_ttl(batch_ttl_seconds, "batch_ttl_seconds")
     check_ttl(streaming_ttl_seconds, "streaming_ttl_seconds")
+    if not isinstance(max_body_bytes, int) or isinstance(max_body_bytes, bool) or max_body_bytes < 1:
+        raise ValueError(f"max_body_bytes must be a positive integer, got {max_body_bytes!r}")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -89,9 +98,9 @@ def create_app(
         summary="Online features from Redis, each with a status that says how fresh it is.",
         version="0.1.0",
         lifespan=lifespan,
-        max_body_size=max_body_bytes,  # a larger body gets a 413 before it is parsed, chunked or not
     )
     app.include_router(router)
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.add_exception_handler(redis.ConnectionError, _unavailable)
     app.add_exception_handler(redis.TimeoutError, _unavailable)
     app.add_exception_handler(TimeoutError, _unavailable)  # reset_store: a worker tick still in flight
@@ -106,3 +115,37 @@ async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
         status_code=503,
         content={"detail": f"{type(exc).__name__} (Redis at {services.redis_url}): {exc}; retry shortly"},
     )
+
+
+class BodyLimit:
+    """ASGI middleware: a request body over ``max_bytes`` gets a JSON 413 and is never parsed.
+
+    A declared ``Content-Length`` is checked before anything is read; a chunked
+    body is counted as it arrives and refused as soon as it passes the limit.
+    (FastAPI's own ``max_body_size`` answers the first case in plain text.)
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        detail = f"request body over {self.max_bytes} bytes"
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            await JSONResponse(status_code=413, content={"detail": detail})(scope, receive, send)
+            return
+        received = 0
+
+        async def counted_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
+                raise HTTPException(status_code=413, detail=detail)  # FastAPI answers it as it reads the body
+            return message
+
+        await self.app(scope, counted_receive, send)

@@ -340,15 +340,18 @@ def test_redis_down_gives_a_503_with_the_password_masked(redis_server: EmbeddedR
 
 def test_python_m_fslib_serve_serves_and_shuts_down_cleanly(redis_server: EmbeddedRedis, direct: FeatureStore) -> None:
     url = f"redis://default:s3cret@127.0.0.1:{redis_server.port}/0"
-    server = ServerProcess("--key-prefix", direct.key_prefix, "--tick-seconds", "0.05", redis_url=url)
-    with server, httpx.Client(base_url=server.url) as http:
-        assert http.get("/state").json()["worker"]["status"] == "running"
-        assert http.post("/bulk-load", json={"count": 5, "ttl_seconds": 600}).json()["written"] == 5
-        body = http.post(ONLINE, **ask(["u0001", "nobody"]))
-        assert body.json()["results"][0]["statuses"] == ["present", "entity_missing"]
-        assert http.post("/bulk-load", json={"count": 5, "ttl_seconds": 0}).status_code == 422
-        assert wait_until(lambda: http.get("/state").json()["worker"]["stats"]["writes"] > 0)
-    assert server.stop() is None and not server.is_running  # stopped by the with block
+    server = ServerProcess("--key-prefix", direct.key_prefix, "--tick-seconds", "0.05", redis_url=url).start()
+    try:
+        with httpx.Client(base_url=server.url) as http:
+            assert http.get("/state").json()["worker"]["status"] == "running"
+            assert http.post("/bulk-load", json={"count": 5, "ttl_seconds": 600}).json()["written"] == 5
+            body = http.post(ONLINE, **ask(["u0001", "nobody"])).json()
+            assert body["results"][0]["statuses"] == ["present", "entity_missing"]
+            assert http.post("/bulk-load", json={"count": 5, "ttl_seconds": 0}).status_code == 422
+            assert wait_until(lambda: http.get("/state").json()["worker"]["stats"]["writes"] > 0)
+    finally:
+        exit_code = server.stop()
+    assert exit_code == 0 and not server.is_running
     assert direct.count_entities() == 5 and 0 < direct.key_ttl_seconds("u0001") <= 600
     out = server.output()
     assert f"Redis at redis://default:***@127.0.0.1:{redis_server.port}/0" in out and "s3cret" not in out

@@ -6,6 +6,7 @@ event loop), as it would in production, and stopping it is a signal away.
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import subprocess
@@ -28,7 +29,9 @@ class ServerProcess:
 
     It serves the same Redis as this process (``redis_url``, else
     ``REDIS_URL``, else this process's embedded server), handed over in the
-    child's environment so a password never shows on a command line.
+    child's environment so a password never shows on a command line. A
+    child still running when this interpreter exits (a notebook's kernel
+    shut down) is stopped then.
 
     Args:
         *options: More ``python -m fslib.serve`` options, e.g. ``"--key-prefix", "nb09:user:"``.
@@ -83,6 +86,7 @@ class ServerProcess:
         self._log = Path(tempfile.mkstemp(prefix="fslib-serve-", suffix=".log")[1])
         with self._log.open("wb") as log:
             self._process = subprocess.Popen(self.command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        atexit.register(self.stop)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not self.is_running:
@@ -105,6 +109,7 @@ class ServerProcess:
         process, self._process = self._process, None
         if process is None:
             return None
+        atexit.unregister(self.stop)
         if process.poll() is None:
             process.send_signal(signal.SIGINT)
             try:

@@ -7,11 +7,11 @@ entity_missing); the seed's demo endpoints (bulk load, worker, inspect,
 reset) run through the sync store in FastAPI's threadpool. OpenAPI docs at ``/docs``.
 
     $ python -m fslib.serve --port 8090                  # embedded Redis 8, or REDIS_URL / --redis-url
-    $ curl -s localhost:8090/get-online-features \\
+    $ curl -s localhost:8090/get-online-features -H 'content-type: application/json' \\
         -d '{"entities": {"user_id": ["u0001"]}, "features": ["risk_segment", "tx_count_5m"]}'
 
     >>> app = create_app(key_prefix="fs:user:")           # an ASGI app, for uvicorn or a test client
-    >>> with ServerProcess(key_prefix="nb09:user:") as server:   # a child process on a free port
+    >>> with ServerProcess("--key-prefix", "nb09:user:") as server:   # a child process on a free port
     ...     httpx.get(f"{server.url}/state").json()
 """
 

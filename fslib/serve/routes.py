@@ -71,6 +71,7 @@ class Services:
 
     @property
     def schema(self) -> Schema:
+        """The features served (the stores' schema)."""
         return self.store.schema
 
 

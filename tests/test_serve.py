@@ -376,6 +376,21 @@ def test_python_m_fslib_serve_refuses_bad_options(redis_server: EmbeddedRedis) -
         assert done.returncode == 2 and message in done.stderr, (options, done.stderr)
 
 
+def test_python_m_fslib_serve_names_an_unreachable_redis_with_the_password_masked() -> None:
+    url = f"redis://default:s3cret@127.0.0.1:{free_port()}/0"  # nothing listens there
+    done = subprocess.run(
+        [sys.executable, "-m", "fslib.serve"],
+        env={**os.environ, "REDIS_URL": url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "cannot serve from Redis at redis://default:***@127.0.0.1" in done.stderr
+    assert "s3cret" not in done.stdout + done.stderr
+
+
 def test_the_server_process_reports_a_failed_start(redis_server: EmbeddedRedis) -> None:
     server = ServerProcess("--streaming-ttl-seconds", "0", redis_url=redis_server.url)
     with pytest.raises(RuntimeError, match="exited at start-up") as failed:

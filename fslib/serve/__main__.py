@@ -9,9 +9,11 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Sequence
 
+import redis
 import uvicorn
 
-from fslib.connection import mask_url, resolve_url
+from fslib.connection import connect, mask_url, resolve_url
+from fslib.errors import RedisVersionError
 from fslib.serve.app import create_app
 
 __all__ = ["main", "parser"]
@@ -66,6 +68,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
     except (TypeError, ValueError) as exc:
         cli.error(str(exc))
+    try:  # one line that names the Redis, rather than a traceback from the app's start-up
+        connect(url, cluster=False, retry_attempts=1).close()
+    except (redis.ConnectionError, redis.TimeoutError, RedisVersionError) as exc:
+        cli.exit(1, f"error: cannot serve from Redis at {mask_url(url)}: {exc}\n")
     print(
         f"fslib feature server on http://{args.host}:{args.port} (docs: /docs), Redis at {mask_url(url)}, "
         f"entities under {args.key_prefix}*",

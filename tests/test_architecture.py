@@ -1,4 +1,4 @@
-"""The layout is the architecture: the core imports neither fslib.fast nor fslib.lab, and runs without them."""
+"""The layout is the architecture: the core imports no opt-in layer (fast, lab, serve) and runs without them."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from fslib.local import EmbeddedRedis
 
 PACKAGE = Path(fslib.__file__).parent
 CORE = sorted(p for p in PACKAGE.glob("*.py"))
-OPT_IN = ("fslib.fast", "fslib.lab")
+OPT_IN = ("fslib.fast", "fslib.lab", "fslib.serve")
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -45,15 +45,26 @@ def test_local_servers_import_nothing_of_the_store() -> None:
 def test_importing_fslib_loads_no_opt_in_layer_nor_notebook_libraries() -> None:
     code = (
         "import sys, fslib; "
-        "print(sorted(m for m in sys.modules if m.startswith(('fslib.fast', 'fslib.lab', 'matplotlib', 'ipywidgets'))))"
+        "print(sorted(m for m in sys.modules if m.startswith(('fslib.fast', 'fslib.lab', 'fslib.serve', "
+        "'matplotlib', 'ipywidgets', 'fastapi', 'uvicorn'))))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert done.stdout.strip() == "[]"
 
 
+def test_the_server_imports_no_notebook_helper() -> None:
+    # A server is deployed without the notebook extra: fslib.serve stands on the core and fslib.fast only.
+    for path in sorted((PACKAGE / "serve").glob("*.py")):
+        ours = {m for m in imported_modules(path) if m.startswith("fslib.lab")}
+        assert not ours, f"serve/{path.name} imports {sorted(ours)}"
+    code = "import sys, fslib.serve; print(sorted(m for m in sys.modules if m.startswith(('fslib.lab', 'ipywidgets'))))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.strip() == "[]"
+
+
 def test_the_core_alone_is_a_working_feature_store(tmp_path: Path, redis_server: EmbeddedRedis) -> None:
-    # A reader deletes fast/ and lab/: bulk load, streaming writes, reads and reset still work.
-    shutil.copytree(PACKAGE, tmp_path / "fslib", ignore=shutil.ignore_patterns("fast", "lab", "__pycache__"))
+    # A reader deletes fast/, lab/ and serve/: bulk load, streaming writes, reads and reset still work.
+    shutil.copytree(PACKAGE, tmp_path / "fslib", ignore=shutil.ignore_patterns("fast", "lab", "serve", "__pycache__"))
     script = """
 import os, fslib
 store = fslib.FeatureStore(fslib.connect(os.environ["REDIS_URL"]), key_prefix="core-only:")

@@ -1,0 +1,151 @@
+"""create_app(): the FastAPI application, its lifespan (Redis clients, stores, worker) and its error answers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+import redis
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from fslib.checks import check_ttl
+from fslib.connection import connect, mask_url, resolve_url
+from fslib.errors import LoadInterruptedError
+from fslib.fast import AsyncFeatureStore, connect_async
+from fslib.keys import check_prefix
+from fslib.schema import DEFAULT_SCHEMA, Schema
+from fslib.serve.models import MAX_BODY_BYTES
+from fslib.serve.routes import Services, router
+from fslib.store import FeatureStore, Transport
+from fslib.worker import StreamingWorker
+
+__all__ = ["BodyLimit", "create_app"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+def create_app(
+    redis_url: str | None = None,
+    *,
+    key_prefix: str = "fs:user:",
+    batch_ttl_seconds: int = 24 * 60 * 60,
+    streaming_ttl_seconds: int = 5 * 60,
+    tick_seconds: float = 1.0,
+    users_per_tick: int = 5,
+    start_worker: bool = True,
+    transport: Transport = "pipeline",
+    entity_key: str = "user_id",
+    schema: Schema = DEFAULT_SCHEMA,
+    max_body_bytes: int = MAX_BODY_BYTES,
+) -> FastAPI:
+    """The feature server as an ASGI app; serve it with uvicorn (``python -m fslib.serve`` does).
+
+    Nothing connects until the app starts: its lifespan connects to Redis
+    (``redis_url``, else ``REDIS_URL``, else the embedded Redis 8), starts the
+    streaming worker, and on shutdown stops it and closes both clients.
+
+    Args:
+        redis_url: ``redis://`` URL of one Redis server (not a cluster).
+        key_prefix: Where the entities live; ``/reset`` deletes only under it.
+        batch_ttl_seconds: Default key-level TTL of ``/bulk-load``.
+        streaming_ttl_seconds: Field TTL of the worker's streaming writes.
+        tick_seconds, users_per_tick: The worker's pace.
+        start_worker: Start the worker with the app (else ``/worker/toggle`` starts it).
+        transport: The request-path reads' transport (``"pipeline"`` or ``"packed"``).
+        entity_key: The join key of ``/get-online-features`` requests.
+        schema: Feature names, kinds, types and defaults.
+        max_body_bytes: Larger request bodies get a 413.
+
+    Raises:
+        ValueError, TypeError: A TTL, the prefix or ``max_body_bytes`` is out of range.
+    """
+    check_prefix(key_prefix)
+    check_ttl(batch_ttl_seconds, "batch_ttl_seconds")
+    check_ttl(streaming_ttl_seconds, "streaming_ttl_seconds")
+    if not isinstance(max_body_bytes, int) or isinstance(max_body_bytes, bool) or max_body_bytes < 1:
+        raise ValueError(f"max_body_bytes must be a positive integer, got {max_body_bytes!r}")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            url = await run_in_threadpool(resolve_url, redis_url)  # may start the embedded server
+            client = await run_in_threadpool(connect, url, cluster=False)
+            stack.callback(client.close)
+            aclient = await connect_async(url)
+            stack.push_async_callback(aclient.aclose)
+            store = FeatureStore(
+                client, key_prefix, batch_ttl_seconds, streaming_ttl_seconds, schema=schema, transport=transport
+            )
+            reads = AsyncFeatureStore(
+                aclient, key_prefix, batch_ttl_seconds, streaming_ttl_seconds, schema=schema, transport=transport
+            )
+            worker = StreamingWorker(store, tick_seconds, users_per_tick)
+            stack.push_async_callback(run_in_threadpool, worker.stop)
+            if start_worker:
+                worker.start()
+            app.state.services = Services(mask_url(url), store, reads, worker, entity_key)
+            yield
+
+    app = FastAPI(
+        title="fslib feature server",
+        summary="Online features from Redis, each with a status that says how fresh it is.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.include_router(router)
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.add_exception_handler(redis.ConnectionError, _unavailable)
+    app.add_exception_handler(redis.TimeoutError, _unavailable)
+    app.add_exception_handler(TimeoutError, _unavailable)  # reset_store: a worker tick still in flight
+    app.add_exception_handler(LoadInterruptedError, _unavailable)
+    return app
+
+
+async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """503 for what a retry may fix: Redis unreachable or restarting, the worker busy."""
+    services: Services = request.app.state.services
+    return JSONResponse(
+        status_code=503,
+        content={"detail": f"{type(exc).__name__} (Redis at {services.redis_url}): {exc}; retry shortly"},
+    )
+
+
+class BodyLimit:
+    """ASGI middleware: a request body over ``max_bytes`` gets a JSON 413 and is never parsed.
+
+    A declared ``Content-Length`` is checked before anything is read; a chunked
+    body is counted as it arrives and refused as soon as it passes the limit.
+    (FastAPI's own ``max_body_size`` answers the first case in plain text.)
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        detail = f"request body over {self.max_bytes} bytes"
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            await JSONResponse(status_code=413, content={"detail": detail})(scope, receive, send)
+            return
+        received = 0
+
+        async def counted_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
+                raise HTTPException(status_code=413, detail=detail)  # FastAPI answers it as it reads the body
+            return message
+
+        await self.app(scope, counted_receive, send)

@@ -324,22 +324,20 @@ def test_the_largest_allowed_request_is_served(http: httpx.Client, direct: Featu
 
 
 def test_redis_down_gives_a_503_with_the_password_masked(redis_server: EmbeddedRedis, prefix: str) -> None:
-    # The default user of a server without requirepass takes any password: the URL may carry one.
-    with EmbeddedRedis() as doomed:
-        url = f"redis://default:s3cret@127.0.0.1:{doomed.port}/0"
-        with serving(create_app(url, key_prefix=prefix, start_worker=False)) as http:
-            assert http.get("/health").status_code == 200
-            doomed.stop()
-            response = http.post(ONLINE, **ask(["u1"]))
+    # The server's URL carries the password it was started with.
+    with EmbeddedRedis() as doomed, serving(create_app(doomed.url, key_prefix=prefix, start_worker=False)) as http:
+        assert http.get("/health").status_code == 200
+        doomed.stop()
+        response = http.post(ONLINE, **ask(["u1"]))
     assert response.status_code == 503
-    assert "default:***@" in response.json()["detail"] and "s3cret" not in response.text
+    assert ":***@" in response.json()["detail"] and doomed.password not in response.text
 
 
 # -- the real server: python -m fslib.serve under uvicorn ------------------------------------
 
 
 def test_python_m_fslib_serve_serves_and_shuts_down_cleanly(redis_server: EmbeddedRedis, direct: FeatureStore) -> None:
-    url = f"redis://default:s3cret@127.0.0.1:{redis_server.port}/0"
+    url = redis_server.url  # with the server's password
     server = ServerProcess("--key-prefix", direct.key_prefix, "--tick-seconds", "0.05", redis_url=url).start()
     try:
         with httpx.Client(base_url=server.url) as http:
@@ -354,7 +352,7 @@ def test_python_m_fslib_serve_serves_and_shuts_down_cleanly(redis_server: Embedd
     assert exit_code == 0 and not server.is_running
     assert direct.count_entities() == 5 and 0 < direct.key_ttl_seconds("u0001") <= 600
     out = server.output()
-    assert f"Redis at redis://default:***@127.0.0.1:{redis_server.port}/0" in out and "s3cret" not in out
+    assert f"Redis at redis://:***@127.0.0.1:{redis_server.port}/0" in out and redis_server.password not in out
     assert "Application shutdown complete" in out  # SIGINT ran the lifespan's shutdown: worker stopped, clients closed
 
 

@@ -27,7 +27,7 @@ same answers, less Python per command.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import cached_property
 from itertools import islice
 from typing import TYPE_CHECKING, Any, Literal
@@ -181,13 +181,7 @@ class FeatureStore:
                 return self._packed.bulk_load(chunks, ttl)
             return (self._bulk_load_chunk(chunk, ttl) for chunk in chunks)
 
-        written = 0
-        chunks = write_in_chunks(
-            rows, write, self.schema, FeatureKind.BATCH, self.key_prefix, chunk_size=chunk_size, progress=progress
-        )
-        for done in chunks:
-            written += done
-            self._counters.add(batch_writes=done)
+        written = self._write_checked(rows, FeatureKind.BATCH, write, chunk_size, progress)
         if run_ids(self.client) != servers:
             raise LoadInterruptedError(
                 f"Redis restarted during the load of {written} entities: without persistence, what it "
@@ -205,6 +199,23 @@ class FeatureStore:
         if not all(replies[1::2]):  # EXPIRE answers 0 only for a missing key, which HSET just wrote
             raise InvariantError(f"EXPIRE did not give every entity of a chunk its key TTL: {replies[1::2]}")
         return len(chunk)
+
+    def _write_checked(
+        self,
+        rows: Rows,
+        kind: FeatureKind,
+        write: Callable[[Iterator[list[EncodedRow]]], Iterator[int]],
+        chunk_size: int,
+        progress: bool,
+    ) -> int:
+        """:func:`~fslib.rows.write_in_chunks` for this store, counting each chunk Redis acknowledged."""
+        written = 0
+        for done in write_in_chunks(
+            rows, write, self.schema, kind, self.key_prefix, chunk_size=chunk_size, progress=progress
+        ):
+            written += done
+            self._counters.add(**{f"{kind.value}_writes": done})
+        return written
 
     def update_batch_feature(self, entity_id: str, name: str, value: FeatureValue) -> None:
         """Refresh one batch feature by hand, leaving the key-level TTL alone.
@@ -296,14 +307,7 @@ class FeatureStore:
         def write(chunks: Iterator[list[EncodedRow]]) -> Iterator[int]:
             return (self._streaming_chunk(chunk, ttl) for chunk in chunks)
 
-        written = 0
-        chunks = write_in_chunks(
-            rows, write, self.schema, FeatureKind.STREAMING, self.key_prefix, chunk_size=chunk_size, progress=progress
-        )
-        for done in chunks:
-            written += done
-            self._counters.add(streaming_writes=done)
-        return written
+        return self._write_checked(rows, FeatureKind.STREAMING, write, chunk_size, progress)
 
     def _streaming_chunk(self, chunk: list[EncodedRow], ttl: int) -> int:
         if self.uses_hsetex:

@@ -7,6 +7,8 @@ import time
 import pandas as pd
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from fslib import DEFAULT_SCHEMA, FeatureStatus, FeatureStore, synthesize_users
 from fslib.lab.expiry import (
@@ -166,7 +168,8 @@ def test_recorder_stops_when_asked_and_at_its_bound(store: FeatureStore) -> None
 
 
 def test_recorder_reports_a_failed_sample() -> None:
-    unreachable = redis.Redis(port=free_port(), decode_responses=True, socket_connect_timeout=0.5)
+    no_retry = Retry(NoBackoff(), retries=0)
+    unreachable = redis.Redis(port=free_port(), decode_responses=True, socket_connect_timeout=0.5, retry=no_retry)
     recorder = ExpiryRecorder(FeatureStore(unreachable, key_prefix="nobody:"), ["u0001"]).start()
     with pytest.raises(RuntimeError, match="sampling stopped on an error") as info:
         recorder.wait_until_gone(timeout=30.0)

@@ -15,6 +15,7 @@ from fslib.lab.expiry import (
     SAMPLE_COLUMNS,
     STATUS_COLUMNS,
     ExpiryRecorder,
+    expiry_times,
     live_field_counts,
     sample_ttls,
     snapshot_ttls,
@@ -88,6 +89,35 @@ def test_live_field_counts_counts_present_fields() -> None:
     ]
     with pytest.raises(ValueError, match=r"lack column\(s\) \['kind'\]"):
         live_field_counts(samples.drop(columns="kind"))
+
+
+def test_expiry_times_says_when_each_layer_went() -> None:
+    rows = []
+    # (t_s, entity, batch, streaming, key_ttl_ms): u1 both -> batch only -> gone; u2 loses its streaming
+    # fields, gets them back (a write), and never loses its key.
+    for t_s, u1, u2 in [
+        (0.0, (2, 1, 900), (2, 1, 900)),
+        (1.0, (2, 1, 800), (2, 0, 800)),
+        (2.0, (2, 0, 700), (2, 1, 700)),
+        (3.0, (0, 0, -2), (2, 1, 600)),
+        (4.0, (0, 0, -2), (2, 1, 500)),
+    ]:
+        for entity, (batch, streaming, key_ttl) in (("u1", u1), ("u2", u2)):
+            rows.append(
+                {"t_s": t_s, "entity_id": entity, "batch": batch, "streaming": streaming, "key_ttl_ms": key_ttl}
+            )
+    times = expiry_times(pd.DataFrame(rows), after=0.5)
+    assert times.loc["u1"].to_dict() == {
+        "streaming_gone_s": 2.0,
+        "gone_s": 3.0,
+        "batch_only_samples": 1,
+        "came_back": False,
+    }
+    assert times.loc["u2", "came_back"] and pd.isna(times.loc["u2", "gone_s"])
+    assert times.loc["u2", "streaming_gone_s"] == 1.0
+    assert expiry_times(pd.DataFrame(rows), after=3.5).loc["u1", "batch_only_samples"] == 0  # only later samples
+    with pytest.raises(ValueError, match=r"lack column\(s\) \['key_ttl_ms'\]"):
+        expiry_times(pd.DataFrame(rows).drop(columns="key_ttl_ms"))
 
 
 @pytest.mark.parametrize(

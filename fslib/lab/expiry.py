@@ -29,6 +29,7 @@ __all__ = [
     "SAMPLE_COLUMNS",
     "STATUS_COLUMNS",
     "ExpiryRecorder",
+    "expiry_times",
     "live_field_counts",
     "sample_ttls",
     "snapshot_ttls",
@@ -163,6 +164,47 @@ def live_field_counts(samples: pd.DataFrame) -> pd.DataFrame:
     counts = counts.reindex(columns=["batch", "streaming"], fill_value=0).astype(int)
     key_ttl = live.groupby(["t_s", "entity_id"])["key_ttl_ms"].first()
     return counts.join(key_ttl).reset_index().rename_axis(columns=None)
+
+
+def expiry_times(counts: pd.DataFrame, after: float = 0.0) -> pd.DataFrame:
+    """When each entity lost its streaming fields and then its key, from samples taken after ``after``.
+
+    Times are those of the first sample that saw the change: the change
+    happened at most one sampling interval earlier.
+
+    Args:
+        counts: :func:`live_field_counts` output.
+        after: Only samples at or after this ``t_s`` count (e.g. when the worker was paused).
+
+    Returns:
+        One row per entity (index ``entity_id``): ``streaming_gone_s`` (first sample
+        without a streaming field, NaN if none), ``gone_s`` (first sample without the
+        key, NaN if none), ``batch_only_samples`` (samples holding batch fields only)
+        and ``came_back`` (a layer reappeared after a sample saw it gone: someone wrote).
+
+    Raises:
+        ValueError: A column of :func:`live_field_counts` output is missing.
+    """
+    missing = [c for c in ("t_s", "entity_id", "batch", "streaming", "key_ttl_ms") if c not in counts.columns]
+    if missing:
+        raise ValueError(f"expiry_times: the counts lack column(s) {missing}")
+    later = counts[counts["t_s"] >= after].sort_values("t_s")
+    streaming_gone = later["streaming"] == 0
+    gone = later["key_ttl_ms"] == -2
+    by = later.assign(
+        streaming_gone_s=later["t_s"].where(streaming_gone),
+        gone_s=later["t_s"].where(gone),
+        batch_only=streaming_gone & (later["batch"] > 0),
+        # Once gone, a layer stays gone unless written again: a gone layer followed by a live one.
+        came_back=(streaming_gone.groupby(later["entity_id"]).cummax() & ~streaming_gone)
+        | (gone.groupby(later["entity_id"]).cummax() & ~gone),
+    ).groupby("entity_id")
+    return by.agg(
+        streaming_gone_s=("streaming_gone_s", "min"),
+        gone_s=("gone_s", "min"),
+        batch_only_samples=("batch_only", "sum"),
+        came_back=("came_back", "any"),
+    )
 
 
 class ExpiryRecorder:

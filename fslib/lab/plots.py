@@ -267,7 +267,7 @@ def feature_statuses_over_time(statuses: pd.DataFrame, events: Mapping[str, floa
             colors=[_STATUS_COLORS[status] for status in shown],
             step="post",
         )
-        ax.set(ylabel="features read", title=f"{kind} features", ylim=(0, counts.sum(axis=1).max()))
+        ax.set(ylabel="features read (all entities)", title=f"{kind} features", ylim=(0, counts.sum(axis=1).max()))
         ax.margins(x=0)
         ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, title="status")
     axes[-1].set_xlabel("seconds")

@@ -21,6 +21,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -316,3 +317,73 @@ def test_dashboard_notebook_in_a_real_browser(jupyterlab: tuple[str, subprocess.
     running = [command_line(pid) for pid in descendants(server.pid)]
     assert any("ipykernel" in line for line in running), running
     assert any("redis-server" in line for line in running), running
+
+
+EXPIRY_NOTEBOOK = ROOT / "notebooks" / "04_ttl_expiry.ipynb"
+RAN = re.compile(r"\[\d+\]:")
+READING_PAUSE_S = 2.0  # a reader looks at each result before going on; the timed part must not mind
+
+
+@contextmanager
+def notebook_page(url: str, notebook: Path) -> Iterator[Page]:
+    """Headless Chromium showing ``notebook`` in JupyterLab with its kernel idle; a screenshot if the block fails."""
+    from playwright.sync_api import expect, sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1800})
+        try:
+            page.set_default_timeout(CLICK_RESULT_MS)
+            page.goto(f"{url}/lab/tree/{notebook.name}", timeout=KERNEL_WORK_MS)
+            expect(page.locator(".jp-Notebook .jp-Cell").first).to_be_visible(timeout=KERNEL_WORK_MS)
+            kernel_idle = page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")
+            expect(kernel_idle).to_have_count(1, timeout=KERNEL_WORK_MS)
+            yield page
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / f"{notebook.stem}-failure.png"), full_page=True)
+            raise
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def expiry_lab(jupyterlab: tuple[str, subprocess.Popen[bytes]], tmp_path: Path) -> tuple[str, subprocess.Popen[bytes]]:
+    """The same JupyterLab, serving a copy of 04 beside the dashboard's."""
+    shutil.copy(EXPIRY_NOTEBOOK, tmp_path / "notebooks" / EXPIRY_NOTEBOOK.name)
+    return jupyterlab
+
+
+def test_ttl_expiry_notebook_cell_by_cell_in_a_real_browser(expiry_lab: tuple[str, subprocess.Popen[bytes]]) -> None:
+    """04 run one cell at a time, waiting for each result and pausing to read it: every cell
+    succeeds, and every plotting cell shows its figure as a loaded image."""
+    from playwright.sync_api import expect
+
+    url, _server = expiry_lab
+    cells_json = json.loads(EXPIRY_NOTEBOOK.read_text())["cells"]
+    kinds = [cell["cell_type"] for cell in cells_json]
+    plotting = {index for index, cell in enumerate(cells_json) if "lab.plots." in "".join(cell["source"])}
+    assert len(plotting) >= 3, "04 should plot the heatmap, the timeline and the statuses"
+    with notebook_page(url, EXPIRY_NOTEBOOK) as page:
+        cells = page.locator(".jp-Notebook .jp-Cell")
+        expect(cells).to_have_count(len(kinds))
+        cells.first.click(force=True)
+        page.keyboard.press("Escape")
+        for index, kind in enumerate(kinds):
+            cell = cells.nth(index)
+            run_cell(page, cell, kind)
+            if kind != "code":
+                continue
+            expect(cell.locator(".jp-InputPrompt")).to_have_text(RAN, timeout=KERNEL_WORK_MS)
+            errors = cell.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+            assert errors.count() == 0, f"cell {index} failed:\n{errors.first.inner_text()}"
+            if index in plotting:
+                image = cell.locator(".jp-OutputArea-output img")
+                expect(image).to_have_count(1)
+                expect(image).to_be_visible()
+                width = image.evaluate("img => img.complete ? img.naturalWidth : 0")
+                assert width > 0, f"cell {index}: the figure's image did not load"
+                cell.screenshot(path=str(ARTIFACTS / f"ttl-expiry-cell-{index}.png"))
+            page.wait_for_timeout(READING_PAUSE_S * 1000)
+        stdout = page.locator(".jp-RenderedText[data-mime-type='application/vnd.jupyter.stdout']")
+        expect(stdout.filter(has_text="recorder stopped; deleted")).to_be_visible()

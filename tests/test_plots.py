@@ -5,10 +5,11 @@ import io
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from fslib.lab import plots
-from fslib.lab.expiry import SAMPLE_COLUMNS, live_field_counts
+from fslib.lab.expiry import SAMPLE_COLUMNS, STATUS_COLUMNS, live_field_counts
 
 
 def test_bulk_load_throughput_draws_the_sweep_and_the_naive_line() -> None:
@@ -41,6 +42,18 @@ def _samples() -> pd.DataFrame:
     return pd.DataFrame(rows, columns=SAMPLE_COLUMNS)
 
 
+def _event_labels(ax: Axes) -> dict[str, float]:
+    """The event labels drawn on the top axis of ``ax``: label -> time."""
+    (labels,) = ax.child_axes
+    return {tick.get_text(): tick.get_position()[0] for tick in labels.get_xticklabels()}
+
+
+def _legend_beside(ax: Axes) -> bool:
+    """Whether the legend of ``ax`` is drawn right of the axes, where it cannot cover data."""
+    ax.figure.draw_without_rendering()
+    return bool(ax.get_legend().get_window_extent().x0 >= ax.get_window_extent().x1)
+
+
 def test_live_fields_over_time_shows_states_and_totals() -> None:
     counts = live_field_counts(_samples())
     fig = plots.live_fields_over_time(counts, events={"paused": 0.5})
@@ -51,23 +64,74 @@ def test_live_fields_over_time_shows_states_and_totals() -> None:
     batch_line, streaming_line = bottom.get_lines()[:2]
     assert list(batch_line.get_ydata()) == [2, 2, 2, 0]
     assert list(streaming_line.get_ydata()) == [2, 2, 0, 0]
-    assert any(text.get_text() == "paused" for text in bottom.texts)
+    assert _event_labels(top) == {"paused": 0.5}  # above the data, not over it
+    assert [line.get_xdata()[0] for line in bottom.get_lines()[2:]] == [0.5]
+    assert _legend_beside(top) and _legend_beside(bottom)
     fig.savefig(io.BytesIO(), format="png")
 
 
 def test_field_ttl_heatmap_uses_the_key_ttl_for_batch_fields() -> None:
     snapshot = _samples().query("t_s == 1.0")
     fig = plots.field_ttl_heatmap(snapshot)
-    image = fig.axes[0].images[0]
-    assert image.get_array().tolist() == [[4.0, 1.0], [4.0, 1.0]]  # risk_segment: key TTL; tx_count_5m: own
+    ax = fig.axes[0]
+    assert ax.images[0].get_array().tolist() == [[4.0, 1.0], [4.0, 1.0]]  # risk_segment: key TTL; tx_count_5m: own
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("feature", "entity")
     gone = plots.field_ttl_heatmap(_samples().query("t_s == 3.0")).axes[0].images[0].get_array()
     assert gone.mask.all()  # absent fields are blank, not zero
+
+
+def test_field_ttl_heatmap_puts_batch_first_and_divides_the_kinds() -> None:
+    snapshot = _samples().query("t_s == 1.0")
+    streaming_first = pd.concat([snapshot[snapshot["kind"] == "streaming"], snapshot[snapshot["kind"] == "batch"]])
+    ax = plots.field_ttl_heatmap(streaming_first).axes[0]
+    assert [tick.get_text() for tick in ax.get_xticklabels()] == ["risk_segment", "tx_count_5m"]
+    (divider,) = ax.get_lines()
+    assert list(divider.get_xdata()) == [0.5, 0.5]  # between the last batch and the first streaming column
+    (groups,) = ax.child_axes
+    assert [tick.get_text() for tick in groups.get_xticklabels()] == [
+        "batch features: the key TTL",
+        "streaming features: their own field TTL",
+    ]
+    no_kind = plots.field_ttl_heatmap(snapshot.drop(columns="kind")).axes[0]
+    assert not no_kind.get_lines() and not no_kind.child_axes  # nothing to divide without kinds
+
+
+def test_feature_statuses_over_time_stacks_what_a_model_server_read() -> None:
+    statuses = pd.DataFrame(
+        [
+            (t_s, entity, feature, kind, status)
+            for t_s, streaming, batch in [
+                (0.0, "present", "present"),
+                (1.0, "expired", "present"),
+                (2.0, "entity_missing", "entity_missing"),
+            ]
+            for entity in ("u1", "u2")
+            for feature, kind, status in [("tx_count_5m", "streaming", streaming), ("risk_segment", "batch", batch)]
+        ],
+        columns=STATUS_COLUMNS,
+    )
+    fig = plots.feature_statuses_over_time(statuses.sample(frac=1.0, random_state=1), events={"paused": 0.5})
+    batch, streaming = fig.axes[:2]
+    assert (batch.get_title(), streaming.get_title()) == ("batch features", "streaming features")
+    # One stacked band per status seen, in the order present, expired, entity missing.
+    assert [t.get_text() for t in streaming.get_legend().get_texts()] == ["present", "expired", "entity missing"]
+    assert [t.get_text() for t in batch.get_legend().get_texts()] == ["present", "entity missing"]
+    present_band = streaming.collections[0].get_paths()[0].vertices
+    assert present_band[:, 1].max() == 2  # both entities' tx_count_5m read as present at first
+    assert _event_labels(batch) == {"paused": 0.5}
+    assert _legend_beside(batch) and _legend_beside(streaming)
+    fig.savefig(io.BytesIO(), format="png")
+    with pytest.raises(ValueError, match=r"unknown status\(es\) \['stale'\]"):
+        plots.feature_statuses_over_time(statuses.assign(status="stale"))
+    with pytest.raises(ValueError, match=r"lacks column\(s\) \['kind'\]"):
+        plots.feature_statuses_over_time(statuses.drop(columns="kind"))
 
 
 def test_field_ttl_over_time_follows_one_feature() -> None:
     fig = plots.field_ttl_over_time(_samples(), "tx_count_5m", events={"paused": 0.5})
     lines = [line for line in fig.axes[0].get_lines() if line.get_label() in ("u1", "u2")]
     assert len(lines) == 2
+    assert _event_labels(fig.axes[0]) == {"paused": 0.5} and _legend_beside(fig.axes[0])
     assert lines[0].get_ydata()[:2].tolist() == [2.0, 1.0] and np.isnan(lines[0].get_ydata()[2])
     with pytest.raises(ValueError, match="no samples of feature 'nope'"):
         plots.field_ttl_over_time(_samples(), "nope")

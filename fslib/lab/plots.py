@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = [
     "batch_read_latency",
     "bulk_load_throughput",
+    "feature_statuses_over_time",
     "field_ttl_heatmap",
     "field_ttl_over_time",
     "hgetall_vs_hmget",
@@ -104,13 +105,9 @@ def live_fields_over_time(counts: pd.DataFrame, events: Mapping[str, float] | No
 
     fig = Figure(figsize=(9, 6), layout="constrained")
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[3, 2])
-    # Cell edges halfway between samples, so each sample owns its own column.
-    mids = (times[1:] + times[:-1]) / 2 if len(times) > 1 else times
-    edges = [
-        times[0] - (mids[0] - times[0] if len(times) > 1 else 0.5),
-        *mids,
-        times[-1] + (times[-1] - mids[-1] if len(times) > 1 else 0.5),
-    ]
+    # Each sample holds until the next one (as the steps below), the last for one more interval.
+    last_interval = float(np.median(np.diff(times))) if len(times) > 1 else 0.5
+    edges = [*times, times[-1] + last_interval]
     top.pcolormesh(
         edges, range(len(grid.index) + 1), grid.to_numpy(), cmap=ListedColormap(_STATE_COLORS), vmin=-0.5, vmax=2.5
     )
@@ -137,13 +134,15 @@ def live_fields_over_time(counts: pd.DataFrame, events: Mapping[str, float] | No
 
 
 def field_ttl_heatmap(snapshot: pd.DataFrame) -> Figure:
-    """Seconds each field has left, entities by features (one :func:`fslib.expiry.snapshot_ttls`).
+    """Seconds each field has left, entities by features (one :func:`fslib.lab.expiry.snapshot_ttls`).
 
     A field without its own TTL lives as long as its key, so it shows the key
-    TTL; an absent field is blank.
+    TTL; an absent field is blank. With a ``kind`` column, batch features come
+    first, a line divides them from the streaming ones, and the top axis names the two groups.
 
     Args:
-        snapshot: Rows of one sample: ``entity_id``, ``feature``, ``field_ttl_ms``, ``key_ttl_ms``.
+        snapshot: Rows of one sample: ``entity_id``, ``feature``, ``field_ttl_ms``,
+            ``key_ttl_ms`` and optionally ``kind``.
 
     Returns:
         The heatmap, each cell labelled in seconds.
@@ -154,33 +153,46 @@ def field_ttl_heatmap(snapshot: pd.DataFrame) -> Figure:
     _require_columns(snapshot, ["entity_id", "feature", "field_ttl_ms", "key_ttl_ms"], "field_ttl_heatmap")
     field_ms = snapshot["field_ttl_ms"].where(snapshot["field_ttl_ms"] != -1, snapshot["key_ttl_ms"])
     seconds = (field_ms.where(field_ms >= 0) / 1000).rename("seconds")
-    features = list(dict.fromkeys(snapshot["feature"]))
+    kinds = dict(zip(snapshot["feature"], snapshot["kind"])) if "kind" in snapshot.columns else {}
+    features = sorted(dict.fromkeys(snapshot["feature"]), key=lambda name: kinds.get(name) != "batch")
     grid = snapshot.assign(seconds=seconds).pivot(index="entity_id", columns="feature", values="seconds")[features]
 
-    fig = Figure(figsize=(10, 0.35 * len(grid.index) + 2.2), layout="constrained")
+    fig = Figure(figsize=(10, 0.35 * len(grid.index) + 2.6), layout="constrained")
     ax = fig.subplots()
     values = grid.to_numpy(dtype=float)
     top = float(np.nanmax(values)) if not np.isnan(values).all() else 1.0
     image = ax.imshow(values, aspect="auto", cmap="viridis", vmin=0, vmax=top)
     ax.set_xticks(range(len(features)), features, rotation=35, ha="right")
     ax.set_yticks(range(len(grid.index)), grid.index)
+    ax.set(xlabel="feature", ylabel="entity", title="Seconds left per field")
     for (row, col), value in np.ndenumerate(values):
         if not np.isnan(value):
             # Dark text on the bright end of viridis, light text on the dark end.
             color = "black" if value > 0.6 * top else "white"
             ax.text(col, row, f"{value:.1f}", ha="center", va="center", fontsize=7, color=color)
-    fig.colorbar(image, ax=ax, label="seconds left (batch fields: the key TTL)")
-    ax.set_title("Field TTLs across entities")
+    n_batch = sum(kinds.get(name) == "batch" for name in features)
+    if 0 < n_batch < len(features):
+        ax.axvline(n_batch - 0.5, color="white", linewidth=3)
+        groups = ax.secondary_xaxis("top")
+        groups.set_xticks(
+            [(n_batch - 1) / 2, (n_batch + len(features) - 1) / 2],
+            ["batch features: the key TTL", "streaming features: their own field TTL"],
+        )
+        groups.tick_params(length=0)
+    fig.colorbar(image, ax=ax, label="seconds left")
     return fig
 
 
 def _mark_events(axes: Sequence[Axes], events: Mapping[str, float] | None) -> None:
-    for label, at in (events or {}).items():
-        for ax in axes:
+    """Dotted lines at the events' times; their labels on a top axis, outside the data."""
+    if not events:
+        return
+    for ax in axes:
+        for at in events.values():
             ax.axvline(at, color="black", linestyle=":", linewidth=1)
-        axes[-1].annotate(
-            label, (at, 1.0), xycoords=("data", "axes fraction"), rotation=90, va="top", ha="right", fontsize=8
-        )
+    labels = axes[0].secondary_xaxis("top")
+    labels.set_xticks(list(events.values()), list(events), rotation=30, ha="left", fontsize=8)
+    labels.tick_params(length=0)
 
 
 def field_ttl_over_time(samples: pd.DataFrame, feature: str, events: Mapping[str, float] | None = None) -> Figure:
@@ -211,6 +223,55 @@ def field_ttl_over_time(samples: pd.DataFrame, feature: str, events: Mapping[str
     _axes_style(ax, f"Field TTL of {feature!r} per entity", "seconds", f"{feature}: field TTL left (s)", from_zero=True)
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, fontsize=8)
     _mark_events([ax], events)
+    return fig
+
+
+_STATUS_COLORS = {
+    "present": "tab:green",
+    "expired": "tab:orange",
+    "missing": "tab:purple",
+    "entity_missing": "#bdbdbd",
+    "unknown_feature": "black",
+}
+
+
+def feature_statuses_over_time(statuses: pd.DataFrame, events: Mapping[str, float] | None = None) -> Figure:
+    """What a model server's reads said over time: one stacked panel per feature kind.
+
+    Args:
+        statuses: :meth:`fslib.lab.expiry.ExpiryRecorder.statuses` output (``t_s``,
+            ``kind``, ``status``; one row per sample, entity and feature).
+        events: Label -> time drawn as vertical lines, e.g. ``{"worker paused": 1.0}``.
+
+    Returns:
+        The figure: per kind (batch, then streaming), how many of the features read had
+        each status (present, expired, missing, entity missing) at each sample.
+
+    Raises:
+        ValueError: A column is missing, the frame is empty, or a status is unknown.
+    """
+    _require_columns(statuses, ["t_s", "kind", "status"], "feature_statuses_over_time")
+    unknown = sorted(set(statuses["status"]) - set(_STATUS_COLORS))
+    if unknown:
+        raise ValueError(f"feature_statuses_over_time: unknown status(es) {unknown}")
+    kinds = sorted(set(statuses["kind"]), key=lambda kind: kind != "batch")
+    fig = Figure(figsize=(9, 1.8 + 2.2 * len(kinds)), layout="constrained")
+    axes = fig.subplots(len(kinds), 1, sharex=True, squeeze=False)[:, 0]
+    for ax, kind in zip(axes, kinds):
+        counts = statuses[statuses["kind"] == kind].groupby(["t_s", "status"]).size().unstack(fill_value=0)
+        shown = [status for status in _STATUS_COLORS if status in counts.columns]
+        ax.stackplot(
+            counts.index,
+            *(counts[status] for status in shown),
+            labels=[status.replace("_", " ") for status in shown],
+            colors=[_STATUS_COLORS[status] for status in shown],
+            step="post",
+        )
+        ax.set(ylabel="features read (all entities)", title=f"{kind} features", ylim=(0, counts.sum(axis=1).max()))
+        ax.margins(x=0)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, title="status")
+    axes[-1].set_xlabel("seconds")
+    _mark_events(list(axes), events)
     return fig
 
 

@@ -310,6 +310,7 @@ class FeatureStore:
         return self._write_checked(rows, FeatureKind.STREAMING, write, chunk_size, progress)
 
     def _streaming_chunk(self, chunk: list[EncodedRow], ttl: int) -> int:
+        """One chunk, one round trip: ``HSETEX`` per entity, or ``HSET`` + ``HEXPIRE`` in ``MULTI``; replies checked."""
         if self.uses_hsetex:
             pipe = self.client.pipeline(transaction=False)
             for key, fields in chunk:

@@ -10,7 +10,7 @@ import redis
 from fslib import FeatureStore, synthesize_users
 from fslib.local import EmbeddedRedis, free_port
 
-DEBIAN_REDIS = "/usr/bin/redis-server"
+from system_deps import OLD_REDIS, needs_old_redis
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -53,9 +53,9 @@ def test_cli_reports_an_unreachable_redis_without_its_password() -> None:
     assert "hunter2" not in result.stderr + result.stdout and "Traceback" not in result.stderr
 
 
-@pytest.mark.skipif(not os.path.exists(DEBIAN_REDIS), reason="Debian redis-server 7.0 not installed")
+@needs_old_redis
 def test_cli_refuses_a_too_old_redis() -> None:
-    with EmbeddedRedis(binary=DEBIAN_REDIS) as old:
+    with EmbeddedRedis(binary=OLD_REDIS) as old:
         result = run_cli("--count", "3", "--redis-url", old.url)
         assert result.returncode == 2
         assert "too old" in result.stderr and "7.4" in result.stderr

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import os
-
 import pytest
 import redis
 
@@ -10,7 +8,7 @@ from fslib import RedisVersionError, mask_url
 from fslib.connection import parse_version, require_version
 from fslib.local import EmbeddedRedis, free_port
 
-DEBIAN_REDIS = "/usr/bin/redis-server"  # Debian's 7.0, installed by `make test`
+from system_deps import OLD_REDIS, needs_old_redis
 
 
 @pytest.mark.parametrize(
@@ -60,9 +58,9 @@ def test_older_versions_are_refused_with_version_url_and_fix(version: str) -> No
     assert "REDIS_URL" in message and "7.4" in message
 
 
-@pytest.mark.skipif(not os.path.exists(DEBIAN_REDIS), reason="Debian redis-server 7.0 not installed")
+@needs_old_redis
 def test_a_real_redis_7_0_is_refused_without_leaking_its_password() -> None:
-    with EmbeddedRedis(binary=DEBIAN_REDIS, extra_args=["--requirepass", "hunter2"]) as old:
+    with EmbeddedRedis(binary=OLD_REDIS, extra_args=["--requirepass", "hunter2"]) as old:
         url = f"redis://:hunter2@127.0.0.1:{old.port}/0"
         with pytest.raises(RedisVersionError) as info:
             fslib.connect(url)

@@ -170,6 +170,7 @@ def test_profile_breakdown_draws_one_bar_per_variant_and_area_largest_on_top() -
     pipeline, packed = ax.containers
     assert [bar.get_width() for bar in pipeline] == [0.5, 3.0]  # the two redis-py rows summed
     assert [bar.get_width() for bar in packed] == [0.75, 0.25]
+    assert pipeline[0].get_y() > packed[0].get_y()  # the first variant on top of its group, as in the legend
     assert [t.get_text() for t in fig.legends[0].get_texts()] == ["pipeline", "packed"]
     assert legend_clear_of_the_axes(fig)
     with pytest.raises(ValueError, match=r"lacks column\(s\) \['own_ms'\]"):

@@ -356,11 +356,12 @@ def profile_breakdown(frame: pd.DataFrame, title: str = "Where a batch read's ti
     _require_columns(frame, ["variant", "area", "own_ms"], "profile_breakdown")
     grid = frame.pivot_table(index="area", columns="variant", values="own_ms", aggfunc="sum", sort=False).fillna(0.0)
     grid = grid.loc[grid.max(axis=1).sort_values().index]  # the largest area on top
-    fig = Figure(figsize=(8, 0.5 * len(grid.index) * max(1, len(grid.columns)) + 1.8), layout="constrained")
+    fig = Figure(figsize=(8, 0.3 * len(grid.index) * len(grid.columns) + 1.8), layout="constrained")
     ax = fig.subplots()
     height = 0.8 / len(grid.columns)
     for offset, (variant, color) in enumerate(zip(grid.columns, cycle(_COLORS))):
-        positions = np.arange(len(grid.index)) + (offset - (len(grid.columns) - 1) / 2) * height
+        # Within an area's group, the first variant on top, as in the legend.
+        positions = np.arange(len(grid.index)) + ((len(grid.columns) - 1) / 2 - offset) * height
         ax.barh(positions, grid[variant], height=height, color=color, label=str(variant))
     ax.set_yticks(range(len(grid.index)), grid.index)
     ax.set(title=title, xlabel="ms per call, own time (cProfile)")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -43,6 +44,7 @@ NEIGHBOURS = 2
 """Busy-loop processes beside the kernel: both cores of a small laptop taken by other work."""
 CELL_TIMEOUT_S = 300
 """nbclient's limit for one cell's own run, pause not included."""
+_COLOUR = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def paced_notebooks() -> list[Path]:
@@ -135,8 +137,12 @@ def test_notebook_at_a_readers_pace(path: Path, busy_machine: list[subprocess.Po
     reader = Reader(PACE_S)
     try:
         run_paced(notebook, NOTEBOOK_DIR, reader)
-    except CellExecutionError:
+    except CellExecutionError as exc:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         nbformat.write(notebook, ARTIFACTS / path.name)
-        raise
+        pytest.fail(
+            f"{path.name} failed at a reader's pace ({PACE_S:g} s before each code cell, {NEIGHBOURS} busy "
+            f"neighbours); the executed copy is {ARTIFACTS / path.name}\n{_COLOUR.sub('', str(exc))}",
+            pytrace=False,
+        )
     assert len(reader.paused_before) == sum(bool(c.source.strip()) for c in notebook.cells if c.cell_type == "code")

@@ -7,7 +7,6 @@ client before the loop ends; the sync store on the same keys is the reference.
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
@@ -21,6 +20,8 @@ import fslib
 from fslib import FeatureStore, RedisVersionError, synthesize_users
 from fslib.fast import AsyncFeatureStore, connect_async
 from fslib.local import EmbeddedRedis
+
+from system_deps import OLD_REDIS, needs_old_redis
 
 T = TypeVar("T")
 
@@ -201,9 +202,9 @@ def test_connect_async_gives_a_checked_decoding_client(redis_server: EmbeddedRed
     assert asyncio.run(main()) == (redis.asyncio.Redis, "ok", "fslib", 2)
 
 
-@pytest.mark.skipif(not os.path.exists("/usr/bin/redis-server"), reason="Debian redis-server 7.0 not installed")
+@needs_old_redis
 def test_connect_async_refuses_an_old_server() -> None:
-    with EmbeddedRedis(binary="/usr/bin/redis-server") as old, pytest.raises(RedisVersionError, match="too old"):
+    with EmbeddedRedis(binary=OLD_REDIS) as old, pytest.raises(RedisVersionError, match="too old"):
         asyncio.run(connect_async(old.url))
 
 

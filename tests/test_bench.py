@@ -7,13 +7,16 @@ import gc
 
 import numpy as np
 import pytest
+import redis
 
+from fslib.keys import check_entity_ids
 from fslib.lab.bench import (
     LatencySummary,
     compare_latencies,
     compare_latencies_async,
     gc_paused,
     percentiles,
+    profile_calls,
     sample_latencies,
     summaries_frame,
     summarize,
@@ -109,3 +112,17 @@ def test_compare_latencies_async_awaits_coroutine_variants_and_alternates() -> N
     assert ["".join(sorted(order[i : i + 2])) for i in range(2, len(order), 2)] == ["as"] * 8
     with pytest.raises(ValueError, match="no operations"):
         asyncio.run(compare_latencies_async({}))
+
+
+def test_profile_calls_counts_per_call_and_names_the_area_of_each_function(single_client: redis.Redis) -> None:
+    frame = profile_calls(lambda: (single_client.ping(), check_entity_ids(["u1", "u2", "u3"])), calls=4)
+    assert list(frame.columns) == ["function", "area", "calls", "own_ms", "share"]
+    assert frame["own_ms"].is_monotonic_decreasing and frame["share"].sum() == pytest.approx(1.0)
+    rows = frame.set_index("function")
+    ours = rows.loc[rows.index.str.startswith("fslib/keys.py:") & rows.index.str.endswith(" check_entity_ids")]
+    assert ours["area"].tolist() == ["fslib"] and ours["calls"].tolist() == [1.0]  # once per profiled call
+    ping = rows.loc[rows.index.str.endswith(" ping")]
+    assert ping["area"].tolist() == ["redis-py"] and ping["calls"].tolist() == [1.0]
+    assert "socket I/O (waiting on Redis)" in set(frame["area"])  # the reply was read from the socket
+    with pytest.raises(ValueError, match="n must"):
+        profile_calls(lambda: None, calls=0)

@@ -32,7 +32,8 @@ if TYPE_CHECKING:
 
 from fslib.local import free_port
 
-CHROMIUM = Path("/usr/bin/chromium")
+from system_deps import CHROMIUM, needs_chromium
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "06_dashboard.ipynb"
 ARTIFACTS = ROOT / "test-artifacts"
@@ -51,7 +52,7 @@ CLICK_RESULT_MS = 60_000
 QUEUED_OR_RUN = re.compile(r"\[(\*|\d+)\]:")
 
 pytestmark = [
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's /usr/bin/chromium (make system-deps installs it)"),
+    needs_chromium,
     pytest.mark.timeout(600),
 ]
 

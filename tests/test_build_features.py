@@ -15,8 +15,8 @@ from fslib.checks import MAX_TTL_SECONDS
 from fslib.local import EmbeddedRedis, free_port
 
 from polling import wait_until
+from system_deps import OLD_REDIS, needs_old_redis
 
-DEBIAN_REDIS = "/usr/bin/redis-server"
 SECRET = "hunter2"
 
 
@@ -74,10 +74,10 @@ def assert_one_error_line(result: subprocess.CompletedProcess[str], *expected: s
     return lines[0]
 
 
-@pytest.mark.skipif(not os.path.exists(DEBIAN_REDIS), reason="Debian redis-server 7.0 not installed")
+@needs_old_redis
 @pytest.mark.parametrize("via", ["--redis-url", "REDIS_URL"])
 def test_cli_refuses_a_too_old_redis_and_names_how_the_url_came(via: str) -> None:
-    with EmbeddedRedis(binary=DEBIAN_REDIS, password=SECRET) as old:
+    with EmbeddedRedis(binary=OLD_REDIS, password=SECRET) as old:
         url = f"redis://127.0.0.1:{old.port}/0?password={SECRET}"
         if via == "--redis-url":
             result = run_cli("--count", "3", "--redis-url", url)

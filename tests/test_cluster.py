@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import shutil
 from collections.abc import Iterator
 
 import pytest
@@ -19,6 +18,7 @@ from fslib.local import LocalCluster
 from fslib.store import Transport
 
 from counting import CountingConnection
+from system_deps import OLD_REDIS, needs_old_redis
 
 NAMES = ["risk_segment", "tx_count_7d", "tx_count_5m"]
 
@@ -79,10 +79,10 @@ def test_connect_returns_a_checked_cluster_client(
         fslib.connect(cluster=True)
 
 
-@pytest.mark.skipif(shutil.which("redis-server", path="/usr/bin") is None, reason="needs Debian's redis-server 7.0")
+@needs_old_redis
 def test_connect_refuses_a_cluster_of_old_servers() -> None:
     with (
-        LocalCluster(primaries=1, binary="/usr/bin/redis-server") as old,
+        LocalCluster(primaries=1, binary=OLD_REDIS) as old,
         pytest.raises(RedisVersionError, match="too old"),
     ):
         fslib.connect(old.url, cluster=True)

@@ -2,11 +2,15 @@
 
 Also checks what every notebook of the series must have: the python3 kernelspec
 (else JupyterLab asks "Select Kernel"), a "Prev | Contents | Next" line, a
-consistent Prev/Next chain, and a link from the index.
+consistent Prev/Next chain, and a link from the index; and the series' shape
+(:func:`series_problems`): a goal and "what you will learn" up front, exercises
+at the end, asserts that tell the reader what to do, fslib imported one way, no
+``FLUSHALL``.
 """
 
 from __future__ import annotations
 
+import ast
 import copy
 import itertools
 import json
@@ -70,6 +74,58 @@ def notebook_problems(nb: dict[str, Any]) -> list[str]:
     return problems
 
 
+_EXERCISE = re.compile(r"^\d+\. ", re.MULTILINE)
+FSLIB_MODULES = {"lab", "local", "fast", "serve"}
+"""What a notebook may import from fslib by name; everything else is ``fslib.<name>``."""
+
+
+def _code(cell: dict[str, Any]) -> str:
+    """A code cell's Python, with IPython's ``%magic`` and ``!shell`` lines blanked."""
+    source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+    return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
+
+
+def series_problems(nb: dict[str, Any]) -> list[str]:
+    """Where a notebook departs from the series' shape; empty when it follows it."""
+    problems = []
+    cells = nb["cells"]
+    first = "".join(cells[0]["source"]) if cells and cells[0]["cell_type"] == "markdown" else ""
+    if "**Goal.**" not in first or "What you will learn" not in first:
+        problems.append("the first cell lacks '**Goal.**' or 'What you will learn'")
+    sections = re.split(r"^## ", _markdown(nb), flags=re.MULTILINE)
+    last = sections[-1] if len(sections) > 1 else ""
+    if not last.startswith("Try it yourself") or not 2 <= len(_EXERCISE.findall(last)) <= 4:
+        problems.append("the last section is not '## Try it yourself' with 2-4 numbered exercises")
+    for number, cell in enumerate(cells):
+        if cell["cell_type"] != "code":
+            continue
+        code = _code(cell)
+        if re.search(r"\bflush(all|db)\b", code, re.IGNORECASE):
+            problems.append(f"cell {number} flushes the database: delete the notebook's own prefix instead")
+        try:
+            tree, first_line = ast.parse(code), 1
+        except SyntaxError:  # top-level await is valid in a notebook; parse it as a coroutine's body
+            tree, first_line = (
+                ast.parse("async def _cell():\n" + "\n".join(f"    {line}" for line in code.splitlines())),
+                2,
+            )
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Assert) and node.msg is None:
+                line = node.lineno - first_line + 1
+                problems.append(f"cell {number}, line {line}: an assert without a message for the reader")
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("fslib"):
+                names = {alias.name for alias in node.names}
+                if node.module != "fslib" or not names <= FSLIB_MODULES:
+                    problems.append(
+                        f"cell {number}: 'from {node.module} import ...': use fslib.<name> or lab/local/fast/serve"
+                    )
+            if isinstance(node, ast.Import) and any(
+                alias.name.startswith("fslib.") or (alias.name == "fslib" and alias.asname) for alias in node.names
+            ):
+                problems.append(f"cell {number}: import fslib as 'import fslib', and reach the rest through it")
+    return problems
+
+
 def test_there_are_notebooks() -> None:
     assert INDEX in [p.name for p in NOTEBOOKS]
 
@@ -78,6 +134,32 @@ def test_there_are_notebooks() -> None:
 def test_notebook_is_committed_clean(path: Path) -> None:
     assert re.fullmatch(r"\d\d_[a-z0-9_]+\.ipynb", path.name), "name must be NN_snake_case.ipynb"
     assert notebook_problems(_load(path)) == []
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebook_follows_the_series_shape(path: Path) -> None:
+    assert series_problems(_load(path)) == []
+
+
+def test_a_notebook_off_the_series_shape_is_caught() -> None:
+    nb = copy.deepcopy(_load(NOTEBOOK_DIR / INDEX))
+    nb["cells"][0]["source"] = "# no goal here"
+    code = {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None}
+    nb["cells"] += [
+        {**code, "source": "%matplotlib inline\nfrom fslib.lab import plots\nimport fslib.fast\nassert 1 == 1"},
+        {**code, "source": "x = await thing()\nassert x\nclient.flushall()"},
+    ]
+    nb["cells"].append({"cell_type": "markdown", "metadata": {}, "source": "## An appendix after the exercises"})
+    first, second = len(nb["cells"]) - 3, len(nb["cells"]) - 2
+    assert series_problems(nb) == [
+        "the first cell lacks '**Goal.**' or 'What you will learn'",
+        "the last section is not '## Try it yourself' with 2-4 numbered exercises",
+        f"cell {first}: 'from fslib.lab import ...': use fslib.<name> or lab/local/fast/serve",
+        f"cell {first}: import fslib as 'import fslib', and reach the rest through it",
+        f"cell {first}, line 4: an assert without a message for the reader",
+        f"cell {second} flushes the database: delete the notebook's own prefix instead",
+        f"cell {second}, line 2: an assert without a message for the reader",
+    ]
 
 
 def test_a_dirty_notebook_is_caught() -> None:

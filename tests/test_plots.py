@@ -12,17 +12,27 @@ from fslib.lab import plots
 from fslib.lab.expiry import SAMPLE_COLUMNS, STATUS_COLUMNS, live_field_counts
 
 
-def test_bulk_load_throughput_draws_the_sweep_and_the_naive_line() -> None:
-    frame = pd.DataFrame({"chunk_size": [1, 10, 100], "users_per_s": [900.0, 5000.0, 20000.0]})
-    fig = plots.bulk_load_throughput(frame, naive_users_per_s=1000.0)
+def legend_clear_of_the_axes(fig: Figure) -> bool:
+    """True when the figure has one legend, and it covers no axes (so no data)."""
+    fig.savefig(io.BytesIO(), format="png")  # lays the figure out, headless
+    (legend,) = fig.legends
+    box = legend.get_window_extent()
+    return all(ax.get_legend() is None and not box.overlaps(ax.get_window_extent()) for ax in fig.axes)
+
+
+def test_bulk_load_throughput_draws_the_sweep_the_naive_line_and_the_default() -> None:
+    frame = pd.DataFrame({"chunk_size": [100, 1, 10], "users_per_s": [20000.0, 900.0, 5000.0]})
+    fig = plots.bulk_load_throughput(frame, naive_users_per_s=1000.0, default_chunk_size=10)
     assert isinstance(fig, Figure)
     (ax,) = fig.axes
-    sweep, naive = ax.get_lines()
-    assert list(sweep.get_xdata()) == [1, 10, 100]
+    sweep, naive, default = ax.get_lines()
+    assert list(sweep.get_xdata()) == [1, 10, 100]  # sorted by chunk size
     assert list(sweep.get_ydata()) == [900.0, 5000.0, 20000.0]
     assert list(naive.get_ydata()) == [1000.0, 1000.0]
+    assert list(default.get_xdata()) == [10, 10] and default.get_label() == "default chunk size (10)"
     assert ax.get_xscale() == "log"
-    fig.savefig(io.BytesIO(), format="png")  # renders headless
+    assert legend_clear_of_the_axes(fig)
+    assert len(plots.bulk_load_throughput(frame, 1000.0).axes[0].get_lines()) == 2  # no default, no line
 
 
 def test_plots_name_a_missing_column() -> None:
@@ -137,15 +147,25 @@ def test_field_ttl_over_time_follows_one_feature() -> None:
         plots.field_ttl_over_time(_samples(), "nope")
 
 
-def test_latency_histogram_marks_percentiles() -> None:
-    samples = {"PING": np.full(100, 100e-6), "HMGET": np.linspace(100e-6, 300e-6, 100)}
-    fig = plots.latency_histogram(samples)
-    ax = fig.axes[0]
-    assert [v.get_xdata()[0] for v in ax.get_lines()][:2] == pytest.approx([100.0, 100.0])
-    labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert labels[0] == "PING: p50 100 µs, p99 100 µs" and labels[1].startswith("HMGET: p50 200 µs")
+def test_latency_ecdf_draws_one_cumulative_curve_per_variant_with_its_percentiles() -> None:
+    samples = {"PING": np.full(100, 100e-6), "HMGET": np.linspace(300e-6, 100e-6, 101)}
+    fig = plots.latency_ecdf(samples)
+    (ax,) = fig.axes
+    curves = [line for line in ax.get_lines() if line.get_linestyle() != "None" and line.get_label()[0] != "_"]
+    assert [line.get_label().split(":")[0] for line in curves] == ["PING", "HMGET"]
+    hmget = curves[1]
+    assert hmget.get_xdata()[0] == pytest.approx(100.0) and hmget.get_xdata()[-1] == pytest.approx(300.0)  # sorted, µs
+    assert hmget.get_ydata()[-1] == 1.0 and hmget.get_ydata()[0] == pytest.approx(1 / 101)
+    markers = [line for line in ax.get_lines() if line.get_marker() == "o"]
+    assert markers[1].get_xdata().tolist() == pytest.approx([200.0, 298.0])
+    assert list(markers[1].get_ydata()) == [0.5, 0.99]
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert labels == ["PING: p50 100 µs, p99 100 µs", "HMGET: p50 200 µs, p99 298 µs"]
+    assert ax.get_xscale() == "log" and legend_clear_of_the_axes(fig)
     with pytest.raises(ValueError, match=r"no samples for \['HMGET'\]"):
-        plots.latency_histogram({"PING": np.ones(3), "HMGET": np.array([])})
+        plots.latency_ecdf({"PING": np.ones(3), "HMGET": np.array([])})
+    with pytest.raises(ValueError, match="no samples to plot"):
+        plots.latency_ecdf({})
 
 
 def test_batch_read_latency_draws_one_line_per_variant_with_a_p90_band() -> None:
@@ -162,15 +182,15 @@ def test_batch_read_latency_draws_one_line_per_variant_with_a_p90_band() -> None
     single, cluster = ax.get_lines()
     assert list(single.get_xdata()) == [10, 100] and list(single.get_ydata()) == [0.2, 0.9]
     assert list(cluster.get_ydata()) == [0.4, 1.2]
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["single (p50)", "cluster (p50)"]
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["single (p50)", "cluster (p50)"]
     assert len(ax.collections) == 2 and ax.get_title() == "t"
     assert (ax.get_xscale(), ax.get_yscale()) == ("log", "log")
-    fig.savefig(io.BytesIO(), format="png")
+    assert legend_clear_of_the_axes(fig)
     with pytest.raises(ValueError, match=r"lacks column\(s\) \['p50_ms'\]"):
         plots.batch_read_latency(frame.drop(columns="p50_ms"))
 
 
-def test_batch_read_latency_adds_the_floor_and_the_per_entity_panel() -> None:
+def test_batch_read_latency_adds_references_and_the_per_entity_panel() -> None:
     frame = pd.DataFrame(
         {
             "variant": ["one round trip"] * 3 + ["N round trips"] * 3,
@@ -178,22 +198,47 @@ def test_batch_read_latency_adds_the_floor_and_the_per_entity_panel() -> None:
             "p50_ms": [0.1, 0.2, 1.0, 0.1, 1.0, 10.0],
         }
     )
-    fig = plots.batch_read_latency(frame, floor_ms=0.1, per_entity=True)
+    fig = plots.batch_read_latency(frame, references={"PING": 0.1, "one HMGET": 0.12}, per_entity=True)
     total, per_entity = fig.axes
     assert list(total.get_lines()[1].get_ydata()) == pytest.approx([0.1, 1.0, 10.0])  # ms
     assert list(per_entity.get_lines()[0].get_ydata()) == pytest.approx([100.0, 20.0, 10.0])  # µs per entity
-    assert list(per_entity.get_lines()[2].get_ydata()) == pytest.approx([100.0, 100.0])  # the floor, in µs
-    assert total.get_legend().get_texts()[-1].get_text() == "PING: the round-trip floor"
+    assert list(per_entity.get_lines()[2].get_ydata()) == pytest.approx([100.0, 100.0])  # PING, in µs
+    assert list(per_entity.get_lines()[3].get_ydata()) == pytest.approx([120.0, 120.0])
+    assert [t.get_text() for t in fig.legends[0].get_texts()][-2:] == ["PING", "one HMGET"]
     assert not total.collections  # no p90 column, no band
+    assert legend_clear_of_the_axes(fig)
 
 
 def test_hgetall_vs_hmget_labels_the_asked_fields() -> None:
     frame = pd.DataFrame(
         {"fields": [5, 50], "hgetall_s": [4e-5, 8e-5], "hmget_s": [4e-5, 4e-5], "hmget_fields": [5, 5]}
     )
-    ax = plots.hgetall_vs_hmget(frame).axes[0]
+    fig = plots.hgetall_vs_hmget(frame)
+    ax = fig.axes[0]
     assert [line.get_label() for line in ax.get_lines()] == ["HGETALL (every field)", "HMGET 5 fields"]
     assert ax.get_lines()[0].get_ydata().tolist() == pytest.approx([40.0, 80.0])
+    assert legend_clear_of_the_axes(fig)
+
+
+def test_profile_breakdown_draws_one_bar_per_variant_and_area_largest_on_top() -> None:
+    frame = pd.DataFrame(
+        {
+            "variant": ["pipeline", "pipeline", "pipeline", "packed", "packed"],
+            "area": ["redis-py", "fslib", "redis-py", "redis-py", "fslib"],
+            "own_ms": [2.0, 0.5, 1.0, 0.25, 0.75],
+        }
+    )
+    fig = plots.profile_breakdown(frame)
+    (ax,) = fig.axes
+    assert [label.get_text() for label in ax.get_yticklabels()] == ["fslib", "redis-py"]  # barh: bottom first
+    pipeline, packed = ax.containers
+    assert [bar.get_width() for bar in pipeline] == [0.5, 3.0]  # the two redis-py rows summed
+    assert [bar.get_width() for bar in packed] == [0.75, 0.25]
+    assert pipeline[0].get_y() > packed[0].get_y()  # the first variant on top of its group, as in the legend
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["pipeline", "packed"]
+    assert legend_clear_of_the_axes(fig)
+    with pytest.raises(ValueError, match=r"lacks column\(s\) \['own_ms'\]"):
+        plots.profile_breakdown(frame.drop(columns="own_ms"))
 
 
 def test_show_source_returns_the_methods_code_with_its_redis_calls() -> None:

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from fslib import RedisVersionError, mask_url
 from fslib.connection import check_url, parse_version, require_version
 from fslib.local import EmbeddedRedis, free_port
 
-DEBIAN_REDIS = "/usr/bin/redis-server"  # Debian's 7.0, installed by `make test`
+from system_deps import OLD_REDIS, needs_old_redis
 
 
 @pytest.mark.parametrize(
@@ -106,12 +105,12 @@ def test_the_version_error_names_the_setting_the_url_came_from() -> None:
     assert "REDIS_URL" not in str(info.value)
 
 
-@pytest.mark.skipif(not os.path.exists(DEBIAN_REDIS), reason="Debian redis-server 7.0 not installed")
+@needs_old_redis
 @pytest.mark.parametrize(
     ("url", "masked"), [("redis://:hunter2@{host}/0", ":***@"), ("redis://{host}/0?password=hunter2", "?password=***")]
 )
 def test_a_real_redis_7_0_is_refused_without_leaking_its_password(url: str, masked: str) -> None:
-    with EmbeddedRedis(binary=DEBIAN_REDIS, password="hunter2") as old, pytest.raises(RedisVersionError) as info:
+    with EmbeddedRedis(binary=OLD_REDIS, password="hunter2") as old, pytest.raises(RedisVersionError) as info:
         fslib.connect(url.format(host=f"127.0.0.1:{old.port}"))
     assert "Redis 7.0." in str(info.value) and masked in str(info.value) and "hunter2" not in str(info.value)
 

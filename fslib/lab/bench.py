@@ -5,19 +5,26 @@ variants in the same run (:func:`compare_latencies` alternates them call by
 call, so a noisy second hits each alike) and quote ratios and percentiles. Sampling runs with the
 garbage collector frozen and disabled, since a collection in the middle of a
 pipeline shows up as a ~20 ms spike that belongs to Python, not Redis.
+:func:`profile_calls` says where the time of a call goes (cProfile, by area of code).
 """
 
 from __future__ import annotations
 
+import cProfile
 import gc
 import inspect
+import pstats
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import redis
+
+import fslib
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -28,6 +35,7 @@ __all__ = [
     "compare_latencies_async",
     "gc_paused",
     "percentiles",
+    "profile_calls",
     "sample_latencies",
     "summaries_frame",
     "summarize",
@@ -235,3 +243,73 @@ def summaries_frame(summaries: Sequence[LatencySummary], unit: str = "us") -> pd
     rows = [s.as_dict(scales[unit]) for s in summaries]
     frame = pd.DataFrame(rows, columns=["name", "n", "p50", "p90", "p99", "mean", "max"])
     return frame.set_index("name").rename(columns=lambda c: c if c == "n" else f"{c}_{unit}")
+
+
+_PACKAGES = {"fslib": Path(fslib.__file__).parent, "redis-py": Path(redis.__file__).parent}
+"""Where the Python code of each area lives; its files' profile rows are that area's."""
+
+
+def _area(filename: str, function: str) -> str:
+    """The area of code one cProfile row belongs to: a package, socket I/O, hiredis or other builtins."""
+    if filename == "~":  # C code called from Python: cProfile names it by its function alone
+        if "socket" in function or "select" in function or "poll" in function:
+            return "socket I/O (waiting on Redis)"
+        return "hiredis (C)" if "hiredis" in function else "Python builtins"
+    path = Path(filename)
+    for area, package in _PACKAGES.items():
+        if path.is_relative_to(package):
+            return area
+    return "other Python"
+
+
+def _label(filename: str, line: int, function: str) -> str:
+    """``redis/connection.py:126 pack`` for Python code, the function's own name for builtins."""
+    if filename == "~":
+        return function
+    path = Path(filename)
+    for package in _PACKAGES.values():
+        if path.is_relative_to(package):
+            return f"{path.relative_to(package.parent).as_posix()}:{line} {function}"
+    return f"{path.name}:{line} {function}"
+
+
+def profile_calls(fn: Callable[[], object], calls: int = 20) -> pd.DataFrame:
+    """Call ``fn`` ``calls`` times under cProfile (after one untimed call) and say where the time went.
+
+    cProfile adds a cost to every Python function call, so it exaggerates the
+    share of code that makes many small calls: read it for *where* time goes,
+    and time the variants without it for *how much*.
+
+    Args:
+        fn: The operation, with no arguments.
+        calls: Profiled calls.
+
+    Returns:
+        One row per function, largest own time first: ``function``, ``area``
+        (``fslib``, ``redis-py``, ``hiredis (C)``, ``socket I/O (waiting on Redis)``,
+        ``Python builtins``, ``other Python``), ``calls`` (per call of ``fn``),
+        ``own_ms`` (time in the function's own code per call of ``fn``) and
+        ``share`` (of all profiled own time).
+
+    Raises:
+        ValueError: ``calls`` < 1.
+    """
+    import pandas as pd
+
+    _check_counts(calls, 0)
+    fn()  # connection set-up and first-use caches stay out of the profile
+    profiler = cProfile.Profile()
+    with gc_paused():
+        profiler.enable()
+        for _ in range(calls):
+            fn()
+        profiler.disable()
+    stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]  # (file, line, name) -> (cc, nc, tt, ct, callers)
+    rows = [
+        (_label(filename, line, name), _area(filename, name), counts / calls, own_s * 1e3 / calls)
+        for (filename, line, name), (_, counts, own_s, _, _) in stats.items()
+        if name != "<method 'disable' of '_lsprof.Profiler' objects>"
+    ]
+    frame = pd.DataFrame(rows, columns=["function", "area", "calls", "own_ms"])
+    frame["share"] = frame["own_ms"] / frame["own_ms"].sum()
+    return frame.sort_values("own_ms", ascending=False, ignore_index=True)

@@ -28,8 +28,9 @@ __all__ = [
     "field_ttl_heatmap",
     "field_ttl_over_time",
     "hgetall_vs_hmget",
-    "latency_histogram",
+    "latency_ecdf",
     "live_fields_over_time",
+    "profile_breakdown",
 ]
 
 
@@ -54,26 +55,38 @@ def _axes_style(
     ax.grid(True, which="both", alpha=0.3)
 
 
-def bulk_load_throughput(frame: pd.DataFrame, naive_users_per_s: float) -> Figure:
+def _legend_below(fig: Figure, ax: Axes, columns: int = 2) -> None:
+    """One legend for ``ax``'s lines, under the axes of ``fig``: outside every plot, so it never covers data."""
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(columns, len(labels)), frameon=False, fontsize=8)
+
+
+def bulk_load_throughput(
+    frame: pd.DataFrame, naive_users_per_s: float, default_chunk_size: int | None = None
+) -> Figure:
     """Users per second against pipeline chunk size, with the naive loop as a line.
 
     Args:
         frame: One row per chunk size, columns ``chunk_size`` and ``users_per_s``.
         naive_users_per_s: Rate of the one-round-trip-per-user loop.
+        default_chunk_size: Marked with a vertical line when given (``fslib.DEFAULT_CHUNK_SIZE``).
 
     Returns:
-        The figure (log-scaled chunk size).
+        The figure (log-scaled chunk size), its legend under the axes.
 
     Raises:
         ValueError: A column is missing or the frame is empty.
     """
     _require_columns(frame, ["chunk_size", "users_per_s"], "bulk_load_throughput")
-    fig = Figure(figsize=(7, 4), layout="constrained")
+    fig = Figure(figsize=(7, 4.5), layout="constrained")
     ax = fig.subplots()
-    ax.plot(frame["chunk_size"], frame["users_per_s"], marker="o", label="bulk_load (one call per chunk)")
+    rows = frame.sort_values("chunk_size")
+    ax.plot(rows["chunk_size"], rows["users_per_s"], marker="o", label="bulk_load (one round trip per chunk)")
     ax.axhline(naive_users_per_s, color="tab:red", linestyle="--", label="naive loop (one round trip per user)")
+    if default_chunk_size is not None:
+        ax.axvline(default_chunk_size, color="grey", linestyle=":", label=f"default chunk size ({default_chunk_size})")
     _axes_style(ax, "Bulk-load throughput", "chunk size (users per round trip)", "users / s", logx=True, from_zero=True)
-    ax.legend(loc="lower right")
+    _legend_below(fig, ax, columns=3)
     return fig
 
 
@@ -275,47 +288,43 @@ def feature_statuses_over_time(statuses: pd.DataFrame, events: Mapping[str, floa
     return fig
 
 
-def latency_histogram(samples: Mapping[str, np.ndarray], title: str = "Single-request latency") -> Figure:
-    """Overlaid latency histograms (log-spaced bins) with each variant's p50 and p99 marked.
+def latency_ecdf(samples: Mapping[str, np.ndarray], title: str = "Single-request latency") -> Figure:
+    """Each variant's latencies as a cumulative curve (ECDF), with its p50 and p99 marked.
+
+    A curve shows, for every latency on the x axis, the share of requests that
+    were at least that fast: further left is faster, a long flat top is the tail.
 
     Args:
-        samples: Variant name -> latencies in seconds (e.g. from :func:`fslib.bench.sample_latencies`).
+        samples: Variant name -> latencies in seconds (e.g. from :func:`fslib.lab.bench.compare_latencies`).
         title: The figure title.
 
     Returns:
-        The figure, latencies in microseconds.
+        The figure, latencies in microseconds on a log axis, the legend under it.
 
     Raises:
         ValueError: No variants, or a variant without samples.
     """
     if not samples:
-        raise ValueError("latency_histogram: no samples to plot")
-    micros = {name: np.asarray(values, dtype=float) * 1e6 for name, values in samples.items()}
+        raise ValueError("latency_ecdf: no samples to plot")
+    micros = {name: np.sort(np.asarray(values, dtype=float)) * 1e6 for name, values in samples.items()}
     empty = [name for name, values in micros.items() if values.size == 0]
     if empty:
-        raise ValueError(f"latency_histogram: no samples for {empty}")
-    everything = np.concatenate(list(micros.values()))
-    bins = np.geomspace(max(everything.min(), 1e-3), everything.max(), 60).tolist()
+        raise ValueError(f"latency_ecdf: no samples for {empty}")
 
-    fig = Figure(figsize=(8, 4), layout="constrained")
+    fig = Figure(figsize=(8, 4.5), layout="constrained")
     ax = fig.subplots()
+    for share in (0.5, 0.99):
+        ax.axhline(share, color="grey", linewidth=0.8, linestyle=":")
     for (name, values), color in zip(micros.items(), cycle(_COLORS)):
         p50, p99 = np.percentile(values, [50, 99])
-        ax.hist(
-            values,
-            bins=bins,
-            histtype="step",
-            linewidth=1.5,
-            color=color,
-            label=f"{name}: p50 {p50:.0f} µs, p99 {p99:.0f} µs",
-        )
-        ax.axvline(p50, color=color, linestyle="--", linewidth=1)
-        ax.axvline(p99, color=color, linestyle=":", linewidth=1)
+        shares = np.arange(1, values.size + 1) / values.size
+        ax.step(values, shares, where="post", color=color, label=f"{name}: p50 {p50:.0f} µs, p99 {p99:.0f} µs")
+        ax.plot([p50, p99], [0.5, 0.99], linestyle="none", marker="o", color=color)
     ax.set_xscale("log")
-    ax.set_xlabel("latency (µs, log scale); dashed p50, dotted p99")
-    ax.set_ylabel("requests")
-    ax.set_title(title)
-    ax.legend(fontsize=8)
+    ax.set_ylim(0, 1.02)
+    ax.set(title=title, xlabel="latency (µs, log scale)", ylabel="share of requests at or below")
+    ax.grid(True, which="both", alpha=0.3)
+    _legend_below(fig, ax)
     return fig
 
 
@@ -323,8 +332,7 @@ def batch_read_latency(
     frame: pd.DataFrame,
     title: str = "Batch-read latency",
     *,
-    floor_ms: float | None = None,
-    floor_label: str = "PING: the round-trip floor",
+    references: Mapping[str, float] | None = None,
     per_entity: bool = False,
 ) -> Figure:
     """Median batch-read latency against batch size, one line per variant.
@@ -333,36 +341,36 @@ def batch_read_latency(
         frame: One row per (variant, batch size), columns ``variant``, ``batch_size``
             and ``p50_ms``; a ``p90_ms`` column, when present, is drawn as a band.
         title: The axes title.
-        floor_ms: A latency drawn as a dashed line, e.g. the p50 of a ``PING``.
-        floor_label: Its legend label.
+        references: Label -> latency in ms, each drawn as a horizontal line, e.g.
+            ``{"PING": 0.1, "one HMGET": 0.12}``.
         per_entity: Add a second panel: cost per entity (p50 / batch size, in µs).
 
     Returns:
-        The figure (log-log).
+        The figure (log-log), one legend under the panels.
 
     Raises:
         ValueError: A column is missing or the frame is empty.
     """
     _require_columns(frame, ["variant", "batch_size", "p50_ms"], "batch_read_latency")
-    fig = Figure(figsize=(11, 4) if per_entity else (7, 4), layout="constrained")
+    fig = Figure(figsize=(11, 4.8) if per_entity else (7, 4.8), layout="constrained")
     axes = fig.subplots(1, 2) if per_entity else [fig.subplots()]
     # (axis, scale from ms, y label, title, divide by batch size) per panel.
     panels = [(axes[0], 1.0, "latency (ms)", title, False)]
     if per_entity:
         panels.append((axes[1], 1e3, "cost per entity (µs)", "Cost per entity", True))
     for ax, scale, ylabel, panel_title, divide in panels:
-        for variant, unsorted in frame.groupby("variant", sort=False):
+        for (variant, unsorted), color in zip(frame.groupby("variant", sort=False), cycle(_COLORS)):
             rows = unsorted.sort_values("batch_size")
             divisor = rows["batch_size"] if divide else 1
             p50 = rows["p50_ms"] * scale / divisor
-            (line,) = ax.plot(rows["batch_size"], p50, marker="o", label=f"{variant} (p50)")
+            ax.plot(rows["batch_size"], p50, marker="o", color=color, label=f"{variant} (p50)")
             if "p90_ms" in rows:
                 p90 = rows["p90_ms"] * scale / divisor
-                ax.fill_between(rows["batch_size"], p50, p90, color=line.get_color(), alpha=0.15)
-        if floor_ms is not None:
-            ax.axhline(floor_ms * scale, color="grey", linestyle="--", label=floor_label)
+                ax.fill_between(rows["batch_size"], p50, p90, color=color, alpha=0.15)
+        for (label, ms), style in zip((references or {}).items(), cycle(["--", ":", "-."])):
+            ax.axhline(ms * scale, color="grey", linestyle=style, label=label)
         _axes_style(ax, panel_title, "entities per batch read", ylabel, logx=True, logy=True)
-        ax.legend(loc="upper left", fontsize=8)
+    _legend_below(fig, axes[0], columns=3)
     return fig
 
 
@@ -374,19 +382,50 @@ def hgetall_vs_hmget(frame: pd.DataFrame) -> Figure:
             and optionally ``hmget_fields`` (how many fields the HMGET asks for).
 
     Returns:
-        The figure, latencies in microseconds.
+        The figure, latencies in microseconds, the legend under it.
 
     Raises:
         ValueError: A column is missing or the frame is empty.
     """
     _require_columns(frame, ["fields", "hgetall_s", "hmget_s"], "hgetall_vs_hmget")
     asked = f" {int(frame['hmget_fields'].iloc[0])} fields" if "hmget_fields" in frame.columns else ""
-    fig = Figure(figsize=(7, 4), layout="constrained")
+    fig = Figure(figsize=(7, 4.5), layout="constrained")
     ax = fig.subplots()
     ax.plot(frame["fields"], frame["hgetall_s"] * 1e6, marker="o", color=_COLORS[1], label="HGETALL (every field)")
     ax.plot(frame["fields"], frame["hmget_s"] * 1e6, marker="o", color=_COLORS[0], label=f"HMGET{asked}")
     _axes_style(
         ax, "Read only what the model needs", "fields in the hash", "latency (µs, p50)", logx=True, from_zero=True
     )
-    ax.legend()
+    _legend_below(fig, ax)
+    return fig
+
+
+def profile_breakdown(frame: pd.DataFrame, title: str = "Where a batch read's time goes") -> Figure:
+    """Profiled time per call, by area of code, one bar per variant (from :func:`fslib.lab.bench.profile_calls`).
+
+    Args:
+        frame: One row per (variant, area), columns ``variant``, ``area`` and ``own_ms``
+            (time spent in that area's own code per profiled call).
+        title: The axes title.
+
+    Returns:
+        The figure: horizontal bars, areas top to bottom by their largest time.
+
+    Raises:
+        ValueError: A column is missing or the frame is empty.
+    """
+    _require_columns(frame, ["variant", "area", "own_ms"], "profile_breakdown")
+    grid = frame.pivot_table(index="area", columns="variant", values="own_ms", aggfunc="sum", sort=False).fillna(0.0)
+    grid = grid.loc[grid.max(axis=1).sort_values().index]  # the largest area on top
+    fig = Figure(figsize=(8, 0.3 * len(grid.index) * len(grid.columns) + 1.8), layout="constrained")
+    ax = fig.subplots()
+    height = 0.8 / len(grid.columns)
+    for offset, (variant, color) in enumerate(zip(grid.columns, cycle(_COLORS))):
+        # Within an area's group, the first variant on top, as in the legend.
+        positions = np.arange(len(grid.index)) + ((len(grid.columns) - 1) / 2 - offset) * height
+        ax.barh(positions, grid[variant], height=height, color=color, label=str(variant))
+    ax.set_yticks(range(len(grid.index)), grid.index)
+    ax.set(title=title, xlabel="ms per call, own time (cProfile)")
+    ax.grid(True, axis="x", alpha=0.3)
+    _legend_below(fig, ax)
     return fig

@@ -1,6 +1,6 @@
 """The batch materializer: ``python -m fslib.build_features --count 500``.
 
-The seed's ``build_features`` binary: synthesize users and bulk-load them
+The Redis docs demo's ``build_features`` binary: synthesize users and bulk-load them
 with a key-level TTL, as a nightly Spark/Feast job would from the warehouse.
 
 Exit codes: 0 when every user was written, 2 on any error (bad arguments, a

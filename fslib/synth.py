@@ -94,7 +94,7 @@ class SyntheticUsers:
 
 
 def synthesize_users(n: int, seed: int = 42) -> SyntheticUsers:
-    """Deterministic batch features for ``n`` users (the seed's ``synthesize_users``).
+    """Deterministic batch features for ``n`` users (the Redis docs demo's ``synthesize_users``).
 
     Args:
         n: How many users.

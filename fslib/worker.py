@@ -1,6 +1,6 @@
 """StreamingWorker: a background thread that keeps streaming features fresh.
 
-The stand-in for a Flink / Kafka Streams job (the seed's ``streaming_worker.rs``).
+The stand-in for a Flink / Kafka Streams job (the Redis docs demo's ``streaming_worker.rs``).
 Every tick it picks a few entities that exist under the store's prefix and
 writes fresh streaming features through :meth:`FeatureStore.update_streaming_many`,
 so every write carries its field TTL. Pause it for longer than the streaming
@@ -359,7 +359,7 @@ class StreamingWorker:
 
 
 def reset_store(store: FeatureStore, worker: StreamingWorker | None = None, *, timeout: float = 5.0) -> int:
-    """Delete every entity under the store's prefix without racing the worker (the seed's ``/reset``).
+    """Delete every entity under the store's prefix without racing the worker (the Redis docs demo's ``/reset``).
 
     Pauses the worker, waits until no tick is in flight, deletes with
     ``SCAN`` + ``UNLINK``, resets the worker's counters and resumes it if it

@@ -1,4 +1,4 @@
-"""The seed's demo page as an ipywidgets dashboard for JupyterLab.
+"""The Redis docs demo's page as an ipywidgets dashboard for JupyterLab.
 
 Every panel calls a plain method of :class:`Dashboard` that notebooks and tests call too;
 the widgets only render the results. The worker panel is :class:`~fslib.lab.widgets.WorkerControls`,
@@ -213,7 +213,7 @@ class ReadResult:
 
     def _repr_html_(self) -> str:
         latency = f"HMGET latency {_duration(self.latency_seconds)}"
-        if self.key_ttl_seconds == -2:  # what the seed's model handler detects
+        if self.key_ttl_seconds == -2:  # what the Redis docs demo's model handler detects
             summary = f"{self.entity_id}: entity missing: fall back to defaults ({latency})"
         else:
             present = f"{len(self.values)}/{len(self.frame)} features present"
@@ -256,9 +256,9 @@ class BatchScoreResult:
 
 
 class Dashboard:
-    """The seed's demo server as an object: a store, a streaming worker, and panels.
+    """The Redis docs demo server as an object: a store, a streaming worker, and panels.
 
-    Like the seed's start-up, the constructor drops every entity under
+    Like the Redis docs demo server's start-up, the constructor drops every entity under
     ``key_prefix`` (unless ``no_reset``), bulk-loads ``initial_users``
     synthetic users and starts the worker. Display it in a notebook to get
     the panels and their auto-refresh; :meth:`close` (or a ``with`` block)

@@ -3,7 +3,7 @@
 Opt in with ``pip install -e .[serve]``; the core never imports this package.
 The request path reads through :class:`fslib.fast.AsyncFeatureStore` and
 answers each feature with a status (present, expired, missing,
-entity_missing); the seed's demo endpoints (bulk load, worker, inspect,
+entity_missing); the Redis docs demo's endpoints (bulk load, worker, inspect,
 reset) run through the sync store in FastAPI's threadpool. OpenAPI docs at ``/docs``.
 
     $ python -m fslib.serve --port 8090                  # embedded Redis 8, or REDIS_URL / --redis-url

@@ -36,7 +36,9 @@ def parser() -> argparse.ArgumentParser:
     """The command line's options (``--help`` lists them)."""
     cli = argparse.ArgumentParser(prog="python -m fslib.serve", description=__doc__.split("\n")[0])
     cli.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback; the API has no auth)")
-    cli.add_argument("--port", type=int, default=8090, help="port to listen on (default 8090, as the seed's demo)")
+    cli.add_argument(
+        "--port", type=int, default=8090, help="port to listen on (default 8090, as in the Redis docs demo)"
+    )
     cli.add_argument("--redis-url", help="one Redis >= 7.4 (default $REDIS_URL, else an embedded Redis 8)")
     cli.add_argument("--key-prefix", default="fs:user:", help="where the entities live; /reset deletes only here")
     cli.add_argument("--batch-ttl-seconds", type=int, default=24 * 60 * 60, help="default key TTL of /bulk-load")

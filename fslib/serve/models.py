@@ -79,7 +79,7 @@ class _Body(BaseModel):
 
 
 class BulkLoadRequest(_Body):
-    """``POST /bulk-load``: write synthetic users ``u0001``.. with a key-level TTL (the seed's materializer)."""
+    """``POST /bulk-load``: synthetic users ``u0001``.. with a key-level TTL (the Redis docs demo's materializer)."""
 
     count: int = Field(200, ge=1, le=MAX_LOAD_USERS, description="Users to write.")
     ttl_seconds: int | None = Field(
@@ -89,7 +89,7 @@ class BulkLoadRequest(_Body):
 
 
 class BatchReadRequest(_Body):
-    """``POST /batch-read``: the seed's batch scoring, users ``u0001``..``u{count}`` in one round trip."""
+    """``POST /batch-read``: the Redis docs demo's batch scoring, users ``u0001``..``u{count}`` in one round trip."""
 
     count: int = Field(100, ge=1, le=MAX_ENTITIES, description="Users to read.")
     features: list[FeatureName] | None = Field(
@@ -126,7 +126,7 @@ class WorkerState(BaseModel):
 
 
 class StateResponse(BaseModel):
-    """``GET /state``: the seed's store-state panel."""
+    """``GET /state``: the Redis docs demo's store-state panel."""
 
     redis_url: str = Field(description="Password masked.")
     key_prefix: str

@@ -1,4 +1,4 @@
-"""The endpoints: the seed's demo API, and a model-server endpoint in the shape of Feast's feature server.
+"""The endpoints: the Redis docs demo's API, and a model-server endpoint in the shape of Feast's feature server.
 
 The request path (``/read``, ``/batch-read``, ``/get-online-features``) is
 ``async`` and reads through :class:`~fslib.fast.AsyncFeatureStore` on the event
@@ -134,7 +134,7 @@ def online_features(
     return OnlineFeaturesResponse(metadata=OnlineFeaturesMetadata(feature_names=[key, *names]), results=columns)
 
 
-# -- the seed's demo API: request-path reads ------------------------------------------
+# -- the Redis docs demo's API: request-path reads ------------------------------------------
 
 
 @router.get("/read", tags=["demo"])
@@ -181,7 +181,7 @@ async def batch_read(body: BatchReadRequest, svc: Svc) -> BatchReadResponse:
     )
 
 
-# -- the seed's demo API: batch and housekeeping work, in the threadpool -------------------
+# -- the Redis docs demo's API: batch and housekeeping work, in the threadpool -------------------
 
 
 @router.get("/state", tags=["demo"])

@@ -205,126 +205,6 @@ def run_cell(page: Page, cell: Locator, kind: str) -> None:
     expect(prompt).to_have_text(QUEUED_OR_RUN, timeout=20_000)
 
 
-def test_dashboard_notebook_in_a_real_browser(jupyterlab: tuple[str, subprocess.Popen[bytes]]) -> None:
-    from playwright.sync_api import expect, sync_playwright
-
-    url, server = jupyterlab
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1800})
-        try:
-            page.set_default_timeout(CLICK_RESULT_MS)
-            page.goto(f"{url}/lab/tree/{NOTEBOOK.name}", timeout=KERNEL_WORK_MS)
-            kernel_idle = page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")
-            expect(page.locator(".jp-Notebook .jp-Cell").first).to_be_visible(timeout=KERNEL_WORK_MS)
-            expect(kernel_idle).to_have_count(1, timeout=KERNEL_WORK_MS)
-
-            # Run every cell but the last (which closes the dashboard) as a person would:
-            # select the first cell, then Shift+Enter (run and advance) once per cell.
-            kinds = [cell["cell_type"] for cell in json.loads(NOTEBOOK.read_text())["cells"]]
-            cells = page.locator(".jp-Notebook .jp-Cell")
-            expect(cells).to_have_count(len(kinds))
-            cells.first.click(force=True)
-            page.keyboard.press("Escape")
-            for index, kind in enumerate(kinds[:-1]):
-                run_cell(page, cells.nth(index), kind)
-            expect(page.locator(".jp-StatusBar-Widget", has_text=f"Cell {len(kinds)}/{len(kinds)}")).to_have_count(1)
-
-            dashboard = page.locator(".fslib-dashboard")
-            expect(dashboard).to_be_visible(timeout=KERNEL_WORK_MS)
-            status = dashboard.locator(".fslib-worker-status")  # the worker status, shown once
-            expect(status).to_have_text(re.compile(r"^running · "), timeout=KERNEL_WORK_MS)
-            # The cells after the dashboard ran too (materialize(300) from code).
-            stdout = page.locator(".jp-RenderedText[data-mime-type='application/vnd.jupyter.stdout']")
-            expect(stdout.filter(has_text="Bulk-loaded 300 users")).to_be_visible(timeout=KERNEL_WORK_MS)
-            expect(kernel_idle).to_have_count(1, timeout=KERNEL_WORK_MS)
-
-            # The panels refresh on their own: the worker's tick count moves with no click.
-            first = status.inner_text()
-            expect(status).not_to_have_text(first, timeout=CLICK_RESULT_MS)
-
-            # Materialize: type a count, click Bulk-load.
-            count = dashboard.locator(".fslib-count input")
-            count.fill("250")
-            count.press("Tab")
-            dashboard.locator("button.fslib-materialize").click()
-            expect(dashboard.locator(".fslib-ok", has_text="Bulk-loaded 250 users")).to_be_visible()
-            expect(dashboard.locator(".fslib-state-table")).to_contain_text("entities300")
-            expect(dashboard.locator(".fslib-state-table")).to_contain_text("batch TTL (key, last load)86,400 s")
-
-            # Pause / Resume: one button, the badge follows.
-            toggle = dashboard.locator("button.fslib-toggle")
-            expect(toggle).to_have_text("Pause")
-            toggle.click()
-            expect(status).to_have_text(re.compile(r"^paused · "))
-            expect(toggle).to_have_text("Resume")
-            toggle.click()
-            expect(status).to_have_text(re.compile(r"^running · "))
-            expect(toggle).to_have_text("Pause")
-
-            # Read features: the default mix of batch and streaming features for u0001.
-            dashboard.locator("button.fslib-read").click()
-            table = dashboard.locator(".fslib-read-table")
-            expect(table).to_be_visible()
-            expect(table.locator("tr.fslib-batch")).to_have_count(3)
-            expect(table.locator("tr.fslib-streaming")).to_have_count(2)
-            expect(table.locator("tr.fslib-batch").first).to_contain_text("risk_segment")
-            expect(table.locator("tr.fslib-batch").first).to_contain_text("- (key TTL only)")
-            # The worker reaches every user within the streaming TTL: u0001's streaming fields are there.
-            for row in table.locator("tr.fslib-streaming").all():
-                expect(row).to_contain_text(re.compile(r"\d+ s$"))
-            expect(dashboard.locator(".fslib-summary", has_text="HMGET latency")).to_contain_text("u0001: key TTL")
-            expect(dashboard.locator(".fslib-summary", has_text="HMGET latency")).to_contain_text(
-                "5/5 features present"
-            )
-            read_user = dashboard.locator(".fslib-read-user input")
-            read_user.fill("u9999")
-            read_user.press("Tab")
-            dashboard.locator("button.fslib-read").click()
-            expect(dashboard.locator(".fslib-summary")).to_contain_text(["u9999: entity missing: fall back"])
-
-            # Batch scoring and Inspect, then the picture, then Reset with its confirmation.
-            dashboard.locator("button.fslib-score").click()
-            expect(dashboard.locator(".fslib-score-table tbody tr")).to_have_count(5)
-            expect(dashboard.locator(".fslib-summary", has_text="in one pipeline")).to_contain_text("100 found")
-            dashboard.locator("button.fslib-inspect").click()
-            expect(dashboard.locator(".fslib-inspect-table")).to_contain_text("country_iso")
-            dashboard.screenshot(path=str(ARTIFACTS / "dashboard.png"))
-            dashboard.locator("button.fslib-reset").click()
-            confirm = dashboard.locator("button.fslib-reset-confirm")
-            expect(confirm).to_be_visible()
-            confirm.click()
-            expect(dashboard.locator(".fslib-ok", has_text="Dropped 300 users")).to_be_visible()
-            expect(confirm).to_be_hidden()
-            expect(dashboard.locator(".fslib-state-table")).to_contain_text("entities0")
-
-            # Finally the closing cell: the panels go grey, the threads stop.
-            # (focus is in the widgets now: select the last cell again first)
-            cells.last.locator(".jp-InputPrompt").click(force=True)  # no wait for a still layout
-            expect(page.locator(".jp-StatusBar-Widget", has_text=f"Cell {len(kinds)}/{len(kinds)}")).to_have_count(1)
-            page.keyboard.press("Shift+Enter")
-            expect(stdout.filter(has_text="dashboard closed")).to_be_visible(timeout=KERNEL_WORK_MS)
-            expect(status).to_have_text(re.compile(r"^stopped · "))
-            expect(dashboard.locator(".fslib-note", has_text="Dashboard closed")).to_be_visible()
-            expect(dashboard.locator("button.fslib-read")).to_be_disabled()
-            expect(toggle).to_be_disabled()
-        except Exception:
-            page.screenshot(path=str(ARTIFACTS / "dashboard-failure.png"), full_page=True)
-            raise
-        finally:
-            browser.close()
-    # What the fixture's shut-down check covers: the kernel and the embedded Redis it started.
-    running = [command_line(pid) for pid in descendants(server.pid)]
-    assert any("ipykernel" in line for line in running), running
-    assert any("redis-server" in line for line in running), running
-
-
-EXPIRY_NOTEBOOK = ROOT / "notebooks" / "04_ttl_expiry.ipynb"
-RAN = re.compile(r"\[\d+\]:")
-READING_PAUSE_S = 2.0  # a reader looks at each result before going on; the timed part must not mind
-
-
 @contextmanager
 def notebook_page(url: str, notebook: Path) -> Iterator[Page]:
     """Headless Chromium showing ``notebook`` in JupyterLab with its kernel idle; a screenshot if the block fails."""
@@ -346,6 +226,110 @@ def notebook_page(url: str, notebook: Path) -> Iterator[Page]:
             raise
         finally:
             browser.close()
+
+
+def test_dashboard_notebook_in_a_real_browser(jupyterlab: tuple[str, subprocess.Popen[bytes]]) -> None:
+    from playwright.sync_api import expect
+
+    url, server = jupyterlab
+    with notebook_page(url, NOTEBOOK) as page:
+        kernel_idle = page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")
+        # Run every cell but the last (which closes the dashboard) as a person would:
+        # select the first cell, then Shift+Enter (run and advance) once per cell.
+        kinds = [cell["cell_type"] for cell in json.loads(NOTEBOOK.read_text())["cells"]]
+        cells = page.locator(".jp-Notebook .jp-Cell")
+        expect(cells).to_have_count(len(kinds))
+        cells.first.click(force=True)
+        page.keyboard.press("Escape")
+        for index, kind in enumerate(kinds[:-1]):
+            run_cell(page, cells.nth(index), kind)
+        expect(page.locator(".jp-StatusBar-Widget", has_text=f"Cell {len(kinds)}/{len(kinds)}")).to_have_count(1)
+
+        dashboard = page.locator(".fslib-dashboard")
+        expect(dashboard).to_be_visible(timeout=KERNEL_WORK_MS)
+        status = dashboard.locator(".fslib-worker-status")  # the worker status, shown once
+        expect(status).to_have_text(re.compile(r"^running · "), timeout=KERNEL_WORK_MS)
+        # The cells after the dashboard ran too (materialize(300) from code).
+        stdout = page.locator(".jp-RenderedText[data-mime-type='application/vnd.jupyter.stdout']")
+        expect(stdout.filter(has_text="Bulk-loaded 300 users")).to_be_visible(timeout=KERNEL_WORK_MS)
+        expect(kernel_idle).to_have_count(1, timeout=KERNEL_WORK_MS)
+
+        # The panels refresh on their own: the worker's tick count moves with no click.
+        first = status.inner_text()
+        expect(status).not_to_have_text(first, timeout=CLICK_RESULT_MS)
+
+        # Materialize: type a count, click Bulk-load.
+        count = dashboard.locator(".fslib-count input")
+        count.fill("250")
+        count.press("Tab")
+        dashboard.locator("button.fslib-materialize").click()
+        expect(dashboard.locator(".fslib-ok", has_text="Bulk-loaded 250 users")).to_be_visible()
+        expect(dashboard.locator(".fslib-state-table")).to_contain_text("entities300")
+        expect(dashboard.locator(".fslib-state-table")).to_contain_text("batch TTL (key, last load)86,400 s")
+
+        # Pause / Resume: one button, the badge follows.
+        toggle = dashboard.locator("button.fslib-toggle")
+        expect(toggle).to_have_text("Pause")
+        toggle.click()
+        expect(status).to_have_text(re.compile(r"^paused · "))
+        expect(toggle).to_have_text("Resume")
+        toggle.click()
+        expect(status).to_have_text(re.compile(r"^running · "))
+        expect(toggle).to_have_text("Pause")
+
+        # Read features: the default mix of batch and streaming features for u0001.
+        dashboard.locator("button.fslib-read").click()
+        table = dashboard.locator(".fslib-read-table")
+        expect(table).to_be_visible()
+        expect(table.locator("tr.fslib-batch")).to_have_count(3)
+        expect(table.locator("tr.fslib-streaming")).to_have_count(2)
+        expect(table.locator("tr.fslib-batch").first).to_contain_text("risk_segment")
+        expect(table.locator("tr.fslib-batch").first).to_contain_text("- (key TTL only)")
+        # The worker reaches every user within the streaming TTL: u0001's streaming fields are there.
+        for row in table.locator("tr.fslib-streaming").all():
+            expect(row).to_contain_text(re.compile(r"\d+ s$"))
+        expect(dashboard.locator(".fslib-summary", has_text="HMGET latency")).to_contain_text("u0001: key TTL")
+        expect(dashboard.locator(".fslib-summary", has_text="HMGET latency")).to_contain_text("5/5 features present")
+        read_user = dashboard.locator(".fslib-read-user input")
+        read_user.fill("u9999")
+        read_user.press("Tab")
+        dashboard.locator("button.fslib-read").click()
+        expect(dashboard.locator(".fslib-summary")).to_contain_text(["u9999: entity missing: fall back"])
+
+        # Batch scoring and Inspect, then the picture, then Reset with its confirmation.
+        dashboard.locator("button.fslib-score").click()
+        expect(dashboard.locator(".fslib-score-table tbody tr")).to_have_count(5)
+        expect(dashboard.locator(".fslib-summary", has_text="in one pipeline")).to_contain_text("100 found")
+        dashboard.locator("button.fslib-inspect").click()
+        expect(dashboard.locator(".fslib-inspect-table")).to_contain_text("country_iso")
+        dashboard.screenshot(path=str(ARTIFACTS / "dashboard.png"))
+        dashboard.locator("button.fslib-reset").click()
+        confirm = dashboard.locator("button.fslib-reset-confirm")
+        expect(confirm).to_be_visible()
+        confirm.click()
+        expect(dashboard.locator(".fslib-ok", has_text="Dropped 300 users")).to_be_visible()
+        expect(confirm).to_be_hidden()
+        expect(dashboard.locator(".fslib-state-table")).to_contain_text("entities0")
+
+        # Finally the closing cell: the panels go grey, the threads stop.
+        # (focus is in the widgets now: select the last cell again first)
+        cells.last.locator(".jp-InputPrompt").click(force=True)  # no wait for a still layout
+        expect(page.locator(".jp-StatusBar-Widget", has_text=f"Cell {len(kinds)}/{len(kinds)}")).to_have_count(1)
+        page.keyboard.press("Shift+Enter")
+        expect(stdout.filter(has_text="dashboard closed")).to_be_visible(timeout=KERNEL_WORK_MS)
+        expect(status).to_have_text(re.compile(r"^stopped · "))
+        expect(dashboard.locator(".fslib-note", has_text="Dashboard closed")).to_be_visible()
+        expect(dashboard.locator("button.fslib-read")).to_be_disabled()
+        expect(toggle).to_be_disabled()
+    # What the fixture's shut-down check covers: the kernel and the embedded Redis it started.
+    running = [command_line(pid) for pid in descendants(server.pid)]
+    assert any("ipykernel" in line for line in running), running
+    assert any("redis-server" in line for line in running), running
+
+
+EXPIRY_NOTEBOOK = ROOT / "notebooks" / "04_ttl_expiry.ipynb"
+RAN = re.compile(r"\[\d+\]:")
+READING_PAUSE_S = 2.0  # a reader looks at each result before going on; the timed part must not mind
 
 
 @pytest.fixture

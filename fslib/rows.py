@@ -153,14 +153,20 @@ def _checked_pairs(pairs: Iterable[Any]) -> Iterator[tuple[object, Mapping[str, 
         yield pair
 
 
-def found_features(names: Sequence[str], values: Sequence[str | None], schema: Schema, decode: bool) -> dict[str, Any]:
-    """One ``HMGET`` answer as name -> value, leaving out missing (None) values; typed when ``decode``."""
-    found: dict[str, str]
-    if None in values:
-        found = {name: value for name, value in zip(names, values) if value is not None}
-    else:  # the usual row: built in C, without a test per field
-        found = dict(zip(names, values))  # type: ignore[arg-type]  # no None in this row
-    return schema.decode(found) if decode else found
+def found_features(
+    names: Sequence[str], rows: Sequence[Sequence[str | None]], schema: Schema, decode: bool
+) -> list[dict[str, Any]]:
+    """``HMGET`` answers as name -> value dicts, leaving out missing (None) values; typed when ``decode``.
+
+    Args:
+        names: The fields each ``HMGET`` asked for, in order.
+        rows: One ``HMGET`` reply per entity.
+        schema: Types the values when ``decode``.
+        decode: Parse values into their schema types (else the stored text).
+    """
+    # One comprehension over the whole batch: a call per entity costs as much as building its dict.
+    found = [{name: value for name, value in zip(names, row) if value is not None} for row in rows]
+    return [schema.decode(features) for features in found] if decode else found
 
 
 def rows_frame(

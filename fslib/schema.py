@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 import math
 import numbers
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -186,12 +186,6 @@ def decode_value(text: str, dtype: type) -> FeatureValue:
 
 
 _INT64_MIN, _INT64_MAX = INT64_RANGE
-_PLAIN: dict[type, Callable[[Any], bool]] = {
-    str: str.isascii,
-    int: lambda value: _INT64_MIN <= value <= _INT64_MAX,
-    float: math.isfinite,
-}
-"""Whether a value of exactly a spec's built-in type passes unchanged (bool never does: it becomes text)."""
 
 
 def _matches(spec: FeatureSpec, value: object) -> bool:
@@ -224,6 +218,8 @@ class Schema:
             if spec.name in self._specs:
                 raise ValueError(f"feature {spec.name!r} is defined twice")
             self._specs[spec.name] = spec
+        self._types = {kind: {s.name: s.dtype for s in self if s.kind is kind} for kind in FeatureKind}
+        """Per write path, its features' types: what :meth:`encode`'s fast path compares against."""
 
     def __iter__(self) -> Iterator[FeatureSpec]:
         return iter(self._specs.values())
@@ -278,6 +274,8 @@ class Schema:
             ValueError: A name is empty, a value cannot be stored (see :func:`to_storable`),
                 or a feature of the other kind is written on this path (it would get the wrong TTL).
         """
+        if type(fields) is dict and self._all_plain(fields, kind):
+            return fields  # the usual row: every value goes to redis-py as it is
         try:
             return self._encode(fields, kind)
         except (TypeError, ValueError) as exc:
@@ -285,26 +283,29 @@ class Schema:
                 raise
             raise type(exc)(f"entity {entity!r}: {exc}") from None
 
+    def _all_plain(self, fields: dict[str, object], kind: FeatureKind) -> bool:
+        """Whether every field is a ``kind`` feature holding exactly its type, an ordinary value.
+
+        Bulk loads check millions of rows: this is :meth:`encode`'s fast path, plain comparisons only.
+        """
+        types = self._types[kind]
+        for name, value in fields.items():
+            dtype = types.get(name)
+            if dtype is str and type(value) is str:
+                if not value.isascii():
+                    return False
+            elif dtype is int and type(value) is int:
+                if not _INT64_MIN <= value <= _INT64_MAX:
+                    return False
+            elif not (dtype is float and type(value) is float and math.isfinite(value)):
+                return False  # another kind's feature, another type, a bool (written as text), NaN/inf
+        return True
+
     def _encode(self, fields: Mapping[str, object], kind: FeatureKind) -> EncodedFields:
+        """:meth:`encode`'s general case: every field checked, booleans and numpy scalars converted."""
         if not isinstance(fields, Mapping):
             raise TypeError(f"features must be a mapping of name to value, got {type(fields).__name__}")
-        encoded: EncodedFields = {}
-        specs = self._specs
-        for name, value in fields.items():
-            spec = specs.get(name)
-            # The usual field first (bulk loads check millions): a feature of this path
-            # holding exactly its built-in type and an ordinary value passes unchanged.
-            if (
-                spec is not None
-                and spec.kind is kind
-                and type(value) is spec.dtype
-                and (plain := _PLAIN.get(spec.dtype)) is not None
-                and plain(value)
-            ):
-                encoded[name] = value  # type: ignore[assignment]  # exactly str, int or float
-            else:
-                encoded[name] = self._checked(name, value, kind)
-        return encoded
+        return {name: self._checked(name, value, kind) for name, value in fields.items()}
 
     def _checked(self, name: object, value: object, kind: FeatureKind) -> Storable:
         """One field, every check made: :meth:`encode`'s general case and its error messages."""

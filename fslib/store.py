@@ -351,7 +351,7 @@ class FeatureStore:
             values = self._packed.hmget_many([key], wanted)[0]
         else:
             values = self.client.hmget(key, wanted)
-        found = found_features(wanted, values, self.schema, decode)
+        (found,) = found_features(wanted, [values], self.schema, decode)
         self._counters.add(reads=1, fields_read=len(found))
         return found
 
@@ -373,7 +373,7 @@ class FeatureStore:
             that is absent maps to ``{}``.
         """
         ids, wanted, rows = self._hmget_many(entity_ids, names)
-        results = {entity_id: found_features(wanted, row, self.schema, decode) for entity_id, row in zip(ids, rows)}
+        results = dict(zip(ids, found_features(wanted, rows, self.schema, decode)))
         self._counters.add(reads=len(ids) if wanted else 0, fields_read=sum(map(len, results.values())))
         return results
 

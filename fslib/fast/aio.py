@@ -197,7 +197,7 @@ class AsyncFeatureStore:
             )[0]
         else:
             values = await self.client.hmget(key, wanted)
-        found = found_features(wanted, values, self.schema, decode)
+        (found,) = found_features(wanted, [values], self.schema, decode)
         self._counters.add(reads=1, fields_read=len(found))
         return found
 
@@ -206,7 +206,7 @@ class AsyncFeatureStore:
     ) -> dict[str, dict[str, Any]]:
         """Read the same features of many entities in one round trip; see ``FeatureStore.batch_get_features``."""
         ids, wanted, rows = await self._hmget_many(entity_ids, names)
-        results = {entity_id: found_features(wanted, row, self.schema, decode) for entity_id, row in zip(ids, rows)}
+        results = dict(zip(ids, found_features(wanted, rows, self.schema, decode)))
         self._counters.add(reads=len(ids) if wanted else 0, fields_read=sum(map(len, results.values())))
         return results
 

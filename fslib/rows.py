@@ -24,7 +24,16 @@ from fslib.schema import EncodedFields, FeatureKind, Schema, decode_value
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Rows", "encoded_chunks", "found_features", "is_container", "iter_rows", "rows_frame", "write_in_chunks"]
+__all__ = [
+    "Rows",
+    "encoded_chunks",
+    "found_features",
+    "is_container",
+    "iter_rows",
+    "present",
+    "rows_frame",
+    "write_in_chunks",
+]
 
 Rows = Union[
     Mapping[str, Mapping[str, object]],
@@ -153,19 +162,18 @@ def _checked_pairs(pairs: Iterable[Any]) -> Iterator[tuple[object, Mapping[str, 
         yield pair
 
 
+def present(names: Sequence[str], values: Sequence[str | None]) -> dict[str, str]:
+    """One ``HMGET`` reply as name -> value, without the missing (None) values, in request order."""
+    if None in values:
+        return {name: value for name, value in zip(names, values) if value is not None}
+    return dict(zip(names, values))  # type: ignore[arg-type]  # no None in this reply: built in C
+
+
 def found_features(
     names: Sequence[str], rows: Sequence[Sequence[str | None]], schema: Schema, decode: bool
 ) -> list[dict[str, Any]]:
-    """``HMGET`` answers as name -> value dicts, leaving out missing (None) values; typed when ``decode``.
-
-    Args:
-        names: The fields each ``HMGET`` asked for, in order.
-        rows: One ``HMGET`` reply per entity.
-        schema: Types the values when ``decode``.
-        decode: Parse values into their schema types (else the stored text).
-    """
-    # One comprehension over the whole batch: a call per entity costs as much as building its dict.
-    found = [{name: value for name, value in zip(names, row) if value is not None} for row in rows]
+    """Each ``HMGET`` reply as :func:`present` gives it, typed by ``schema`` when ``decode``."""
+    found = [present(names, row) for row in rows]
     return [schema.decode(features) for features in found] if decode else found
 
 

@@ -29,11 +29,17 @@ class Counters:
         self._lock = threading.Lock()
         self._totals = asdict(StoreStats())
 
-    def add(self, **amounts: int) -> None:
-        """Add to the named counters."""
+    def read(self, entities: int, fields: int) -> None:
+        """Count a read of ``entities`` entities that returned ``fields`` values (on every read: kept cheap)."""
         with self._lock:
-            for name, amount in amounts.items():
-                self._totals[name] += amount
+            totals = self._totals
+            totals["reads"] += entities
+            totals["fields_read"] += fields
+
+    def wrote(self, kind: str, entities: int) -> None:
+        """Count ``entities`` written on the ``kind`` path (``"batch"`` or ``"streaming"``)."""
+        with self._lock:
+            self._totals[f"{kind}_writes"] += entities
 
     def snapshot(self) -> StoreStats:
         """The totals now."""

@@ -41,7 +41,7 @@ from fslib.errors import InvariantError, LoadInterruptedError
 from fslib.freshness import FeatureVector, FeatureVectors
 from fslib.inspection import EntityInspection, FieldState
 from fslib.keys import check_entity_id, check_entity_ids, check_prefix, entity_id_of, scan_pattern
-from fslib.rows import Rows, found_features, rows_frame, write_in_chunks
+from fslib.rows import Rows, found_features, present, rows_frame, write_in_chunks
 from fslib.schema import DEFAULT_SCHEMA, EncodedFields, FeatureKind, FeatureValue, Schema
 from fslib.stats import Counters, StoreStats
 
@@ -214,7 +214,7 @@ class FeatureStore:
             rows, write, self.schema, kind, self.key_prefix, chunk_size=chunk_size, progress=progress
         ):
             written += done
-            self._counters.add(**{f"{kind.value}_writes": done})
+            self._counters.wrote(kind.value, done)
         return written
 
     def update_batch_feature(self, entity_id: str, name: str, value: FeatureValue) -> None:
@@ -232,7 +232,7 @@ class FeatureStore:
         pipe.hset(key, mapping=fields)
         pipe.expire(key, self.batch_ttl_seconds, nx=True)
         pipe.execute()
-        self._counters.add(batch_writes=1)
+        self._counters.wrote("batch", 1)
 
     # -- streaming path ----------------------------------------------------
 
@@ -272,7 +272,7 @@ class FeatureStore:
             pipe.hexpire(key, ttl, *values)
             codes = pipe.execute()[1]
         check_field_ttl_codes("HSETEX" if self.uses_hsetex else "HEXPIRE", key, list(values), codes)
-        self._counters.add(streaming_writes=1)
+        self._counters.wrote("streaming", 1)
 
     def update_streaming_many(
         self,
@@ -351,8 +351,10 @@ class FeatureStore:
             values = self._packed.hmget_many([key], wanted)[0]
         else:
             values = self.client.hmget(key, wanted)
-        (found,) = found_features(wanted, [values], self.schema, decode)
-        self._counters.add(reads=1, fields_read=len(found))
+        found: dict[str, Any] = present(wanted, values)
+        if decode:
+            found = self.schema.decode(found)
+        self._counters.read(1, len(found))
         return found
 
     def batch_get_features(
@@ -374,7 +376,7 @@ class FeatureStore:
         """
         ids, wanted, rows = self._hmget_many(entity_ids, names)
         results = dict(zip(ids, found_features(wanted, rows, self.schema, decode)))
-        self._counters.add(reads=len(ids) if wanted else 0, fields_read=sum(map(len, results.values())))
+        self._counters.read(len(ids) if wanted else 0, sum(map(len, results.values())))
         return results
 
     def batch_get_frame(self, entity_ids: Sequence[str], names: Sequence[str], *, decode: bool = True) -> pd.DataFrame:
@@ -385,7 +387,7 @@ class FeatureStore:
         """
         ids, wanted, rows = self._hmget_many(entity_ids, names)
         found = sum(len(row) - row.count(None) for row in rows)
-        self._counters.add(reads=len(ids) if wanted else 0, fields_read=found)
+        self._counters.read(len(ids) if wanted else 0, found)
         return rows_frame(ids, wanted, rows, self.schema, decode)
 
     def get_feature_vector(self, entity_id: str, names: Sequence[str]) -> FeatureVector:
@@ -411,7 +413,7 @@ class FeatureStore:
             if known:
                 pipe.hmget(self.key_prefix + entity_id, known)
         vectors = FeatureVectors.from_replies(self.schema, ids, wanted, pipe.execute() if ids else [])
-        self._counters.add(reads=len(ids), fields_read=vectors.present_count())
+        self._counters.read(len(ids), vectors.present_count())
         return vectors
 
     def _hmget_many(

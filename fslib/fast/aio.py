@@ -32,7 +32,7 @@ from fslib.connection import (
 from fslib.fast.packed import execute_packed_async, pack_hmgets
 from fslib.freshness import FeatureVector, FeatureVectors
 from fslib.keys import check_entity_id, check_entity_ids, check_prefix
-from fslib.rows import found_features, rows_frame
+from fslib.rows import found_features, present, rows_frame
 from fslib.schema import DEFAULT_SCHEMA, FeatureKind, FeatureValue, Schema
 from fslib.stats import Counters, StoreStats
 from fslib.store import Transport
@@ -182,7 +182,7 @@ class AsyncFeatureStore:
                 pipe.hexpire(key, ttl, *values)
                 codes = (await pipe.execute())[1]
         check_field_ttl_codes("HSETEX" if hsetex else "HEXPIRE", key, list(values), codes)
-        self._counters.add(streaming_writes=1)
+        self._counters.wrote("streaming", 1)
 
     # -- inference path ----------------------------------------------------
 
@@ -197,8 +197,10 @@ class AsyncFeatureStore:
             )[0]
         else:
             values = await self.client.hmget(key, wanted)
-        (found,) = found_features(wanted, [values], self.schema, decode)
-        self._counters.add(reads=1, fields_read=len(found))
+        found: dict[str, Any] = present(wanted, values)
+        if decode:
+            found = self.schema.decode(found)
+        self._counters.read(1, len(found))
         return found
 
     async def batch_get_features(
@@ -207,7 +209,7 @@ class AsyncFeatureStore:
         """Read the same features of many entities in one round trip; see ``FeatureStore.batch_get_features``."""
         ids, wanted, rows = await self._hmget_many(entity_ids, names)
         results = dict(zip(ids, found_features(wanted, rows, self.schema, decode)))
-        self._counters.add(reads=len(ids) if wanted else 0, fields_read=sum(map(len, results.values())))
+        self._counters.read(len(ids) if wanted else 0, sum(map(len, results.values())))
         return results
 
     async def batch_get_frame(
@@ -216,7 +218,7 @@ class AsyncFeatureStore:
         """:meth:`batch_get_features` as a DataFrame; see :meth:`fslib.FeatureStore.batch_get_frame`."""
         ids, wanted, rows = await self._hmget_many(entity_ids, names)
         found = sum(len(row) - row.count(None) for row in rows)
-        self._counters.add(reads=len(ids) if wanted else 0, fields_read=found)
+        self._counters.read(len(ids) if wanted else 0, found)
         return rows_frame(ids, wanted, rows, self.schema, decode)
 
     async def get_feature_vector(self, entity_id: str, names: Sequence[str]) -> FeatureVector:
@@ -236,7 +238,7 @@ class AsyncFeatureStore:
                         pipe.hmget(self.key_prefix + entity_id, known)
                 replies = await pipe.execute()
         vectors = FeatureVectors.from_replies(self.schema, ids, wanted, replies)
-        self._counters.add(reads=len(ids), fields_read=vectors.present_count())
+        self._counters.read(len(ids), vectors.present_count())
         return vectors
 
     async def _hmget_many(

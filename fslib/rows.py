@@ -12,7 +12,6 @@ leaves out the None (missing or expired) and may decode values by the schema.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
-from itertools import islice
 from typing import TYPE_CHECKING, Any, Union, cast
 
 from tqdm.auto import tqdm
@@ -83,14 +82,16 @@ def encoded_chunks(
         TypeError, ValueError: A row is malformed, when it is reached (the message names the entity).
     """
 
-    def encoded(entity_id: object, features: Mapping[str, object]) -> tuple[str, EncodedFields]:
+    chunk: list[tuple[str, EncodedFields]] = []
+    for entity_id, features in iter_rows(rows, schema, chunk_size):
         fields = schema.encode(features, kind, entity_id)
         if not fields:
             raise ValueError(f"entity {entity_id!r}: no features to write")
-        return key_prefix + check_entity_id(entity_id), fields
-
-    pairs = (encoded(entity_id, features) for entity_id, features in iter_rows(rows, schema, chunk_size))
-    while chunk := list(islice(pairs, chunk_size)):
+        chunk.append((key_prefix + check_entity_id(entity_id), fields))
+        if len(chunk) == chunk_size:
+            yield chunk
+            chunk = []
+    if chunk:
         yield chunk
 
 

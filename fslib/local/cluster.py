@@ -270,15 +270,38 @@ class LocalCluster:
                 )
                 moved += len(keys)
             if int(src.execute_command("CLUSTER COUNTKEYSINSLOT", slot)) == 0:
-                # Target first, so the slot always has an owner; then every other primary, which
-                # gossip would tell only after a while (slot_owner() asks any of them).
+                # Target first, so the slot always has an owner; then the source.
                 dst.execute_command("CLUSTER SETSLOT", slot, "NODE", target_id)
                 src.execute_command("CLUSTER SETSLOT", slot, "NODE", target_id)
-                for other in self.primaries:
-                    if other not in (source, target) and other.is_running:
-                        with self._node(other) as node:
-                            node.execute_command("CLUSTER SETSLOT", slot, "NODE", target_id)
+                self._wait_until_all_name(slot, target, target_id)
         return moved
+
+    def _wait_until_all_name(self, slot: int, owner: EmbeddedRedis, owner_id: str, timeout: float = 10.0) -> None:
+        """Tell every other primary the slot's new owner, until each says so (slot_owner() asks any of them).
+
+        Gossip would tell them only after a while, and a message it sent before the move can
+        still undo a node's ``SETSLOT``: so ask again until every running primary agrees.
+        """
+
+        def all_name_the_owner() -> bool:
+            agreed = True
+            for server in self.primaries:
+                if server.is_running:
+                    with self._node(server) as node:
+                        if self._owner_port(node, slot) != owner.port:
+                            node.execute_command("CLUSTER SETSLOT", slot, "NODE", owner_id)
+                            agreed = False
+            return agreed
+
+        _wait_for(all_name_the_owner, timeout, f"every primary naming port {owner.port} as owner of slot {slot}")
+
+    @staticmethod
+    def _owner_port(node: redis.Redis, slot: int) -> int | None:
+        """The port of the primary that ``node`` says serves ``slot`` (``CLUSTER SLOTS``)."""
+        for first, last, (_host, port, *_), *_replicas in node.execute_command("CLUSTER SLOTS"):
+            if first <= slot <= last:
+                return int(port)
+        return None
 
     def slot_owner(self, slot: int) -> EmbeddedRedis:
         """The server that serves ``slot`` now (as the first running node sees it).
@@ -288,10 +311,10 @@ class LocalCluster:
         """
         by_port = {s.port: s for s in self.servers}
         with self._node(next(s for s in self.servers if s.is_running)) as node:
-            for first, last, (_host, port, *_), *_replicas in node.execute_command("CLUSTER SLOTS"):
-                if first <= slot <= last and port in by_port:
-                    return by_port[port]
-        raise LookupError(f"no node serves slot {slot}")
+            port = self._owner_port(node, slot)
+        if port not in by_port:
+            raise LookupError(f"no node serves slot {slot}")
+        return by_port[port]
 
     def __enter__(self) -> LocalCluster:
         return self.start()

@@ -50,6 +50,7 @@ logger = logging.getLogger(__name__)
 _OPEN: weakref.WeakSet[Dashboard] = weakref.WeakSet()  # so a new dashboard can close its predecessor
 _PICKER_LIMIT = 500  # user ids offered in the pickers; any id can still be typed
 _DEFAULT_READ = ("risk_segment", "tx_count_7d", "avg_amount_30d", "tx_count_5m", "last_login_ts")
+_COLORS = {"ok": "#166534", "note": "#a16207", "error": "#b91c1c", "updated": "#6b7280"}  # by message class
 _KIND_STYLE = {"batch": "background:#e0ecff;color:#1d4ed8", "streaming": "background:#ffedd5;color:#c2410c"}
 
 
@@ -102,12 +103,14 @@ def _ttl_text(seconds: int, none: str = "- (key TTL only)") -> str:
     return {-2: "gone", -1: none}.get(seconds, f"{seconds} s")
 
 
-def _div(css_class: str, text: str, color: str = "inherit") -> str:
+def _div(css_class: str, text: str) -> str:
+    """One escaped line; ``ok``, ``note``, ``error`` and ``updated`` lines have their own colour."""
+    color = _COLORS.get(css_class, "inherit")
     return f"<div class='fslib-{css_class}' style='color:{color}'>{html.escape(text)}</div>"
 
 
 def _notes(notes: Sequence[str]) -> str:
-    return "".join(_div("note", note, "#a16207") for note in notes)
+    return "".join(_div("note", note) for note in notes)
 
 
 def _table(headers: Sequence[str], rows: Sequence[tuple[Sequence[object], str]], css_class: str) -> str:
@@ -190,7 +193,7 @@ class MaterializeResult:
         )
 
     def _repr_html_(self) -> str:
-        return _notes(self.notes) + _div("ok", self.summary, "#166534")
+        return _notes(self.notes) + _div("ok", self.summary)
 
 
 @dataclass(frozen=True)
@@ -584,7 +587,7 @@ class _View:
             out.value = result if isinstance(result, str) else result._repr_html_()
         except Exception as exc:
             logger.debug("dashboard action failed", exc_info=True)
-            out.value = _div("error", describe_error(exc, self.dash.redis_url), "#b91c1c")
+            out.value = _div("error", describe_error(exc, self.dash.redis_url))
         self.dash.refresh()
 
     def _fill_pickers(self) -> str:
@@ -614,15 +617,15 @@ class _View:
         self.confirm_box.layout.display = "none"
         deleted = self.dash.reset()
         self._fill_pickers()
-        return _div("ok", f"Dropped {plural(deleted, 'user')} under {self.dash.store.key_prefix}*.", "#166534")
+        return _div("ok", f"Dropped {plural(deleted, 'user')} under {self.dash.store.key_prefix}*.")
 
     def show_state(self, state: DashboardState | Exception) -> None:
         """Redraw the store-state panel (or the error that kept it from reading Redis) and the worker panel."""
         if isinstance(state, Exception):
-            self.state_status.value = _div("error", describe_error(state, self.dash.redis_url), "#b91c1c")
+            self.state_status.value = _div("error", describe_error(state, self.dash.redis_url))
         else:
             self.state_html.value = state._repr_html_()
-            self.state_status.value = _div("updated", f"updated {time.strftime('%H:%M:%S')}", "#6b7280")
+            self.state_status.value = _div("updated", f"updated {time.strftime('%H:%M:%S')}")
         self.controls.refresh()  # needs no Redis: stays live while Redis is down
 
     def show_closed(self) -> None:

@@ -511,6 +511,7 @@ class _View:
         self.controls = WorkerControls(dash.worker, auto_refresh_seconds=None, startable=True)
         self.controls.toggle_button.add_class("fslib-toggle")
         self.controls.status_line.add_class("fslib-worker-status")
+        self.buttons = [self.controls.refresh_button]  # and every one _button makes: all disabled on close
         narrow = {"layout": {"width": "200px"}, "style": {"description_width": "initial"}}
         self.count = w.IntText(value=200, description="users", _dom_classes=["fslib-count"], **narrow)
         self.ttl = w.IntText(
@@ -573,6 +574,7 @@ class _View:
             description=label, button_style=style, layout={"width": "max-content"}, _dom_classes=[css_class]
         )
         button.on_click(lambda _: self._run(out, action))
+        self.buttons.append(button)
         return button
 
     @staticmethod
@@ -630,8 +632,7 @@ class _View:
 
     def show_closed(self) -> None:
         """Grey out the panels of a closed dashboard."""
-        buttons = (self.load_button, self.read_button, self.score_button, self.inspect_button, self.reset_button)
-        for button in (*buttons, self.confirm_button, self.cancel_button, self.controls.refresh_button):
+        for button in self.buttons:
             button.disabled = True
         self.controls.startable = False  # the toggle reads "Stopped", disabled
         self.controls.refresh()  # the status line gives the last tick as a clock time

@@ -113,12 +113,17 @@ def _notes(notes: Sequence[str]) -> str:
     return "".join(_div("note", note) for note in notes)
 
 
+def _cell(value: object) -> str:
+    # One word for a missing value in every table: None from a read, <NA> from a batch frame.
+    return "missing" if value is None or value is pd.NA else html.escape(str(value))
+
+
 def _table(headers: Sequence[str], rows: Sequence[tuple[Sequence[object], str]], css_class: str) -> str:
-    """An HTML table; a row's second element is its kind (``batch``, ``streaming`` or ``""``), which colours it."""
+    """An HTML table of ``(cells, kind)`` rows; the kind (``batch``, ``streaming``, ``""``) colours the row."""
     head = "".join(f"<th style='text-align:left;padding:2px 8px'>{html.escape(h)}</th>" for h in headers)
     body = "".join(
         f"<tr class='fslib-{kind or 'row'}' style='{_KIND_STYLE.get(kind, '')}'>"
-        + "".join(f"<td style='padding:2px 8px'>{html.escape(str(cell))}</td>" for cell in cells)
+        + "".join(f"<td style='padding:2px 8px'>{_cell(cell)}</td>" for cell in cells)
         + "</tr>"
         for cells, kind in rows
     )
@@ -129,10 +134,7 @@ def _table(headers: Sequence[str], rows: Sequence[tuple[Sequence[object], str]],
 def _features_html(summary: str, frame: pd.DataFrame, css_class: str) -> str:
     """A summary line over one row per feature (columns ``feature``, ``kind``, ``value``, ``field_ttl_seconds``)."""
     columns = frame[["feature", "kind", "value", "field_ttl_seconds"]].itertuples(index=False, name=None)
-    rows = [
-        ([name, kind, "missing" if value is None else value, _ttl_text(ttl)], kind)
-        for name, kind, value, ttl in columns
-    ]
+    rows = [([name, kind, value, _ttl_text(ttl)], kind) for name, kind, value, ttl in columns]
     return _div("summary", summary) + _table(["feature", "kind", "value", "field TTL"], rows, css_class)
 
 
@@ -250,8 +252,8 @@ class BatchScoreResult:
             f"{self.per_entity_seconds * 1e6:.1f} µs per user; {self.found:,} found, "
             f"{plural(self.fields_returned, 'field')} returned"
         )
-        sample = self.frame.head(5).astype(object)
-        rows = [([index, *("missing" if pd.isna(v) else v for v in row)], "") for index, row in sample.iterrows()]
+        sample = self.frame.head(5).astype(object)  # a row mixes dtypes: each cell keeps its own (7, not 7.0)
+        rows = [([index, *row], "") for index, row in sample.iterrows()]
         return _notes(self.notes) + _div("summary", summary) + _table(["entity", *sample], rows, "fslib-score-table")
 
 

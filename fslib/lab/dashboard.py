@@ -263,12 +263,11 @@ class BatchScoreResult:
 class Dashboard:
     """The Redis docs demo server as an object: a store, a streaming worker, and panels.
 
-    Like the Redis docs demo server's start-up, the constructor drops every entity under
-    ``key_prefix`` (unless ``no_reset``), bulk-loads ``initial_users``
-    synthetic users and starts the worker. Display it in a notebook to get
-    the panels and their auto-refresh; :meth:`close` (or a ``with`` block)
-    stops both. An open dashboard on the same Redis and prefix is closed
-    first, so re-running a cell never leaves the old worker writing.
+    Like the demo server's start-up, the constructor drops every entity under ``key_prefix`` (unless
+    ``no_reset``), bulk-loads ``initial_users`` synthetic users and starts the worker. Display it in a
+    notebook for the panels and their auto-refresh; :meth:`close` (or a ``with`` block) stops both.
+    An open dashboard on the same Redis and prefix is closed first, so re-running a cell never leaves
+    the old worker writing.
 
     Args:
         redis_url: ``redis://`` URL; default ``REDIS_URL``, else the embedded Redis 8.
@@ -609,13 +608,13 @@ class _View:
     def _inspect(self) -> str:
         found = self.dash.inspect(self.inspect_user.value.strip())
         if not found.exists:
-            return _notes([str(found)])
+            return _div("note", str(found))
         summary = f"{found.key}: key TTL {_ttl_text(found.key_ttl_seconds, 'none')}"
         return _features_html(summary, found.to_frame(self.dash.store.schema), "fslib-inspect-table")
 
     def _ask(self, confirm: bool) -> str:
         self.confirm_box.layout.display = "flex" if confirm else "none"
-        return _notes(["Confirm to drop every user, or cancel." if confirm else "Cancelled: nothing was deleted."])
+        return _div("note", "Confirm to drop every user, or cancel." if confirm else "Cancelled: nothing was deleted.")
 
     def _reset(self) -> str:
         self.confirm_box.layout.display = "none"
@@ -639,4 +638,4 @@ class _View:
         self.controls.startable = False  # the toggle reads "Stopped", disabled
         self.controls.refresh()  # the status line gives the last tick as a clock time
         message = "Dashboard closed: worker and auto-refresh stopped. Create a new Dashboard to start again."
-        self.state_status.value = _notes([message])
+        self.state_status.value = _div("note", message)

@@ -74,6 +74,11 @@ def test_bulk_load_shows_a_progress_bar(store: FeatureStore, capsys: pytest.Capt
     assert "30/30" in capsys.readouterr().err
 
 
+def test_bulk_load_without_progress_prints_nothing(store: FeatureStore, capsys: pytest.CaptureFixture[str]) -> None:
+    store.bulk_load(synthesize_users(30), chunk_size=10)
+    assert capsys.readouterr().err == ""
+
+
 @pytest.mark.parametrize(
     ("bad_features", "error", "match"),
     [

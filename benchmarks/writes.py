@@ -80,8 +80,8 @@ def bulk_load(cfg: Config, client: redis.Redis, report: Report) -> None:
     configs += [("lua", DEFAULT_CHUNK_SIZE)]
     results: list[dict[str, Any]] = []
     for users in sizes:
-        # A 10k load lasts ~0.2 s, so one neighbour's burst weighs more: two more rounds.
-        for round_ in range(cfg.repeats + (2 if users <= 10_000 and not cfg.quick else 0)):
+        # A 10k load lasts ~0.2 s, so one neighbour's burst weighs more: six more rounds (~15 s each).
+        for round_ in range(cfg.repeats + (6 if users <= 10_000 and not cfg.quick else 0)):
             for variant, chunk in random.Random(round_).sample(configs, len(configs)):
                 results.append({**_run_child(cfg, client, users, chunk, variant), "round": round_})
     medians = _bulk_medians(results)

@@ -58,8 +58,6 @@ def main() -> int:
     print(f"\nresults in {out}/ (results.md, results.csv, results.json, *.png)")
     for target in report.targets:
         print(target.line())
-    for skipped, why in report.skipped.items():
-        print(f"SKIP  {skipped}: {why}")
     return 0
 
 

@@ -140,7 +140,6 @@ class Report:
     rows: list[dict[str, Any]] = field(default_factory=list)
     targets: list[Target] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    skipped: dict[str, str] = field(default_factory=dict)
     facts: dict[str, Any] = field(default_factory=dict)
     plots: list[str] = field(default_factory=list)
 
@@ -171,11 +170,6 @@ class Report:
         """A decision or caveat for the markdown report."""
         self.notes.append(text)
         print(f"note: {text}", flush=True)
-
-    def skip(self, section: str, reason: str) -> None:
-        """Record that ``section`` did not run here, and why (e.g. the API it measures is missing)."""
-        self.skipped[section] = reason
-        print(f"skipped {section}: {reason}", flush=True)
 
     def plot(self, name: str, draw: Callable[[Any], None]) -> None:
         """Draw a figure with ``draw(ax)`` and save it as ``name``.png."""
@@ -215,7 +209,6 @@ class Report:
             "machine": self.machine(),
             "targets": [{**asdict(t), "passed": t.passed, "verdict": t.verdict} for t in self.targets],
             "notes": self.notes,
-            "skipped": self.skipped,
             "rows": self.rows,
         }
         (out / "results.json").write_text(json.dumps(payload, indent=2, default=str))
@@ -232,8 +225,6 @@ class Report:
             lines.append(f"| {t.verdict} | {t.name} | {t.measured:.4g} | {t.sign} {t.limit:g} | {t.detail} |")
         if self.notes:
             lines += ["", "## Notes and decisions", ""] + [f"- {n}" for n in self.notes]
-        if self.skipped:
-            lines += ["", "## Skipped", ""] + [f"- {s}: {why}" for s, why in self.skipped.items()]
         for section, part in frame.groupby("section", sort=False) if not frame.empty else ():
             lines += ["", f"## {section}", "", markdown_table(part.drop(columns="section").dropna(axis=1, how="all"))]
         if self.plots:

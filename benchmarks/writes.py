@@ -401,15 +401,10 @@ def streaming_many(cfg: Config, client: redis.Redis, report: Report) -> None:
     """Issue #14: ``update_streaming_many`` (one round trip per chunk) vs a loop of ``update_streaming``.
 
     Both write the same events for the same N entities, alternating call by
-    call; the raw floor is one redis-py pipeline of N ``HSETEX``. Skipped
-    (recorded in the report) while the store has no ``update_streaming_many``.
+    call; the raw floor is one redis-py pipeline of N ``HSETEX``.
     """
     n = cfg.pick(1000, 20)
     store = FeatureStore(client, key_prefix=f"bench:{uuid.uuid4().hex[:8]}:many:")
-    many = getattr(store, "update_streaming_many", None)
-    if many is None:
-        report.skip("streaming-many", "FeatureStore.update_streaming_many is not in this fslib yet (issue #14)")
-        return
     rng = random.Random(11)
     events = {entity_id: fslib.streaming_features(rng) for entity_id in synthesize_users(n).ids}
     encoded = {store.key_for(e): DEFAULT_SCHEMA.encode(f, FeatureKind.STREAMING) for e, f in events.items()}
@@ -431,7 +426,7 @@ def streaming_many(cfg: Config, client: redis.Redis, report: Report) -> None:
         runs = cfg.compare(
             {
                 "loop of update_streaming": loop,
-                "update_streaming_many": lambda: many(events),
+                "update_streaming_many": lambda: store.update_streaming_many(events),
                 f"raw pipeline of {n} HSETEX": raw_hsetex,
             },
             iterations=20,

@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 
 from benchmarks.serving import closed_loop
-from fslib import FeatureStore
 from fslib.local import EmbeddedRedis
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -101,14 +100,7 @@ def test_quick_write_sections_load_with_every_variant(redis_server: EmbeddedRedi
         "packed: bulk load users/s / best raw pipeline users/s (2000 users)",
         "packed: reader p99 during bulk load, chunk 200 (ms)",
     ]
-    # The issue #14 section measures update_streaming_many once the store has it, and says it skipped until then.
-    if hasattr(FeatureStore, "update_streaming_many"):
-        assert names[3:] == ["update_streaming_many writes/s / loop of update_streaming writes/s (20 entities)"]
-        assert "streaming-many" not in results["skipped"]
-    else:
-        assert names[3:] == []
-        assert "update_streaming_many" in results["skipped"]["streaming-many"]
-        assert "SKIP  streaming-many: " in stdout
+    assert names[3:] == ["update_streaming_many writes/s / loop of update_streaming writes/s (20 entities)"]
     check_verdicts(results, stdout)
     assert variants(results, "memory") == {"INFO used_memory delta / N", "delta / N"}
     assert "StreamingWorker sustained" in {r["case"] for r in results["rows"] if r["section"] == "streaming writes"}

@@ -1,0 +1,233 @@
+"""The widgets of a :class:`~fslib.lab.dashboard.Dashboard`: its panels and the HTML they show.
+
+Every button calls one method of the dashboard and renders what it returns (its ``_repr_html_``, or
+the error as one line from :func:`describe_error`, no traceback; its public home is
+:mod:`fslib.lab.dashboard`). The results' ``_repr_html_`` use the small HTML helpers here. Nothing here
+talks to Redis but through the dashboard, which this module imports only for type checking.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import ipywidgets as w
+import pandas as pd
+import redis
+
+from fslib.connection import mask_url
+from fslib.errors import FeatureStoreError
+from fslib.lab.widgets import WorkerControls, plural
+
+if TYPE_CHECKING:
+    from fslib.lab.dashboard import Dashboard, DashboardState, MaterializeResult, ReadResult
+
+__all__ = ["DashboardView", "describe_error"]
+
+logger = logging.getLogger(__name__)
+
+_PICKER_LIMIT = 500  # user ids offered in the pickers; any id can still be typed
+_DEFAULT_READ = ("risk_segment", "tx_count_7d", "avg_amount_30d", "tx_count_5m", "last_login_ts")
+_COLORS = {"ok": "#166534", "note": "#a16207", "error": "#b91c1c", "updated": "#6b7280"}  # by message class
+_KIND_STYLE = {"batch": "background:#e0ecff;color:#1d4ed8", "streaming": "background:#ffedd5;color:#c2410c"}
+
+
+def describe_error(exc: BaseException, url: str) -> str:
+    """A one-line, readable account of a failed action (no traceback); ``url`` is shown masked."""
+    if isinstance(exc, (redis.ConnectionError, redis.TimeoutError)):
+        return (
+            f"Redis is unreachable at {mask_url(url)} ({exc}). "
+            "The dashboard keeps trying: repeat the action once Redis is back."
+        )
+    if isinstance(exc, (TypeError, ValueError)):
+        return f"Bad input: {exc}"
+    if isinstance(exc, (FeatureStoreError, redis.RedisError, RuntimeError)):
+        return f"{type(exc).__name__}: {exc}"
+    return f"Unexpected {type(exc).__name__}: {exc}"
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 1:
+        return f"{seconds:.2f} s"
+    return f"{seconds * 1e6:.0f} µs" if seconds < 1e-3 else f"{seconds * 1e3:.1f} ms"
+
+
+def _ttl_text(seconds: int, none: str = "- (key TTL only)") -> str:
+    return {-2: "gone", -1: none}.get(seconds, f"{seconds} s")
+
+
+def _div(css_class: str, text: str) -> str:
+    """One escaped line; ``ok``, ``note``, ``error`` and ``updated`` lines have their own colour."""
+    color = _COLORS.get(css_class, "inherit")
+    return f"<div class='fslib-{css_class}' style='color:{color}'>{html.escape(text)}</div>"
+
+
+def _notes(notes: Sequence[str]) -> str:
+    return "".join(_div("note", note) for note in notes)
+
+
+def _cell(value: object) -> str:
+    # One word for a missing value in every table: None from a read, <NA> from a batch frame.
+    return "missing" if value is None or value is pd.NA else html.escape(str(value))
+
+
+def _table(headers: Sequence[str], rows: Sequence[tuple[Sequence[object], str]], css_class: str) -> str:
+    """An HTML table of ``(cells, kind)`` rows; the kind (``batch``, ``streaming``, ``""``) colours the row."""
+    head = "".join(f"<th style='text-align:left;padding:2px 8px'>{html.escape(h)}</th>" for h in headers)
+    body = "".join(
+        f"<tr class='fslib-{kind or 'row'}' style='{_KIND_STYLE.get(kind, '')}'>"
+        + "".join(f"<td style='padding:2px 8px'>{_cell(cell)}</td>" for cell in cells)
+        + "</tr>"
+        for cells, kind in rows
+    )
+    header = f"<thead><tr>{head}</tr></thead>" if headers else ""
+    return f"<table class='{css_class}' style='border-collapse:collapse'>{header}<tbody>{body}</tbody></table>"
+
+
+def _features_html(summary: str, frame: pd.DataFrame, css_class: str) -> str:
+    """A summary line over one row per feature (columns ``feature``, ``kind``, ``value``, ``field_ttl_seconds``)."""
+    columns = frame[["feature", "kind", "value", "field_ttl_seconds"]].itertuples(index=False, name=None)
+    rows = [([name, kind, value, _ttl_text(ttl)], kind) for name, kind, value, ttl in columns]
+    return _div("summary", summary) + _table(["feature", "kind", "value", "field TTL"], rows, css_class)
+
+
+class DashboardView:
+    """The widgets of one :class:`Dashboard`; every callback calls one of its methods."""
+
+    def __init__(self, dash: Dashboard) -> None:
+        self.dash = dash
+        schema, prefix = dash.store.schema, html.escape(dash.store.key_prefix)
+        self.state_html, self.state_status = w.HTML(), w.HTML()
+        self.controls = WorkerControls(dash.worker, auto_refresh_seconds=None, startable=True)
+        self.controls.toggle_button.add_class("fslib-toggle")
+        self.controls.status_line.add_class("fslib-worker-status")
+        self.buttons = [self.controls.refresh_button]  # and every one _button makes: all disabled on close
+        narrow = {"layout": {"width": "200px"}, "style": {"description_width": "initial"}}
+        self.count = w.IntText(value=200, description="users", _dom_classes=["fslib-count"], **narrow)
+        self.ttl = w.IntText(
+            dash.store.batch_ttl_seconds, description="key TTL (s)", _dom_classes=["fslib-ttl"], **narrow
+        )
+        self.read_user, self.inspect_user = (
+            w.Combobox(value="u0001", description="user", ensure_option=False, _dom_classes=[css], **narrow)
+            for css in ("fslib-read-user", "fslib-inspect-user")
+        )
+        self.read_names = w.SelectMultiple(
+            options=[(f"{spec.name}  ·  {spec.kind.value}", spec.name) for spec in schema],
+            value=[name for name in _DEFAULT_READ if name in schema],
+            rows=len(schema),
+            description="features",
+            layout={"width": "340px"},
+        )
+        self.score_count = w.IntText(value=100, description="users", _dom_classes=["fslib-score-count"], **narrow)
+        self.load_out, self.read_out, self.inspect_out, self.reset_out = (w.HTML() for _ in range(4))
+        self.score_out = w.HTML(layout={"overflow": "auto"})  # 11 columns may not fit
+        self.load_button = self._button("Bulk-load", "fslib-materialize", self._materialize, self.load_out)
+        self.read_button = self._button("Read features", "fslib-read", self._read, self.read_out)
+        self.score_button = self._button(
+            "Pipeline HMGET", "fslib-score", lambda: dash.batch_score(self.score_count.value), self.score_out
+        )
+        self.inspect_button = self._button("Inspect", "fslib-inspect", self._inspect, self.inspect_out, "info")
+        self.reset_button = self._button("Reset…", "fslib-reset", lambda: self._ask(True), self.reset_out, "danger")
+        self.confirm_button = self._button(
+            "Yes, drop them", "fslib-reset-confirm", self._reset, self.reset_out, "danger"
+        )
+        self.cancel_button = self._button("Cancel", "fslib-reset-cancel", lambda: self._ask(False), self.reset_out, "")
+        question = w.HTML(f"Drop every user under <code>{prefix}*</code>?")
+        self.confirm_box = w.HBox([question, self.confirm_button, self.cancel_button], layout={"display": "none"})
+        panels = [
+            self._panel("Store state", self.state_html, self.state_status),
+            self._panel("Streaming worker", self.controls),
+            self._panel("Materialize (batch path)", w.HBox([self.count, self.ttl]), self.load_button, self.load_out),
+            self._panel("Reset", self.reset_button, self.confirm_box, self.reset_out),
+        ]
+        read_form = w.VBox([self.read_user, self.read_names, self.read_button])
+        score_form, inspect_form = (
+            w.HBox([self.score_count, self.score_button]),
+            w.HBox([self.inspect_user, self.inspect_button]),
+        )
+        self.root = w.VBox(
+            [
+                w.HBox(panels, layout={"flex_flow": "row wrap"}),
+                self._panel("Inference read (one HMGET)", w.HBox([read_form, self.read_out])),
+                self._panel("Batch scoring (pipelined HMGET of u0001..)", score_form, self.score_out),
+                self._panel("Inspect (HGETALL + HTTL, debugging only)", inspect_form, self.inspect_out),
+            ],
+            _dom_classes=["fslib-dashboard"],
+        )
+        self._run(self.state_status, self._fill_pickers)
+
+    def _button(
+        self, label: str, css_class: str, action: Callable[[], Any], out: w.HTML, style: str = "primary"
+    ) -> w.Button:
+        """A button that runs ``action`` and shows its result (or its error) in ``out``."""
+        button = w.Button(
+            description=label, button_style=style, layout={"width": "max-content"}, _dom_classes=[css_class]
+        )
+        button.on_click(lambda _: self._run(out, action))
+        self.buttons.append(button)
+        return button
+
+    @staticmethod
+    def _panel(title: str, *children: w.Widget) -> w.VBox:
+        box = {"border": "1px solid #d1d5db", "padding": "4px 10px", "margin": "4px"}
+        return w.VBox([w.HTML(f"<b>{html.escape(title)}</b>"), *children], layout=box, _dom_classes=["fslib-panel"])
+
+    def _run(self, out: w.HTML, action: Callable[[], Any]) -> None:
+        # A panel must survive any failure: show the message, never a traceback.
+        try:
+            result = action()
+            out.value = result if isinstance(result, str) else result._repr_html_()
+        except Exception as exc:
+            logger.debug("dashboard action failed", exc_info=True)
+            out.value = _div("error", describe_error(exc, self.dash.redis_url))
+        self.dash.refresh()
+
+    def _fill_pickers(self) -> str:
+        self.read_user.options = self.inspect_user.options = tuple(self.dash.store.list_entity_ids(_PICKER_LIMIT))
+        return ""
+
+    def _materialize(self) -> MaterializeResult:
+        result = self.dash.materialize(self.count.value, self.ttl.value)
+        self._fill_pickers()
+        return result
+
+    def _read(self) -> ReadResult:
+        return self.dash.read_features(self.read_user.value.strip(), self.read_names.value)
+
+    def _inspect(self) -> str:
+        found = self.dash.inspect(self.inspect_user.value.strip())
+        if not found.exists:
+            return _div("note", str(found))
+        summary = f"{found.key}: key TTL {_ttl_text(found.key_ttl_seconds, 'none')}"
+        return _features_html(summary, found.to_frame(self.dash.store.schema), "fslib-inspect-table")
+
+    def _ask(self, confirm: bool) -> str:
+        self.confirm_box.layout.display = "flex" if confirm else "none"
+        return _div("note", "Confirm to drop every user, or cancel." if confirm else "Cancelled: nothing was deleted.")
+
+    def _reset(self) -> str:
+        self.confirm_box.layout.display = "none"
+        deleted = self.dash.reset()
+        self._fill_pickers()
+        return _div("ok", f"Dropped {plural(deleted, 'user')} under {self.dash.store.key_prefix}*.")
+
+    def show_state(self, state: DashboardState | Exception) -> None:
+        """Redraw the store-state panel (or the error that kept it from reading Redis) and the worker panel."""
+        if isinstance(state, Exception):
+            self.state_status.value = _div("error", describe_error(state, self.dash.redis_url))
+        else:
+            self.state_html.value = state._repr_html_()
+            self.state_status.value = _div("updated", f"updated {time.strftime('%H:%M:%S')}")
+        self.controls.refresh()  # needs no Redis: stays live while Redis is down
+
+    def show_closed(self) -> None:
+        """Grey out the panels of a closed dashboard."""
+        for button in self.buttons:
+            button.disabled = True
+        self.controls.startable = False  # the toggle reads "Stopped", disabled
+        self.controls.refresh()  # the status line gives the last tick as a clock time
+        message = "Dashboard closed: worker and auto-refresh stopped. Create a new Dashboard to start again."
+        self.state_status.value = _div("note", message)

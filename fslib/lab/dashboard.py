@@ -28,13 +28,13 @@ from fslib.checks import check_feature_names
 from fslib.connection import connect, mask_url, resolve_url
 from fslib.lab.dashboard_view import (
     DashboardView,
-    _div,
-    _duration,
-    _features_html,
-    _notes,
-    _table,
-    _ttl_text,
     describe_error,
+    features_html,
+    format_duration,
+    html_line,
+    html_notes,
+    html_table,
+    ttl_text,
 )
 from fslib.lab.widgets import Refresher, plural
 from fslib.schema import FeatureValue
@@ -115,7 +115,7 @@ class DashboardState:
             "entities read": f"{stats.reads:,}",
             "fields read": f"{stats.fields_read:,}",
         }
-        return _table((), [([name, value], "") for name, value in rows.items()], "fslib-state-table")
+        return html_table((), [([name, value], "") for name, value in rows.items()], "fslib-state-table")
 
 
 @dataclass(frozen=True)
@@ -133,11 +133,11 @@ class MaterializeResult:
         rate = self.written / max(self.elapsed_seconds, 1e-9)
         return (
             f"Bulk-loaded {plural(self.written, 'user')} with key TTL {self.ttl_seconds:,} s "
-            f"in {_duration(self.elapsed_seconds)} ({rate:,.0f} users/s)."
+            f"in {format_duration(self.elapsed_seconds)} ({rate:,.0f} users/s)."
         )
 
     def _repr_html_(self) -> str:
-        return _notes(self.notes) + _div("ok", self.summary)
+        return html_notes(self.notes) + html_line("ok", self.summary)
 
 
 @dataclass(frozen=True)
@@ -159,13 +159,13 @@ class ReadResult:
         return {name: value for name, value in zip(self.frame["feature"], self.frame["value"]) if value is not None}
 
     def _repr_html_(self) -> str:
-        latency = f"HMGET latency {_duration(self.latency_seconds)}"
+        latency = f"HMGET latency {format_duration(self.latency_seconds)}"
         if self.key_ttl_seconds == -2:  # what the Redis docs demo's model handler detects
             summary = f"{self.entity_id}: entity missing: fall back to defaults ({latency})"
         else:
             present = f"{len(self.values)}/{len(self.frame)} features present"
-            summary = f"{self.entity_id}: key TTL {_ttl_text(self.key_ttl_seconds, 'none')}, {latency}, {present}"
-        return _features_html(summary, self.frame, "fslib-read-table")
+            summary = f"{self.entity_id}: key TTL {ttl_text(self.key_ttl_seconds, 'none')}, {latency}, {present}"
+        return features_html(summary, self.frame, "fslib-read-table")
 
 
 @dataclass(frozen=True)
@@ -190,13 +190,17 @@ class BatchScoreResult:
 
     def _repr_html_(self) -> str:
         summary = (
-            f"{plural(self.requested, 'user')} in one pipeline: {_duration(self.latency_seconds)} total, "
+            f"{plural(self.requested, 'user')} in one pipeline: {format_duration(self.latency_seconds)} total, "
             f"{self.per_entity_seconds * 1e6:.1f} µs per user; {self.found:,} found, "
             f"{plural(self.fields_returned, 'field')} returned"
         )
         sample = self.frame.head(5).astype(object)  # a row mixes dtypes: each cell keeps its own (7, not 7.0)
         rows = [([index, *row], "") for index, row in sample.iterrows()]
-        return _notes(self.notes) + _div("summary", summary) + _table(["entity", *sample], rows, "fslib-score-table")
+        return (
+            html_notes(self.notes)
+            + html_line("summary", summary)
+            + html_table(["entity", *sample], rows, "fslib-score-table")
+        )
 
 
 # -- the dashboard ------------------------------------------------------------

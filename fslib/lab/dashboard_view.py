@@ -25,7 +25,16 @@ from fslib.lab.widgets import WorkerControls, plural
 if TYPE_CHECKING:
     from fslib.lab.dashboard import Dashboard, DashboardState, MaterializeResult, ReadResult
 
-__all__ = ["DashboardView", "describe_error"]
+__all__ = [
+    "DashboardView",
+    "describe_error",
+    "features_html",
+    "format_duration",
+    "html_line",
+    "html_notes",
+    "html_table",
+    "ttl_text",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -49,24 +58,27 @@ def describe_error(exc: BaseException, url: str) -> str:
     return f"Unexpected {type(exc).__name__}: {exc}"
 
 
-def _duration(seconds: float) -> str:
+def format_duration(seconds: float) -> str:
+    """A latency in the unit that reads best: µs, ms or s."""
     if seconds >= 1:
         return f"{seconds:.2f} s"
     return f"{seconds * 1e6:.0f} µs" if seconds < 1e-3 else f"{seconds * 1e3:.1f} ms"
 
 
-def _ttl_text(seconds: int, none: str = "- (key TTL only)") -> str:
+def ttl_text(seconds: int, none: str = "- (key TTL only)") -> str:
+    """A TTL reply as words: -2 is "gone", -1 is ``none``."""
     return {-2: "gone", -1: none}.get(seconds, f"{seconds} s")
 
 
-def _div(css_class: str, text: str) -> str:
+def html_line(css_class: str, text: str) -> str:
     """One escaped line; ``ok``, ``note``, ``error`` and ``updated`` lines have their own colour."""
     color = _COLORS.get(css_class, "inherit")
     return f"<div class='fslib-{css_class}' style='color:{color}'>{html.escape(text)}</div>"
 
 
-def _notes(notes: Sequence[str]) -> str:
-    return "".join(_div("note", note) for note in notes)
+def html_notes(notes: Sequence[str]) -> str:
+    """One note line per note."""
+    return "".join(html_line("note", note) for note in notes)
 
 
 def _cell(value: object) -> str:
@@ -74,7 +86,7 @@ def _cell(value: object) -> str:
     return "missing" if value is None or value is pd.NA else html.escape(str(value))
 
 
-def _table(headers: Sequence[str], rows: Sequence[tuple[Sequence[object], str]], css_class: str) -> str:
+def html_table(headers: Sequence[str], rows: Sequence[tuple[Sequence[object], str]], css_class: str) -> str:
     """An HTML table of ``(cells, kind)`` rows; the kind (``batch``, ``streaming``, ``""``) colours the row."""
     head = "".join(f"<th style='text-align:left;padding:2px 8px'>{html.escape(h)}</th>" for h in headers)
     body = "".join(
@@ -87,11 +99,11 @@ def _table(headers: Sequence[str], rows: Sequence[tuple[Sequence[object], str]],
     return f"<table class='{css_class}' style='border-collapse:collapse'>{header}<tbody>{body}</tbody></table>"
 
 
-def _features_html(summary: str, frame: pd.DataFrame, css_class: str) -> str:
+def features_html(summary: str, frame: pd.DataFrame, css_class: str) -> str:
     """A summary line over one row per feature (columns ``feature``, ``kind``, ``value``, ``field_ttl_seconds``)."""
     columns = frame[["feature", "kind", "value", "field_ttl_seconds"]].itertuples(index=False, name=None)
-    rows = [([name, kind, value, _ttl_text(ttl)], kind) for name, kind, value, ttl in columns]
-    return _div("summary", summary) + _table(["feature", "kind", "value", "field TTL"], rows, css_class)
+    rows = [([name, kind, value, ttl_text(ttl)], kind) for name, kind, value, ttl in columns]
+    return html_line("summary", summary) + html_table(["feature", "kind", "value", "field TTL"], rows, css_class)
 
 
 class DashboardView:
@@ -182,7 +194,7 @@ class DashboardView:
             out.value = result if isinstance(result, str) else result._repr_html_()
         except Exception as exc:
             logger.debug("dashboard action failed", exc_info=True)
-            out.value = _div("error", describe_error(exc, self.dash.redis_url))
+            out.value = html_line("error", describe_error(exc, self.dash.redis_url))
         self.dash.refresh()
 
     def _fill_pickers(self) -> str:
@@ -200,27 +212,29 @@ class DashboardView:
     def _inspect(self) -> str:
         found = self.dash.inspect(self.inspect_user.value.strip())
         if not found.exists:
-            return _div("note", str(found))
-        summary = f"{found.key}: key TTL {_ttl_text(found.key_ttl_seconds, 'none')}"
-        return _features_html(summary, found.to_frame(self.dash.store.schema), "fslib-inspect-table")
+            return html_line("note", str(found))
+        summary = f"{found.key}: key TTL {ttl_text(found.key_ttl_seconds, 'none')}"
+        return features_html(summary, found.to_frame(self.dash.store.schema), "fslib-inspect-table")
 
     def _ask(self, confirm: bool) -> str:
         self.confirm_box.layout.display = "flex" if confirm else "none"
-        return _div("note", "Confirm to drop every user, or cancel." if confirm else "Cancelled: nothing was deleted.")
+        return html_line(
+            "note", "Confirm to drop every user, or cancel." if confirm else "Cancelled: nothing was deleted."
+        )
 
     def _reset(self) -> str:
         self.confirm_box.layout.display = "none"
         deleted = self.dash.reset()
         self._fill_pickers()
-        return _div("ok", f"Dropped {plural(deleted, 'user')} under {self.dash.store.key_prefix}*.")
+        return html_line("ok", f"Dropped {plural(deleted, 'user')} under {self.dash.store.key_prefix}*.")
 
     def show_state(self, state: DashboardState | Exception) -> None:
         """Redraw the store-state panel (or the error that kept it from reading Redis) and the worker panel."""
         if isinstance(state, Exception):
-            self.state_status.value = _div("error", describe_error(state, self.dash.redis_url))
+            self.state_status.value = html_line("error", describe_error(state, self.dash.redis_url))
         else:
             self.state_html.value = state._repr_html_()
-            self.state_status.value = _div("updated", f"updated {time.strftime('%H:%M:%S')}")
+            self.state_status.value = html_line("updated", f"updated {time.strftime('%H:%M:%S')}")
         self.controls.refresh()  # needs no Redis: stays live while Redis is down
 
     def show_closed(self) -> None:
@@ -230,4 +244,4 @@ class DashboardView:
         self.controls.startable = False  # the toggle reads "Stopped", disabled
         self.controls.refresh()  # the status line gives the last tick as a clock time
         message = "Dashboard closed: worker and auto-refresh stopped. Create a new Dashboard to start again."
-        self.state_status.value = _div("note", message)
+        self.state_status.value = html_line("note", message)

@@ -123,6 +123,12 @@ def batch_read(cfg: Config, client: redis.Redis, report: Report) -> None:
                 )
             if n == target_n:
                 _batch_targets(runs, n, report)
+                # What keeping pipe.hmget (the call a reader writes) costs the store: the raw pipeline without it.
+                bare = partial(_execute_command_pipeline, client, keys)
+                helper_runs = cfg.compare({"pipe.hmget": raw_pipeline, "execute_command": bare}, iterations=2000)
+                report.facts[f"raw pipeline of execute_command('HMGET') / of pipe.hmget, p50 (N={n})"] = round(
+                    ratio(helper_runs, "execute_command", "pipe.hmget")[0], 3
+                )
 
     def draw(ax: Any) -> None:
         for variant, points in curve.items():
@@ -142,6 +148,14 @@ def batch_read(cfg: Config, client: redis.Redis, report: Report) -> None:
 def _sequential_hmget(client: redis.Redis, keys: list[str]) -> list[Any]:
     """One ``HMGET`` round trip after another: what a batch read saves."""
     return [client.hmget(key, ALL) for key in keys]
+
+
+def _execute_command_pipeline(client: redis.Redis, keys: list[str]) -> list[Any]:
+    """The raw pipeline staged with ``execute_command``: no ``hmget`` helper, none of its argument handling."""
+    pipe = client.pipeline(transaction=False)
+    for key in keys:
+        pipe.execute_command("HMGET", key, *ALL)
+    return pipe.execute()
 
 
 def _batch_targets(runs: dict[str, list[np.ndarray]], n: int, report: Report) -> None:

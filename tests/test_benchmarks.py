@@ -75,6 +75,7 @@ def test_quick_read_sections_compare_both_transports(redis_server: EmbeddedRedis
         "packed: batch_get_features p50 / raw pipeline p50 (N=10)",
         "pipeline: 10 sequential hmget p50 / batch_get_features p50",
     ]
+    assert results["machine"]["raw pipeline of execute_command('HMGET') / of pipe.hmget, p50 (N=10)"] > 0
     check_verdicts(results, stdout)
     markdown = (tmp_path / "results.md").read_text()
     assert "## single read" in markdown and "## Targets" in markdown

@@ -63,8 +63,9 @@ DEFAULT_CHUNK_SIZE = 200
 """Entities per round trip in :meth:`FeatureStore.bulk_load`.
 
 Larger chunks barely raise throughput (the client's Python work is the limit)
-and only grow the buffers; Redis serves other clients between the chunk's
-commands either way (``make bench``, "bulk load" and "reader during bulk load").
+and only grow the buffers; Redis serves other clients between the pieces of a
+chunk it reads off the socket (16 KB at a time) either way (``make bench``,
+"bulk load" and "reader during bulk load").
 """
 _SCAN_COUNT = 1000
 _UNLINK_BATCH = 500

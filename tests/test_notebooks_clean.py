@@ -189,6 +189,18 @@ def test_prev_next_chain_follows_the_numbering() -> None:
         assert links[after].get("Prev") == before, f"{after}: Prev should link {before}"
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_last_cell_repeats_the_navigation_line(path: Path) -> None:
+    """A reader who reached the end goes on from there, without scrolling back to the top."""
+    cells = _load(path)["cells"]
+    top = "".join(cells[0]["source"]).splitlines()
+    nav = next((line for line in top if "**Contents:**" in line), None)
+    assert nav is not None, f"{path.name}: the first cell has no 'Prev | Contents | Next' line"
+    assert cells[-1]["cell_type"] == "markdown" and nav in "".join(cells[-1]["source"]).splitlines(), (
+        f"{path.name}: the last cell should end the notebook with {nav!r}"
+    )
+
+
 def test_index_links_every_notebook() -> None:
     linked = set(_LINK.findall(_markdown(_load(NOTEBOOK_DIR / INDEX))))
     missing = [p.name for p in NOTEBOOKS if p.name not in linked]

@@ -51,7 +51,7 @@ def _positive_int(text: str) -> int:
 
 
 def _ttl_seconds(text: str) -> int:
-    """A TTL the library accepts (:func:`fslib.store.check_ttl`), refused before anything connects."""
+    """A TTL the library accepts (:func:`fslib.checks.check_ttl`), refused before anything connects."""
     try:
         return check_ttl(_whole_number(text), "the TTL")
     except ValueError as exc:
@@ -117,7 +117,10 @@ def _fail(message: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the materializer; returns the process exit code (0 done, 2 failed; see the module docstring)."""
     args = _parser().parse_args(argv)  # exits with 2 and a usage line on bad arguments
-    url, setting = _target(args.redis_url)
+    try:
+        url, setting = _target(args.redis_url)
+    except (OSError, RuntimeError) as exc:  # the embedded redis-server did not start
+        return _fail(f"the embedded Redis did not start: {exc}")
     try:
         check_url(url)
     except ValueError as exc:

@@ -63,6 +63,20 @@ def test_cli_reports_an_unreachable_redis_without_its_password() -> None:
     assert "hunter2" not in result.stderr + result.stdout and "Traceback" not in result.stderr
 
 
+def test_cli_says_when_the_embedded_redis_cannot_start() -> None:
+    """No URL and a redis-server that will not run (a broken install): one error line, not a traceback."""
+    broken = (
+        "import sys, fslib.local.server as server; "
+        "server._redis_server_binary = lambda: '/nonexistent/redis-server'; "
+        "from fslib.build_features import main; sys.exit(main(['--count', '3']))"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    result = subprocess.run(
+        [sys.executable, "-c", broken], capture_output=True, text=True, env=env, timeout=60, check=False
+    )
+    assert_one_error_line(result, "the embedded Redis did not start", "/nonexistent/redis-server")
+
+
 def assert_one_error_line(result: subprocess.CompletedProcess[str], *expected: str) -> str:
     """Exit code 2, nothing on stdout, and one ``error:`` line on stderr holding each of ``expected``."""
     assert result.returncode == 2, result

@@ -9,10 +9,10 @@ data, never as silently stale data.
     >>> store.bulk_load(fslib.synthesize_users(200))
     200
 
-This package is the core: plain redis-py, nothing else of fslib needed. Beside
-it, opt in: :mod:`fslib.fast` (packed transport, asyncio), :mod:`fslib.local`
-(local Redis servers and clusters), :mod:`fslib.lab` (notebook plots, widgets,
-dashboard, latency sampling).
+This package is the core: plain redis-py, plus :mod:`fslib.local` (local Redis
+servers and clusters) for the embedded server it starts when no URL is given.
+Beside it, opt in: :mod:`fslib.fast` (packed transport, asyncio) and
+:mod:`fslib.lab` (notebook plots, widgets, dashboard, latency sampling).
 """
 
 from __future__ import annotations

@@ -298,7 +298,8 @@ def connect(
     url = url or os.environ.get("REDIS_URL")
     if cluster and not url:
         raise ValueError(
-            "cluster=True needs the URL of a cluster node (url= or REDIS_URL), e.g. a started fslib.LocalCluster().url"
+            "cluster=True needs the URL of a cluster node (url= or REDIS_URL), "
+            "e.g. a started fslib.local.LocalCluster().url"
         )
     url = check_url(resolve_url(url))
     options = _client_options(retry_attempts, socket_timeout)

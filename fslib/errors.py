@@ -12,8 +12,9 @@ class FeatureStoreError(Exception):
 class InvariantError(FeatureStoreError):
     """A write did not leave Redis in the state the data model promises.
 
-    Raised when a streaming write could not give every field its TTL: a field
-    without a TTL would outlive a stalled pipeline and be served stale.
+    Raised when a streaming write could not give every field its TTL (a field
+    without one would outlive a stalled pipeline and be served stale), or a
+    bulk load's ``EXPIRE`` could not give an entity its key TTL.
     """
 
 

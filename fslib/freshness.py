@@ -58,7 +58,10 @@ class FeatureVector:
 
     @property
     def entity_exists(self) -> bool:
-        """False when the entity has no key at all (fall back to a default decision)."""
+        """False when the entity has no key at all (fall back to a default decision).
+
+        Told by the statuses of known features: a vector of unknown features only says True.
+        """
         return FeatureStatus.ENTITY_MISSING not in self.statuses.values()
 
     @property
@@ -120,7 +123,7 @@ def feature_vector(
 
     Returns:
         The vector. A value present in ``HMGET`` proves the entity exists even if
-        ``EXISTS``, sent first, saw nothing (it expired or was written in between).
+        ``EXISTS``, sent first, saw nothing (it was written in between).
     """
     replies = iter(values)
     read = {name: next(replies) for name in names if name in schema}

@@ -71,8 +71,9 @@ def check_entity_ids(entity_ids: Sequence[object]) -> list[str]:
     """Return the ids of a batch as strings (see :func:`check_entity_id`).
 
     Raises:
-        TypeError: ``entity_ids`` is one string (it would read one entity per character), or an id is bad.
-        ValueError: An id is empty.
+        TypeError: ``entity_ids`` is one string (it would read one entity per character), or an id is
+            not a string or integer.
+        ValueError: An id is empty, contains ``:`` or is not valid UTF-8 text.
     """
     if isinstance(entity_ids, (str, bytes)):
         raise TypeError(f"entity_ids must be a list of ids, not one string: {entity_ids!r}")

@@ -21,6 +21,7 @@ import numpy as np
 __all__ = [
     "DEFAULT_SCHEMA",
     "INT64_RANGE",
+    "EncodedFields",
     "FeatureKind",
     "FeatureSpec",
     "FeatureValue",
@@ -86,7 +87,7 @@ def check_feature_name(name: object) -> str:
 
     Raises:
         TypeError: ``name`` is not a string.
-        ValueError: ``name`` is empty.
+        ValueError: ``name`` is empty, or not valid UTF-8 text.
     """
     if not isinstance(name, str):
         raise TypeError(f"feature name must be a string, got {type(name).__name__}: {name!r}")
@@ -128,8 +129,8 @@ def to_storable(value: object) -> str | int | float:
     scalars their built-in twins.
 
     Raises:
-        TypeError: ``value`` is missing (None, NaN in an object column, ``pd.NA``),
-            a container, bytes or another unsupported type.
+        TypeError: ``value`` is missing (None, ``pd.NA``), a container, bytes or
+            another unsupported type.
         ValueError: NaN/inf, an integer outside int64, a number too large for a
             float, or text that is not valid UTF-8.
     """

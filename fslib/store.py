@@ -88,8 +88,8 @@ class FeatureStore:
             (pre-encoded buffers from :mod:`fslib.fast.packed`; same answers, faster).
 
     Raises:
-        ValueError, TypeError: A TTL is not a positive integer, the prefix is empty,
-            or a mode is unknown.
+        ValueError, TypeError: A TTL is not a whole number of seconds from 1 to 365 days,
+            the prefix is empty or does not end with ``:``, or a mode is unknown.
     """
 
     def __init__(
@@ -172,6 +172,7 @@ class FeatureStore:
 
         Raises:
             TypeError, ValueError: A row is malformed (the message names the entity and feature).
+            InvariantError: ``EXPIRE`` did not give every entity its key TTL.
             LoadInterruptedError: Redis restarted during the load, losing what it had acknowledged.
         """
         ttl = self.batch_ttl_seconds if ttl_seconds is None else check_ttl(ttl_seconds)
@@ -311,7 +312,10 @@ class FeatureStore:
         return self._write_checked(rows, FeatureKind.STREAMING, write, chunk_size, progress)
 
     def _streaming_chunk(self, chunk: list[EncodedRow], ttl: int) -> int:
-        """One chunk, one round trip: ``HSETEX`` per entity, or ``HSET`` + ``HEXPIRE`` in ``MULTI``; replies checked."""
+        """One chunk: ``HSETEX`` per entity in one pipeline, or ``HSET`` + ``HEXPIRE`` in ``MULTI``; replies checked.
+
+        ``MULTI`` covers the chunk on one server, each entity on a cluster (one round trip each).
+        """
         if self.uses_hsetex:
             pipe = self.client.pipeline(transaction=False)
             for key, fields in chunk:

@@ -58,7 +58,7 @@ class WorkerStats:
     ticks: int = 0
     """Ticks that ran while not paused, failed ones included."""
     writes: int = 0
-    """Entities given fresh streaming features (one ``HSETEX`` each)."""
+    """Entities given fresh streaming features (one streaming write each, by ``update_streaming_many``)."""
     errors: int = 0
     """Ticks that raised."""
     last_tick_at: float | None = None
@@ -96,8 +96,8 @@ def _check_users_per_tick(value: object) -> int:
 class StreamingWorker:
     """A daemon thread writing streaming features on a fixed tick.
 
-    ``is_running`` is True while the thread lives, paused or not; ``status``
-    tells running from paused. After :meth:`pause` returns and
+    ``is_running`` is True while the thread lives and was not asked to stop,
+    paused or not; ``status`` tells running from paused. After :meth:`pause` returns and
     :meth:`wait_for_idle` answered True, no write of this worker lands
     until :meth:`resume`.
 
@@ -316,7 +316,7 @@ class StreamingWorker:
         writes = 0
         try:
             events = {entity_id: streaming_features(self._rng) for entity_id in self._pick_entities()}
-            if events:  # one HSETEX per entity, all in one round trip
+            if events:  # a streaming write per entity, one round trip per chunk
                 writes = self.store.update_streaming_many(events, self.streaming_ttl_seconds)
         finally:
             self._record(ticks=1, writes=writes)

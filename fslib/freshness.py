@@ -60,7 +60,7 @@ class FeatureVector:
     def entity_exists(self) -> bool:
         """False when the entity has no key at all (fall back to a default decision).
 
-        Told by the statuses of known features: a vector of unknown features only says True.
+        Told by the statuses of known features, so a vector of unknown features alone says True.
         """
         return FeatureStatus.ENTITY_MISSING not in self.statuses.values()
 

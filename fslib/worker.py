@@ -97,9 +97,9 @@ class StreamingWorker:
     """A daemon thread writing streaming features on a fixed tick.
 
     ``is_running`` is True while the thread lives and was not asked to stop,
-    paused or not; ``status`` tells running from paused. After :meth:`pause` returns and
-    :meth:`wait_for_idle` answered True, no write of this worker lands
-    until :meth:`resume`.
+    paused or not; ``status`` tells running from paused. After :meth:`pause`
+    returns and :meth:`wait_for_idle` answered True, no write of this worker
+    lands until :meth:`resume`.
 
     Only entities with a key TTL, i.e. of the batch cycle, are written (one
     pipelined ``TTL`` per tick). An entity that expires or is deleted in the

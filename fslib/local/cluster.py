@@ -14,11 +14,13 @@ Every node requires the same password, made when the cluster is built: clients
 (and the URLs) carry it, replicas present it to their primary
 (``masterauth``), and :meth:`LocalCluster.migrate_slot` passes it to
 ``MIGRATE``. The cluster bus (node-to-node gossip) has no password in Redis.
+
+Every node is an :class:`~fslib.local.EmbeddedRedis`, so the cluster ends with
+the process that started it, however that process ends.
 """
 
 from __future__ import annotations
 
-import atexit
 import math
 import secrets
 import time
@@ -139,7 +141,6 @@ class LocalCluster:
         except BaseException:
             self.stop()
             raise
-        atexit.register(self.stop)  # no stray servers if a notebook kernel exits before its last cell
         return self
 
     def _assign_slots(self) -> None:
@@ -189,7 +190,6 @@ class LocalCluster:
 
     def stop(self) -> None:
         """Stop every node and remove its data folder (no-op for stopped nodes)."""
-        atexit.unregister(self.stop)
         for server in self.servers:
             server.stop()
 

@@ -10,11 +10,28 @@ them could read, change or flush the features. The password travels in the
 server's :attr:`~EmbeddedRedis.url`, so clients built from it just work; it
 reaches ``redis-server`` on its standard input, never on its command line,
 which ``ps`` shows to everyone.
+
+A server ends when the process that started it ends, however it ends: ``stop()``,
+``atexit``, ``SIGTERM`` (``kill``, ``docker stop``, systemd), ``SIGKILL`` (the OOM
+killer), a crash. Its parent is a small supervisor (``fslib/local/_supervisor.py``,
+one Python process of about 10 MB per server) that holds a pipe from the owner: when
+the owner ends, the kernel closes the pipe and the supervisor stops the server and
+removes its data folder. A pipe, not a parent-death signal set in the server, since
+on Linux that signal fires when the *thread* that started the server ends (a
+threadpool's, say), and macOS has none; on Linux the supervisor arms one in the
+server against its own death. No signal handler is installed in the owner.
+
+The supervisor runs in a session of its own, so an interrupt sent to the owner's
+process group (Ctrl-C in a terminal, or Jupyter's "interrupt kernel") reaches the
+owner only: the owner decides whether that ends it, and its server with it. A
+process forked from the owner without ``exec`` (``multiprocessing``'s ``fork``)
+holds the pipe too, so the server lives until that child ends as well.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import logging
 import os
@@ -23,6 +40,7 @@ import secrets
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -36,6 +54,9 @@ __all__ = ["EmbeddedRedis", "embedded_server", "free_port"]
 logger = logging.getLogger(__name__)
 
 _LOG_FILE = "redis.log"
+_SUPERVISOR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_supervisor.py")
+_STOP_SECONDS = 10.0
+"""How long stop() waits for the supervisor, which gives the server 5 s after SIGTERM, then kills it."""
 
 
 def free_port() -> int:
@@ -124,6 +145,7 @@ class EmbeddedRedis:
             if self._dir is None:
                 self._dir = tempfile.mkdtemp(prefix="fslib-redis-")
             command = [
+                sys.executable, "-I", "-S", _SUPERVISOR, self._dir,
                 self.binary or _redis_server_binary(),
                 "-",  # read options from stdin first: the password, kept off the command line
                 "--port", str(self.port),
@@ -134,19 +156,23 @@ class EmbeddedRedis:
                 *self.extra_args,
             ]  # fmt: skip
             log = open(os.path.join(self._dir, _LOG_FILE), "ab")  # noqa: SIM115 - the child owns it
-            self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT)
+            self._process = subprocess.Popen(
+                command, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
             log.close()
+            # stop() at exit removes the data folder; it also keeps an unreferenced server's pipe open.
+            atexit.register(self.stop)
             self._send_password()
             self._wait_until_ready(timeout)
             logger.info("embedded redis-server running at %s", self._url("***"))
             return self
 
     def _send_password(self) -> None:
-        """Hand the server its password on stdin, which it reads to the end before it starts."""
+        """Hand the server its password through the supervisor; the pipe stays open: the server's lifeline."""
         assert self._process is not None and self._process.stdin is not None
         try:
-            with self._process.stdin as stdin:
-                stdin.write(f"requirepass {self.password}\nmasterauth {self.password}\n".encode())
+            self._process.stdin.write(f"requirepass {self.password}\nmasterauth {self.password}\n\n".encode())
+            self._process.stdin.flush()
         except BrokenPipeError:
             pass  # it exited already; _wait_until_ready says so
 
@@ -160,7 +186,9 @@ class EmbeddedRedis:
         try:
             while time.monotonic() < deadline:
                 if self._process.poll() is not None:
-                    raise RuntimeError(f"redis-server exited with code {self._process.returncode}; see {self.log_path}")
+                    message = f"redis-server exited with code {self._process.returncode}: {self._last_log_line()}"
+                    self._kill()
+                    raise RuntimeError(f"{message} (see {self.log_path})")
                 try:
                     probe.ping()
                     return
@@ -177,20 +205,29 @@ class EmbeddedRedis:
         self._kill()
         raise RuntimeError(f"redis-server on port {self.port} did not answer within {timeout}s")
 
+    def _last_log_line(self) -> str:
+        assert self.log_path is not None
+        with open(self.log_path, errors="replace") as log:
+            lines = [line.strip() for line in log if line.strip()]
+        return lines[-1] if lines else "it printed nothing"
+
     def _kill(self) -> None:
-        if self._process is None:
+        process, self._process = self._process, None
+        if process is None:
             return
-        if self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
-        self._process = None
+        assert process.stdin is not None
+        # The supervisor stops the server, waits for it and exits; a broken pipe: it exited already.
+        with contextlib.suppress(BrokenPipeError), process.stdin as lifeline:
+            lifeline.write(b"stop\n")
+        try:
+            process.wait(timeout=_STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            process.kill()  # on Linux the server gets SIGKILL with it (see _supervisor.py)
+            process.wait()
 
     def stop(self) -> None:
         """Stop the server and remove its data folder (no-op if stopped)."""
+        atexit.unregister(self.stop)
         with self._lock:
             self._kill()
             if self._dir is not None:
@@ -224,16 +261,14 @@ _first_use = threading.Lock()
 
 @functools.cache
 def _process_server() -> EmbeddedRedis:
-    server = EmbeddedRedis()
-    atexit.register(server.stop)
-    return server
+    return EmbeddedRedis()
 
 
 def embedded_server() -> EmbeddedRedis:
     """Return this process's embedded Redis, starting it on first use.
 
     Later calls return the same server (started again if it was stopped).
-    It is stopped when the process exits.
+    It stops when the process ends, however it ends.
     """
     with _first_use:  # one server even when two threads ask at once
         return _process_server().start()

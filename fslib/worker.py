@@ -9,6 +9,11 @@ TTL and the streaming fields drop out while the batch fields stay.
     >>> with StreamingWorker(store, tick_seconds=0.5) as worker:
     ...     ...                                  # the thread writes meanwhile
     >>> reset_store(store, worker)               # race-free: no in-flight write survives
+
+A reset holds the worker still (:meth:`StreamingWorker.hold`): no tick writes until it
+has finished, and a :meth:`~StreamingWorker.toggle`, :meth:`~StreamingWorker.resume` or
+:meth:`~StreamingWorker.start` meanwhile waits for it (``TimeoutError`` after ``timeout``),
+so a toggle during a reset acts on the state after it and zero entities remain.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ import numbers
 import random
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from types import TracebackType
 
@@ -41,6 +48,9 @@ logger = logging.getLogger(__name__)
 
 _ID_REFRESH_SECONDS = 5.0
 """How long the cached entity id list is trusted before a new ``SCAN``."""
+
+_HOLD_WAIT_SECONDS = 30.0
+"""How long start(), resume() and toggle() wait for a hold (a reset) to end, by default."""
 
 
 class WorkerStatus(enum.StrEnum):
@@ -143,11 +153,12 @@ class StreamingWorker:
         self._backoff = ExponentialBackoff(cap=max_backoff, base=min(self.tick_seconds, max_backoff))
         self._rng = random.Random(seed)
         self._stop = threading.Event()
-        # One lock guards the pause and in-flight flags and the stats;
-        # wait_for_idle() sleeps on it instead of polling.
+        # One lock guards the pause and in-flight flags, the holds and the stats;
+        # wait_for_idle() and the waits for a hold's end sleep on it instead of polling.
         self._state = threading.Condition()
         self._paused = False
         self._in_flight = False
+        self._holds = 0  # hold() blocks open: ticks do not write, start/resume/toggle wait
         self._stats = WorkerStats()
         self._life = threading.Lock()  # serializes start() and stop()
         self._thread: threading.Thread | None = None
@@ -162,12 +173,15 @@ class StreamingWorker:
 
     # -- life cycle ----------------------------------------------------------
 
-    def start(self) -> StreamingWorker:
-        """Start the thread, unpaused; a no-op if it already runs.
+    def start(self, *, timeout: float = _HOLD_WAIT_SECONDS) -> StreamingWorker:
+        """Start the thread, unpaused; a no-op if it already runs. Waits for a :meth:`hold` to end first.
 
         Raises:
             RuntimeError: A previous :meth:`stop` timed out and its thread still runs.
+            TimeoutError: A hold (a reset) did not end within ``timeout`` seconds.
         """
+        with self._state:
+            self._wait_for_release(timeout)
         with self._life:
             if self._thread is not None and self._thread.is_alive():
                 if self._stop.is_set():
@@ -204,25 +218,67 @@ class StreamingWorker:
         with self._state:
             self._paused = True
 
-    def resume(self) -> None:
-        """Let ticks write again."""
+    def resume(self, *, timeout: float = _HOLD_WAIT_SECONDS) -> None:
+        """Let ticks write again, once a :meth:`hold` (a reset) has ended.
+
+        Raises:
+            TimeoutError: A hold did not end within ``timeout`` seconds; the worker stays paused.
+        """
         with self._state:
+            self._wait_for_release(timeout)
             self._paused = False
 
-    def toggle(self) -> WorkerStatus:
+    def toggle(self, *, timeout: float = _HOLD_WAIT_SECONDS) -> WorkerStatus:
         """Start a stopped worker, pause a running one, resume a paused one.
+
+        During a :meth:`hold` (a reset) it waits for the hold to end, then acts on the status after it.
 
         Returns:
             The new status.
+
+        Raises:
+            TimeoutError: A hold did not end within ``timeout`` seconds; nothing changed.
         """
+        with self._state:
+            self._wait_for_release(timeout)
         status = self.status
         if status is WorkerStatus.STOPPED:
-            self.start()
+            self.start(timeout=timeout)
         elif status is WorkerStatus.RUNNING:
             self.pause()
         else:
-            self.resume()
+            self.resume(timeout=timeout)
         return self.status
+
+    @contextmanager
+    def hold(self, timeout: float = 5.0) -> Iterator[None]:
+        """Hold the worker still for a block: no tick writes inside it, whatever else is called.
+
+        Waits for a tick in flight first. Meanwhile :meth:`start`, :meth:`resume` and
+        :meth:`toggle` wait until the block ends; :meth:`pause` and :meth:`stop` act at once.
+        The status does not change: a running worker is running again after the block.
+
+        Args:
+            timeout: Seconds to wait for a tick in flight.
+
+        Raises:
+            TimeoutError: A tick was still in flight after ``timeout``; the block did not run.
+        """
+        with self._state:
+            self._holds += 1
+        try:
+            if not self.wait_for_idle(timeout):
+                raise TimeoutError(f"the streaming worker was still inside a tick after {timeout} s")
+            yield
+        finally:
+            with self._state:
+                self._holds -= 1
+                self._state.notify_all()
+
+    def _wait_for_release(self, timeout: float) -> None:
+        """With ``self._state`` held: return once no :meth:`hold` is open."""
+        if not self._state.wait_for(lambda: self._holds == 0, timeout):
+            raise TimeoutError(f"a reset still held the streaming worker after {timeout} s; retry shortly")
 
     def wait_for_idle(self, timeout: float = 5.0) -> bool:
         """Block until no tick is in flight.
@@ -292,7 +348,7 @@ class StreamingWorker:
             # tick in flight and waits for it, or this tick sees the pause.
             with self._state:
                 self._in_flight = True
-                paused = self._paused
+                paused = self._paused or self._holds > 0
             try:
                 if not paused:
                     self._tick()
@@ -361,9 +417,10 @@ class StreamingWorker:
 def reset_store(store: FeatureStore, worker: StreamingWorker | None = None, *, timeout: float = 5.0) -> int:
     """Delete every entity under the store's prefix without racing the worker (the Redis docs demo's ``/reset``).
 
-    Pauses the worker, waits until no tick is in flight, deletes with
-    ``SCAN`` + ``UNLINK``, resets the worker's counters and resumes it if it
-    was running. No entity written by an in-flight tick survives.
+    Holds the worker still (:meth:`StreamingWorker.hold`: waits until no tick is in flight, and
+    no tick writes until the end), deletes with ``SCAN`` + ``UNLINK`` and resets the worker's
+    counters. A toggle, resume or start meanwhile waits for the reset to finish, so no write of
+    the worker survives it; the worker's status is the same afterwards.
 
     Args:
         store: The store to empty (only its prefix is touched).
@@ -378,15 +435,8 @@ def reset_store(store: FeatureStore, worker: StreamingWorker | None = None, *, t
     """
     if worker is None:
         return store.reset()
-    was_running = worker.status is WorkerStatus.RUNNING
-    worker.pause()
-    try:
-        if not worker.wait_for_idle(timeout):
-            raise TimeoutError(f"the streaming worker was still inside a tick after {timeout} s; nothing deleted")
+    with worker.hold(timeout):
         deleted = store.reset()
         worker.forget_entities()
         worker.reset_stats()
-    finally:
-        if was_running:
-            worker.resume()
     return deleted

@@ -253,6 +253,26 @@ def test_reset_store_keeps_a_paused_worker_paused(store: FeatureStore) -> None:
     assert reset_store(store) == 0  # no worker: a plain reset
 
 
+def test_a_toggle_during_a_hold_waits_for_it_and_acts_on_the_state_after(store: FeatureStore) -> None:
+    store.bulk_load(synthesize_users(3))
+    results: list[WorkerStatus] = []
+    with StreamingWorker(store, tick_seconds=FAST) as worker:
+        with worker.hold():
+            assert worker.status is WorkerStatus.RUNNING  # a hold is no pause: the status stays
+            for call in (worker.toggle, worker.resume, worker.start):
+                with pytest.raises(TimeoutError, match="a reset still held the streaming worker"):
+                    call(timeout=0.01)
+            assert worker.status is WorkerStatus.RUNNING  # the timed-out calls changed nothing
+            toggler = threading.Thread(target=lambda: results.append(worker.toggle()), name="toggler")
+            toggler.start()
+        toggler.join(timeout=10.0)
+        assert results == [WorkerStatus.PAUSED]  # it paused the running worker, after the hold
+        with worker.hold():
+            worker.pause()  # pausing needs no wait
+            assert worker.status is WorkerStatus.PAUSED
+        assert worker.status is WorkerStatus.PAUSED
+
+
 def test_deleted_entity_is_not_brought_back(store: FeatureStore) -> None:
     users = synthesize_users(3)
     store.bulk_load(users)
@@ -432,3 +452,47 @@ def test_a_hash_of_streaming_fields_only_is_never_kept_alive(store: FeatureStore
         assert wait_until(lambda: worker.stats().writes >= 30)
     assert store.get_features("orphan", ["tx_count_5m"]) == {"tx_count_5m": "999"}
     assert worker.stats().writes % 3 == 0  # only the three loaded users, every tick
+
+
+def test_toggles_during_a_reset_leave_no_entity_behind(single_client: redis.Redis, prefix: str) -> None:
+    # POST /worker/toggle while /reset runs: a toggle must not let the worker write mid-reset, where a
+    # write to a key the reset just unlinked makes a hash of streaming fields without a key TTL.
+    store = FeatureStore(single_client, key_prefix=prefix)
+    users = synthesize_users(20_000)
+    worker = StreamingWorker(store, tick_seconds=FAST, users_per_tick=500, streaming_ttl_seconds=600)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    toggles = [0, 0]
+
+    def toggler(index: int) -> None:
+        try:
+            while not stop.is_set():
+                worker.toggle()
+                toggles[index] += 1
+        except BaseException as exc:  # reported by the test thread
+            errors.append(exc)
+
+    try:
+        for _ in range(3):
+            store.bulk_load(users)
+            worker.start().resume()
+            assert wait_until(lambda: worker.stats().writes > 0)
+            stop.clear()
+            threads = [threading.Thread(target=toggler, args=(i,), name=f"toggler-{i}") for i in range(len(toggles))]
+            for thread in threads:
+                thread.start()
+            try:
+                assert wait_until(lambda: min(toggles) > 0)
+                assert reset_store(store, worker, timeout=30.0) >= len(users)
+            finally:
+                stop.set()
+                for thread in threads:
+                    thread.join(timeout=30.0)
+            assert not errors, errors
+            assert worker.is_running
+            survivors = list(single_client.scan_iter(match=f"{prefix}*", count=1000))
+            assert survivors == [], f"{len(survivors)} keys survived the reset, e.g. {survivors[:3]}"
+    finally:
+        stop.set()
+        assert worker.stop(timeout=10.0)
+        store.reset()

@@ -30,10 +30,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from types import TracebackType
 
+import redis
 from redis.backoff import ExponentialBackoff
+from redis.cluster import RedisCluster
+from redis.exceptions import ClusterDownError
 
 from fslib.checks import check_ttl
-from fslib.store import FeatureStore
+from fslib.store import Client, FeatureStore
 from fslib.synth import streaming_features
 
 __all__ = [
@@ -48,6 +51,9 @@ logger = logging.getLogger(__name__)
 
 _ID_REFRESH_SECONDS = 5.0
 """How long the cached entity id list is trusted before a new ``SCAN``."""
+
+_OUTAGE_ERRORS = (redis.ConnectionError, redis.TimeoutError, ClusterDownError)
+"""What a tick raises while Redis cannot be reached: logged once per outage, without a traceback."""
 
 _HOLD_WAIT_SECONDS = 30.0
 """How long start(), resume() and toggle() wait for a hold (a reset) to end, by default."""
@@ -85,6 +91,22 @@ def next_slot(previous: float, now: float, period: float) -> float:
     """
     missed = max(0, math.floor((now - previous) / period))
     return previous + (missed + 1) * period
+
+
+def _describe_client(client: Client) -> str:
+    """Where ``client`` connects, safe to log: ``redis://host:port/db``, never a user name or password.
+
+    A cluster client is named by one node and how many it knows, e.g.
+    ``redis://10.0.0.1:6379 (cluster of 6 nodes)``.
+    """
+    if isinstance(client, RedisCluster):
+        node = client.get_default_node()
+        return f"redis://{node.host}:{node.port} (cluster of {len(client.get_nodes())} nodes)"
+    options = client.connection_pool.connection_kwargs
+    if "path" in options:
+        return f"unix://{options['path']}?db={options.get('db', 0)}"
+    scheme = "rediss" if client.connection_pool.connection_class is redis.SSLConnection else "redis"
+    return f"{scheme}://{options.get('host', 'localhost')}:{options.get('port', 6379)}/{options.get('db', 0)}"
 
 
 def _check_positive_seconds(value: object, what: str) -> float:
@@ -164,6 +186,7 @@ class StreamingWorker:
         self._thread: threading.Thread | None = None
         self._ids: list[str] = []
         self._ids_fetched_at = -math.inf
+        self._outage: tuple[float, int] | None = None  # (started at, failed ticks) while Redis is unreachable
 
     def __repr__(self) -> str:
         return (
@@ -352,10 +375,11 @@ class StreamingWorker:
             try:
                 if not paused:
                     self._tick()
+                    self._end_outage()
                 failures = 0
             except Exception as exc:
                 failures += 1
-                logger.exception("streaming worker tick failed (%d in a row)", failures)
+                self._log_failure(exc, failures)
                 self._record(errors=1, last_error=f"{type(exc).__name__}: {exc}")
                 self.forget_entities()  # a restarted server may have lost them
             finally:
@@ -367,6 +391,30 @@ class StreamingWorker:
                 self._stop.wait(self._backoff.compute(failures - 1))
             slot = next_slot(slot, time.monotonic(), self.tick_seconds)
             self._stop.wait(max(0.0, slot - time.monotonic()))
+
+    def _log_failure(self, exc: Exception, failures: int) -> None:
+        """A traceback for a failed tick, but one warning per outage: a dead server fails every tick alike."""
+        if not isinstance(exc, _OUTAGE_ERRORS):
+            self._end_outage()  # Redis answered, with an error
+            logger.exception("streaming worker tick failed (%d in a row)", failures)
+        elif self._outage is None:
+            self._outage = (time.monotonic(), 1)
+            logger.warning(
+                "streaming worker [%s]: Redis at %s is unreachable (%s: %s); ticks fail until it is back",
+                self.store.key_prefix, _describe_client(self.store.client), type(exc).__name__, exc,
+            )  # fmt: skip
+        else:
+            self._outage = (self._outage[0], self._outage[1] + 1)
+
+    def _end_outage(self) -> None:
+        if self._outage is not None:
+            started, failed = self._outage
+            self._outage = None
+            # A warning like the start's, so a log that shows one shows the other.
+            logger.warning(
+                "streaming worker [%s]: Redis at %s is back after %.1f s (%d failed ticks)",
+                self.store.key_prefix, _describe_client(self.store.client), time.monotonic() - started, failed,
+            )  # fmt: skip
 
     def _tick(self) -> None:
         writes = 0

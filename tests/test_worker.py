@@ -12,13 +12,14 @@ from typing import Any
 
 import pytest
 import redis
+from redis.cluster import RedisCluster
 
 import fslib
 from fslib import DEFAULT_SCHEMA, FeatureStore, synthesize_users
-from fslib.local import EmbeddedRedis
+from fslib.local import EmbeddedRedis, LocalCluster
 from fslib.schema import encode_value
 from fslib.synth import SyntheticUsers
-from fslib.worker import StreamingWorker, WorkerStats, WorkerStatus, next_slot, reset_store
+from fslib.worker import StreamingWorker, WorkerStats, WorkerStatus, _describe_client, next_slot, reset_store
 
 from polling import wait_until
 
@@ -369,6 +370,38 @@ def test_survives_an_outage_longer_than_the_client_retries() -> None:
             assert "ConnectionError" in (worker.stats().last_error or "")
             server.start()
             reload_and_expect_writes(store, worker, users)
+
+
+def test_an_outage_logs_one_warning_when_it_starts_and_one_when_it_ends(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="fslib.worker")
+    users = synthesize_users(10)
+    with dedicated_store(retry_attempts=1) as (server, store):
+        store.bulk_load(users)
+        with StreamingWorker(store, tick_seconds=0.02, max_backoff_seconds=0.05) as worker:
+            assert wait_until(lambda: worker.stats().writes >= 5)
+            server.stop()
+            assert wait_until(lambda: worker.stats().errors >= 10, timeout=30.0)
+            server.start()
+            reload_and_expect_writes(store, worker, users)
+        errors = worker.stats().errors
+    assert "ConnectionError" in (worker.stats().last_error or "")  # counted and kept as before
+    records = [r for r in caplog.records if r.name == "fslib.worker"]
+    assert [r.levelno for r in records] == [logging.WARNING, logging.WARNING], [r.getMessage() for r in records]
+    began, ended = (r.getMessage() for r in records)
+    assert all(r.exc_info is None for r in records)  # no traceback for a server that is merely down
+    where = f"Redis at redis://127.0.0.1:{server.port}/0"
+    assert f"{where} is unreachable (ConnectionError: " in began and store.key_prefix in began
+    assert f"{where} is back after " in ended and f"({errors} failed ticks)" in ended
+    assert server.password not in began + ended
+
+
+def test_the_outage_warning_names_a_cluster_by_a_node(
+    cluster_client: RedisCluster, local_cluster: LocalCluster
+) -> None:
+    described = _describe_client(cluster_client)
+    assert described.endswith(f" (cluster of {len(local_cluster.servers)} nodes)")
+    assert any(described.startswith(f"redis://127.0.0.1:{port} ") for port in local_cluster.ports)
+    assert local_cluster.primaries[0].password not in described
 
 
 def test_a_tick_stuck_in_redis_blocks_reset_and_stop_until_it_ends() -> None:

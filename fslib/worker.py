@@ -28,13 +28,14 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from types import TracebackType
+from typing import Self
 
 import redis
 from redis.backoff import ExponentialBackoff
 from redis.cluster import RedisCluster
 from redis.exceptions import ClusterDownError
 
+from fslib.background import BackgroundThread
 from fslib.checks import check_ttl
 from fslib.store import Client, FeatureStore
 from fslib.synth import streaming_features
@@ -125,8 +126,8 @@ def _check_users_per_tick(value: object) -> int:
     return int(value)
 
 
-class StreamingWorker:
-    """A daemon thread writing streaming features on a fixed tick.
+class StreamingWorker(BackgroundThread):
+    """A daemon thread writing streaming features on a fixed tick (a :class:`~fslib.background.BackgroundThread`).
 
     ``is_running`` is True while the thread lives and was not asked to stop,
     paused or not; ``status`` tells running from paused. After :meth:`pause`
@@ -163,6 +164,7 @@ class StreamingWorker:
     ) -> None:
         if not isinstance(store, FeatureStore):
             raise TypeError(f"store must be a FeatureStore, got {type(store).__name__}")
+        super().__init__()
         self.store = store
         self.tick_seconds = _check_positive_seconds(tick_seconds, "tick_seconds")
         self.users_per_tick = _check_users_per_tick(users_per_tick)
@@ -174,7 +176,6 @@ class StreamingWorker:
         max_backoff = _check_positive_seconds(max_backoff_seconds, "max_backoff_seconds")
         self._backoff = ExponentialBackoff(cap=max_backoff, base=min(self.tick_seconds, max_backoff))
         self._rng = random.Random(seed)
-        self._stop = threading.Event()
         # One lock guards the pause and in-flight flags, the holds and the stats;
         # wait_for_idle() and the waits for a hold's end sleep on it instead of polling.
         self._state = threading.Condition()
@@ -182,8 +183,7 @@ class StreamingWorker:
         self._in_flight = False
         self._holds = 0  # hold() blocks open: ticks do not write, start/resume/toggle wait
         self._stats = WorkerStats()
-        self._life = threading.Lock()  # serializes start() and stop()
-        self._thread: threading.Thread | None = None
+        self._slot = -math.inf  # when the current tick was due, on time.monotonic()'s clock
         self._ids: list[str] = []
         self._ids_fetched_at = -math.inf
         self._outage: tuple[float, int] | None = None  # (started at, failed ticks) while Redis is unreachable
@@ -196,7 +196,7 @@ class StreamingWorker:
 
     # -- life cycle ----------------------------------------------------------
 
-    def start(self, *, timeout: float = _HOLD_WAIT_SECONDS) -> StreamingWorker:
+    def start(self, *, timeout: float = _HOLD_WAIT_SECONDS) -> Self:
         """Start the thread, unpaused; a no-op if it already runs. Waits for a :meth:`hold` to end first.
 
         Raises:
@@ -205,36 +205,13 @@ class StreamingWorker:
         """
         with self._state:
             self._wait_for_release(timeout)
-        with self._life:
-            if self._thread is not None and self._thread.is_alive():
-                if self._stop.is_set():
-                    raise RuntimeError("the previous worker thread is still stopping; call stop() again first")
-                return self
-            self._stop.clear()
-            with self._state:
-                self._paused = False
-            self._thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
-            self._thread.start()
-            return self
+        return super().start()
 
-    def stop(self, timeout: float = 5.0) -> bool:
-        """Ask the thread to end after its current tick and join it.
-
-        Returns:
-            True if the thread ended (or never ran), False if it is still
-            inside a tick after ``timeout`` seconds (a warning is logged).
-        """
-        with self._life:
-            self._stop.set()
-            thread = self._thread
-            if thread is None:
-                return True
-            thread.join(timeout)
-            if thread.is_alive():
-                logger.warning("streaming worker did not stop within %.1f s; it ends after its current tick", timeout)
-                return False
-            self._thread = None
-            return True
+    def _launch(self) -> None:
+        with self._state:
+            self._paused = False
+        self._slot = time.monotonic()  # the first tick at once
+        super()._launch()
 
     def pause(self) -> None:
         """Stop future ticks from writing; a tick in flight may still finish (see :meth:`wait_for_idle`)."""
@@ -313,14 +290,11 @@ class StreamingWorker:
             return self._state.wait_for(lambda: not self._in_flight, timeout)
 
     @property
-    def thread_name(self) -> str:
+    def name(self) -> str:
         """The name of the worker thread (one per store prefix, for logs and leak checks)."""
         return f"fslib-worker[{self.store.key_prefix}]"
 
-    @property
-    def is_running(self) -> bool:
-        """True while the thread lives and was not asked to stop, paused or not."""
-        return self._thread is not None and self._thread.is_alive() and not self._stop.is_set()
+    thread_name = name  # what callers knew it as before the base class named it
 
     @property
     def is_paused(self) -> bool:
@@ -333,14 +307,6 @@ class StreamingWorker:
         if not self.is_running:
             return WorkerStatus.STOPPED
         return WorkerStatus.PAUSED if self._paused else WorkerStatus.RUNNING
-
-    def __enter__(self) -> StreamingWorker:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     # -- counters ------------------------------------------------------------
 
@@ -362,38 +328,29 @@ class StreamingWorker:
 
     # -- the thread ----------------------------------------------------------
 
-    def _run(self) -> None:
-        failures = 0
-        slot = time.monotonic()
-        while not self._stop.is_set():
-            # The in-flight flag goes up before the pause check, under the same
-            # lock pause() takes: a pause() + wait_for_idle() either sees this
-            # tick in flight and waits for it, or this tick sees the pause.
+    def step(self) -> float:
+        """One tick, unless paused or held; returns the seconds until the next slot of the grid."""
+        # The in-flight flag goes up before the pause check, under the same
+        # lock pause() takes: a pause() + wait_for_idle() either sees this
+        # tick in flight and waits for it, or this tick sees the pause.
+        with self._state:
+            self._in_flight = True
+            paused = self._paused or self._holds > 0
+        try:
+            if not paused:
+                self._tick()
+                self._end_outage()
+        finally:
             with self._state:
-                self._in_flight = True
-                paused = self._paused or self._holds > 0
-            try:
-                if not paused:
-                    self._tick()
-                    self._end_outage()
-                failures = 0
-            except Exception as exc:
-                failures += 1
-                self._log_failure(exc, failures)
-                self._record(errors=1, last_error=f"{type(exc).__name__}: {exc}")
-                self.forget_entities()  # a restarted server may have lost them
-            finally:
-                with self._state:
-                    self._in_flight = False
-                    self._state.notify_all()
-            if failures:
-                # Back off on top of the grid, so a dead server is not hammered.
-                self._stop.wait(self._backoff.compute(failures - 1))
-            slot = next_slot(slot, time.monotonic(), self.tick_seconds)
-            self._stop.wait(max(0.0, slot - time.monotonic()))
+                self._in_flight = False
+                self._state.notify_all()
+        return self._until_next_slot(time.monotonic())
 
-    def _log_failure(self, exc: Exception, failures: int) -> None:
-        """A traceback for a failed tick, but one warning per outage: a dead server fails every tick alike."""
+    def on_error(self, exc: Exception, failures: int) -> float:
+        """A failed tick (counted by :meth:`_tick`): log it, and back off on top of the grid.
+
+        A traceback for a failed tick, but one warning per outage: a dead server fails every tick alike.
+        """
         if not isinstance(exc, _OUTAGE_ERRORS):
             self._end_outage()  # Redis answered, with an error
             logger.exception("streaming worker tick failed (%d in a row)", failures)
@@ -405,6 +362,12 @@ class StreamingWorker:
             )  # fmt: skip
         else:
             self._outage = (self._outage[0], self._outage[1] + 1)
+        # The backoff, so a dead server is not hammered; then the next slot, so ticks stay on the grid.
+        return self._until_next_slot(time.monotonic() + self._backoff.compute(failures - 1))
+
+    def _until_next_slot(self, after: float) -> float:
+        self._slot = next_slot(self._slot, after, self.tick_seconds)
+        return max(0.0, self._slot - time.monotonic())
 
     def _end_outage(self) -> None:
         if self._outage is not None:
@@ -422,6 +385,10 @@ class StreamingWorker:
             events = {entity_id: streaming_features(self._rng) for entity_id in self._pick_entities()}
             if events:  # a streaming write per entity, one round trip per chunk
                 writes = self.store.update_streaming_many(events, self.streaming_ttl_seconds)
+        except Exception as exc:  # counted while still in flight, so a reset after it zeroes the count
+            self._record(errors=1, last_error=f"{type(exc).__name__}: {exc}")
+            self.forget_entities()  # a restarted server may have lost them
+            raise
         finally:
             self._record(ticks=1, writes=writes)
 

@@ -13,9 +13,10 @@ import redis
 from benchmarks.common import Config, Report, latency_rows, ratio
 from benchmarks.reads import ALL, FIVE, TRANSPORTS, bench_stores
 from fslib import FeatureStore, synthesize_users
-from fslib.fast import AsyncFeatureStore, connect_async
+from fslib.connection import connect_async
+from fslib.core import Transport
+from fslib.fast import AsyncFeatureStore
 from fslib.lab.bench import compare_latencies_async, gc_paused
-from fslib.store import Transport
 
 __all__ = ["sync_vs_asyncio"]
 

@@ -23,7 +23,7 @@ import pandas  # noqa: F401  (imported before the clock starts, as a long-lived 
 import redis
 
 import fslib
-from fslib.store import Transport
+from fslib.core import Transport
 
 __all__ = ["LUA_BULK_LOAD", "VARIANTS", "lua_load", "main", "raw_load"]
 
@@ -65,7 +65,7 @@ def lua_load(client: redis.Redis, prefix: str, users: fslib.synth.SyntheticUsers
         for _, features in part:
             args.append(len(features))
             for name, value in features.items():
-                args += [name, fslib.schema.encode_value(value)]
+                args += [name, fslib.schema.to_storable(value)]  # redis-py writes numbers as text
         script(keys=[prefix + entity_id for entity_id, _ in part], args=args)
 
 

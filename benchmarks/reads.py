@@ -15,8 +15,8 @@ import redis
 import fslib
 from benchmarks.common import Config, Report, latency_rows, ratio
 from fslib import DEFAULT_SCHEMA, FeatureStore, synthesize_users
+from fslib.core import Transport
 from fslib.lab.bench import percentiles
-from fslib.store import Transport
 
 __all__ = ["ALL", "FIVE", "TRANSPORTS", "batch_read", "bench_stores", "ping_floor", "single_read", "wide_hash"]
 

@@ -25,7 +25,8 @@ import redis
 from benchmarks.common import Config, Report
 from benchmarks.reads import FIVE, bench_stores
 from fslib import synthesize_users
-from fslib.fast import AsyncFeatureStore, connect_async
+from fslib.connection import connect_async
+from fslib.fast import AsyncFeatureStore
 from fslib.lab.bench import gc_paused, percentiles
 from fslib.serve import ServerProcess
 

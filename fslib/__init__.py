@@ -17,13 +17,15 @@ Beside it, opt in: :mod:`fslib.fast` (packed transport, asyncio) and
 
 from __future__ import annotations
 
-from fslib.connection import MIN_REDIS_VERSION, connect, mask_url, server_version
-from fslib.errors import FeatureStoreError, InvariantError, LoadInterruptedError, RedisVersionError
+from fslib.connection import MIN_REDIS_VERSION, connect, connect_async, server_version
+from fslib.core import DEFAULT_CHUNK_SIZE
+from fslib.errors import FeatureStoreError, InvariantError, LoadInterruptedError, RedisVersionError, StoredDataError
 from fslib.freshness import FeatureStatus, FeatureVector
 from fslib.keys import hash_tag_prefix, key_placement
 from fslib.schema import DEFAULT_SCHEMA, FeatureKind, FeatureSpec, Schema
-from fslib.store import DEFAULT_CHUNK_SIZE, FeatureStore
+from fslib.store import FeatureStore
 from fslib.synth import streaming_features, synthesize_users
+from fslib.urls import mask_url
 from fslib.worker import StreamingWorker, WorkerStatus, reset_store
 
 __all__ = [
@@ -40,9 +42,11 @@ __all__ = [
     "LoadInterruptedError",
     "RedisVersionError",
     "Schema",
+    "StoredDataError",
     "StreamingWorker",
     "WorkerStatus",
     "connect",
+    "connect_async",
     "hash_tag_prefix",
     "key_placement",
     "mask_url",

@@ -21,11 +21,13 @@ import redis
 from redis.connection import parse_url
 
 from fslib.checks import check_ttl
-from fslib.connection import check_url, connect, mask_url, require_version, server_version
+from fslib.connection import connect, require_version, server_version
+from fslib.core import DEFAULT_CHUNK_SIZE
 from fslib.errors import FeatureStoreError
 from fslib.local import embedded_server
-from fslib.store import DEFAULT_CHUNK_SIZE, FeatureStore
+from fslib.store import FeatureStore
 from fslib.synth import synthesize_users
+from fslib.urls import check_url, mask_url
 
 __all__ = ["main"]
 

@@ -1,24 +1,42 @@
-"""Checks on what callers pass in: TTLs, chunk sizes, feature-name lists, and Redis's TTL replies.
+"""Checks on what callers pass in, and on Redis's TTL replies: the one home of fslib's input rules.
 
-Shared by :class:`fslib.FeatureStore` and its asyncio twin, so both refuse the
-same input with the same message. Ids and prefixes are checked in
-:mod:`fslib.keys`, feature values in :mod:`fslib.schema`.
+Every entry point (the stores, the worker, the CLIs, the HTTP server, the notebook
+helpers) refuses bad input through these functions, so one mistake gets one
+message wherever it is made. Feature values are checked by :mod:`fslib.schema`.
 """
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Sequence
 
 from fslib.errors import InvariantError
-from fslib.schema import check_feature_name
 
-__all__ = ["MAX_TTL_SECONDS", "check_chunk_size", "check_feature_names", "check_field_ttl_codes", "check_ttl"]
+__all__ = [
+    "MAX_TTL_SECONDS",
+    "SEPARATOR",
+    "check_chunk_size",
+    "check_count",
+    "check_entity_id",
+    "check_entity_ids",
+    "check_feature_name",
+    "check_feature_names",
+    "check_field_ttl_codes",
+    "check_key_ttl_replies",
+    "check_prefix",
+    "check_seconds",
+    "check_text",
+    "check_ttl",
+]
 
 MAX_TTL_SECONDS = 365 * 24 * 60 * 60
 """The longest TTL fslib writes. Redis refuses field TTLs past about 2,000 years (and key
 TTLs far later); a refused ``HEXPIRE`` after its ``HSET`` would leave a field without a
 TTL. No batch cycle or streaming window comes near a year."""
+
+SEPARATOR = ":"
+"""Ends every key prefix; never part of an entity id (see :mod:`fslib.keys`)."""
 
 
 def check_ttl(ttl_seconds: object, what: str = "ttl_seconds") -> int:
@@ -41,6 +59,20 @@ def check_ttl(ttl_seconds: object, what: str = "ttl_seconds") -> int:
     return seconds
 
 
+def check_count(value: object, what: str, minimum: int = 1) -> int:
+    """Return ``value`` if it is a whole number >= ``minimum`` (a count of users, rounds, entities).
+
+    Raises:
+        TypeError: Not an integer.
+        ValueError: Below ``minimum``.
+    """
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+        raise TypeError(f"{what} must be a whole number, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{what} must be >= {minimum}, got {value}")
+    return int(value)
+
+
 def check_chunk_size(chunk_size: object) -> int:
     """Return ``chunk_size`` if it is a positive integer.
 
@@ -50,6 +82,48 @@ def check_chunk_size(chunk_size: object) -> int:
     if not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
     return chunk_size
+
+
+def check_seconds(value: object, what: str) -> float:
+    """Return ``value`` as a float if it is a finite number of seconds > 0 (a tick, an interval, a timeout).
+
+    Raises:
+        TypeError: Not a number.
+        ValueError: Not finite, or not above zero.
+    """
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        raise TypeError(f"{what} must be a number of seconds, got {value!r}")
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{what} must be a finite number > 0, got {value!r}")
+    return float(value)
+
+
+def check_text(text: str) -> str:
+    """Return ``text`` if Redis can store it as UTF-8 (no lone surrogates).
+
+    Raises:
+        ValueError: It is not valid UTF-8 text.
+    """
+    if not text.isascii():  # the usual text is ASCII: one C call, no copy
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(f"{text!r} cannot be stored: it is not valid UTF-8 text (a lone surrogate?)") from None
+    return text
+
+
+def check_feature_name(name: object) -> str:
+    """Return ``name`` if it is a non-empty string.
+
+    Raises:
+        TypeError: ``name`` is not a string.
+        ValueError: ``name`` is empty, or not valid UTF-8 text.
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"feature name must be a string, got {type(name).__name__}: {name!r}")
+    if not name:
+        raise ValueError("feature name must not be empty")
+    return check_text(name)
 
 
 def check_feature_names(names: Sequence[str]) -> list[str]:
@@ -68,6 +142,62 @@ def check_feature_names(names: Sequence[str]) -> list[str]:
     return wanted
 
 
+def check_entity_id(entity_id: object) -> str:
+    """Return ``entity_id`` as a string; integers are accepted and converted.
+
+    Raises:
+        TypeError: Not a string or integer.
+        ValueError: Empty, containing ``:`` (it would reach into a nested store's keys),
+            or not valid UTF-8 text.
+    """
+    if type(entity_id) is str and entity_id and entity_id.isascii() and SEPARATOR not in entity_id:
+        return entity_id  # the usual id, without the checks below
+    if isinstance(entity_id, numbers.Integral) and not isinstance(entity_id, bool):
+        return str(int(entity_id))
+    if not isinstance(entity_id, str):
+        raise TypeError(f"entity id must be a string, got {type(entity_id).__name__}: {entity_id!r}")
+    if not entity_id:
+        raise ValueError("entity id must not be empty")
+    if SEPARATOR in entity_id:
+        raise ValueError(
+            f"entity id {entity_id!r} must not contain {SEPARATOR!r}: keys with more {SEPARATOR!r} after "
+            "the prefix belong to stores with longer prefixes"
+        )
+    try:
+        return check_text(entity_id)
+    except ValueError:
+        raise ValueError(f"entity id {entity_id!r} is not valid UTF-8 text (a lone surrogate?)") from None
+
+
+def check_entity_ids(entity_ids: Sequence[object]) -> list[str]:
+    """Return the ids of a batch as strings (see :func:`check_entity_id`).
+
+    Raises:
+        TypeError: ``entity_ids`` is one string (it would read one entity per character), or an id is
+            not a string or integer.
+        ValueError: An id is empty, contains ``:`` or is not valid UTF-8 text.
+    """
+    if isinstance(entity_ids, (str, bytes)):
+        raise TypeError(f"entity_ids must be a list of ids, not one string: {entity_ids!r}")
+    return [check_entity_id(entity_id) for entity_id in entity_ids]
+
+
+def check_prefix(key_prefix: object) -> str:
+    """Return ``key_prefix`` if a store can own the keys under it.
+
+    Raises:
+        ValueError: Not a non-empty string ending with ``:``.
+    """
+    if not isinstance(key_prefix, str) or not key_prefix:
+        raise ValueError(f"key_prefix must be a non-empty string, got {key_prefix!r}")
+    if not key_prefix.endswith(SEPARATOR):
+        raise ValueError(
+            f"key_prefix must end with {SEPARATOR!r}, got {key_prefix!r}: then no other store's keys "
+            f"fall under it (e.g. {key_prefix + SEPARATOR!r})"
+        )
+    return key_prefix
+
+
 def check_field_ttl_codes(command: str, key: str, fields: Sequence[str], codes: Sequence[int]) -> None:
     """Raise unless every code is 1, i.e. every written field got its TTL.
 
@@ -83,4 +213,25 @@ def check_field_ttl_codes(command: str, key: str, fields: Sequence[str], codes: 
             f"{command} invariant violated: not every field of {key} got its TTL: "
             f"fields {list(fields)}, codes {list(codes)} (1 set, 0 condition not met, "
             "2 deleted as TTL <= 0, -2 no such field or key)"
+        )
+
+
+def check_key_ttl_replies(rows: Sequence[tuple[str, object]], replies: Sequence[object]) -> None:
+    """Raise unless every ``EXPIRE`` of a bulk load answered 1 (the key got its TTL).
+
+    ``EXPIRE`` answers 0 only for a key that does not exist, which the ``HSET``
+    just before it wrote: another client deleted it, or Redis evicted it.
+
+    Args:
+        rows: The ``(key, fields)`` rows written, in command order.
+        replies: Their ``EXPIRE`` replies.
+
+    Raises:
+        InvariantError: Naming the keys that got no TTL.
+    """
+    if not all(replies):
+        missed = [key for (key, _), reply in zip(rows, replies) if not reply]
+        raise InvariantError(
+            f"EXPIRE did not give {len(missed)} of {len(rows)} entities their key TTL (deleted or evicted "
+            f"right after their HSET?): {missed[:5]}"
         )

@@ -13,149 +13,36 @@ from __future__ import annotations
 import logging
 import os
 import re
-from typing import Any
-from urllib.parse import unquote_plus, urlsplit
+from typing import TYPE_CHECKING, Any
 
 import redis
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.cluster import RedisCluster
-from redis.connection import parse_url
 from redis.retry import Retry
 
 from fslib.errors import RedisVersionError
 from fslib.local.server import embedded_server
+from fslib.urls import check_url, mask_url
+
+if TYPE_CHECKING:
+    import redis.asyncio
 
 __all__ = [
     "MIN_REDIS_VERSION",
-    "check_url",
     "connect",
-    "mask_url",
+    "connect_async",
     "parse_version",
     "require_version",
     "resolve_url",
     "run_ids",
     "server_version",
+    "version_in_info",
 ]
 
 logger = logging.getLogger(__name__)
 
 MIN_REDIS_VERSION: tuple[int, int] = (7, 4)
 """HEXPIRE, HTTL and HPERSIST arrived in Redis 7.4."""
-
-_MASK = "***"
-
-_PLAIN_QUERY_KEYS = frozenset(
-    {
-        "db",
-        "username",
-        "client_name",
-        "protocol",
-        "socket_timeout",
-        "socket_connect_timeout",
-        "socket_keepalive",
-        "retry_on_timeout",
-        "health_check_interval",
-        "max_connections",
-        "timeout",
-        "ssl_cert_reqs",
-        "ssl_check_hostname",
-    }
-)
-"""Query keys whose values :func:`mask_url` shows: plain options, no secrets.
-
-redis-py hands every other query key to the connection as it is (``password``,
-``ssl_password``, ...), so the value of any key not listed here is masked.
-"""
-
-
-def mask_url(url: str) -> str:
-    """Return ``url`` with every part that may hold a secret replaced by ``***``.
-
-    Masked: the password of ``user:password@`` (``redis://``, ``rediss://``,
-    ``unix://``), and the value of every query key but a few plain options
-    (``db``, timeouts, ``username``, ...): ``?password=``, ``?ssl_password=``,
-    and keys spelt with ``%``-escapes, which redis-py decodes. Also masked,
-    because a password with an unescaped ``/``, ``?`` or ``#`` spills into
-    them: a port that is not a number, a ``redis://`` path that is not a
-    database number, and any ``#`` fragment.
-    User names, hosts, ports and database numbers stay readable.
-
-    Args:
-        url: A Redis URL such as ``redis://user:secret@host:6379/0``, or any
-            malformed text that was meant to be one (this never raises).
-
-    Returns:
-        The URL, safe to print or log.
-    """
-    url = re.sub(r"^[\x00-\x20]+|[\t\r\n]", "", url)  # what urlsplit() drops, so the slices below agree
-    try:
-        parts = urlsplit(url)
-    except ValueError:  # e.g. an unclosed "[" of an IPv6 host: nothing in it is safe to show
-        return _MASK
-    path = parts.path
-    if parts.scheme in ("redis", "rediss") and not re.fullmatch(r"/?\d*", path):
-        path = "/" + _MASK
-    # Joined by hand: urlunsplit() would drop the "//" of "unix:///path".
-    before_fragment = url.partition("#")[0]
-    masked = f"{parts.scheme}:" if parts.scheme else ""
-    if before_fragment[len(masked) :].startswith("//"):
-        masked += "//" + _mask_netloc(parts.netloc)
-    masked += path
-    if "?" in before_fragment:
-        masked += "?" + "&".join(_mask_query_pair(pair) for pair in parts.query.split("&"))
-    if "#" in url:
-        masked += "#" + _MASK
-    return masked
-
-
-def _mask_netloc(netloc: str) -> str:
-    """``user:password@host:port`` with the password (and a port that is not a number) masked."""
-    userinfo, at, hostport = netloc.rpartition("@")
-    user, colon, _password = userinfo.partition(":")
-    if colon:
-        userinfo = f"{user}:{_MASK}"
-    host, colon, port = hostport.rpartition(":")
-    if colon and port and not port.isdigit() and not hostport.endswith("]"):
-        hostport = f"{host}:{_MASK}"
-    return f"{userinfo}{at}{hostport}"
-
-
-def _mask_query_pair(pair: str) -> str:
-    """``name=value`` as it is for a plain option, else ``name=***``; redis-py decodes the name first."""
-    name, equals, _value = pair.partition("=")
-    if not pair or unquote_plus(name) in _PLAIN_QUERY_KEYS:
-        return pair
-    return f"{name}={_MASK}" if equals else _MASK
-
-
-def check_url(url: str) -> str:
-    """Return ``url`` if redis-py can read it, so a typo fails with a message instead of a traceback.
-
-    Raises:
-        ValueError: Not a ``redis://``, ``rediss://`` or ``unix://`` URL, a port
-            that is not a number up to 65535, or an option redis-py cannot read
-            (e.g. ``?db=x``). The message shows the URL masked.
-    """
-    problem = _url_problem(url)
-    if problem is not None:
-        raise ValueError(f"{mask_url(url)!r} is not a Redis URL: {problem}")
-    return url
-
-
-def _url_problem(url: str) -> str | None:
-    """What makes ``url`` unreadable for redis-py, in words; None when it is fine."""
-    try:
-        parts = urlsplit(url)
-        _ = parts.port  # raises for a port that is not a number up to 65535
-    except ValueError:
-        return "its host:port cannot be read (the port must be a number up to 65535)"
-    if parts.scheme not in ("redis", "rediss", "unix"):
-        return "it must start with redis://, rediss:// or unix://, e.g. redis://localhost:6379/0"
-    try:
-        parse_url(url)
-    except ValueError as exc:  # redis-py's own words, e.g. "Invalid value for 'db' in connection URL."
-        return str(exc)
-    return None
 
 
 def parse_version(text: str) -> tuple[int, ...]:
@@ -198,8 +85,8 @@ def require_version(version: str, url: str, *, setting: str = "REDIS_URL") -> tu
 def server_version(client: Any) -> str:
     """Return the ``redis_version`` a client's server reports (the oldest node on a cluster)."""
     if isinstance(client, RedisCluster):
-        return _version_in_info(client.info("server", target_nodes=RedisCluster.ALL_NODES))
-    return _version_in_info(client.info("server"))
+        return version_in_info(client.info("server", target_nodes=RedisCluster.ALL_NODES))
+    return version_in_info(client.info("server"))
 
 
 def run_ids(client: redis.Redis | RedisCluster) -> dict[str, str] | None:
@@ -220,7 +107,7 @@ def run_ids(client: redis.Redis | RedisCluster) -> dict[str, str] | None:
         return None
 
 
-def _version_in_info(info: dict[str, Any]) -> str:
+def version_in_info(info: dict[str, Any]) -> str:
     """The ``redis_version`` in an ``INFO server`` reply (the oldest node's, for a cluster's)."""
     if "redis_version" in info:
         return str(info["redis_version"])
@@ -314,5 +201,59 @@ def connect(
             require_version(server_version(client), url)
         except BaseException:
             client.close()
+            raise
+    return client
+
+
+async def connect_async(
+    url: str | None = None,
+    *,
+    retry_attempts: int = 5,
+    socket_timeout: float = 5.0,
+    max_connections: int = 50,
+    check_version: bool = True,
+) -> redis.asyncio.Redis:
+    """Return a ``redis.asyncio`` client for a Redis >= 7.4, set up as :func:`connect` does.
+
+    For :class:`fslib.fast.AsyncFeatureStore` on an event loop. Call it once at
+    start-up (without ``url`` or ``REDIS_URL`` it may start the embedded server,
+    which blocks briefly) and ``await client.aclose()`` at shutdown.
+
+    Args:
+        url: ``redis://`` or ``rediss://`` URL; falls back to ``REDIS_URL``, then the embedded server.
+        retry_attempts: Retries on a connection error or timeout (jittered exponential backoff).
+        socket_timeout: Seconds to wait for a reply, and for a free connection.
+        max_connections: Connections to Redis at most; more concurrent requests wait for
+            one (redis.asyncio's default pool raises ``MaxConnectionsError`` instead).
+        check_version: Refuse servers older than 7.4 (leave on).
+
+    Returns:
+        A client with ``decode_responses=True``.
+
+    Raises:
+        ValueError: The URL is malformed (see :func:`check_url`), or ``REDIS_CLUSTER``
+            asks for a cluster (the asyncio store serves one server).
+        RedisVersionError: The server is older than 7.4.
+        redis.ConnectionError: The server cannot be reached.
+    """
+    import redis.asyncio
+    from redis.asyncio.retry import Retry as AsyncRetry
+
+    if _cluster_wanted(None):
+        raise ValueError("REDIS_CLUSTER is set, but fslib's asyncio store serves one Redis server; use fslib.connect()")
+    url = check_url(resolve_url(url))
+    pool = redis.asyncio.BlockingConnectionPool.from_url(
+        url,
+        max_connections=max_connections,
+        timeout=socket_timeout,
+        **_single_server_options(),
+        **_client_options(retry_attempts, socket_timeout, AsyncRetry),
+    )
+    client = redis.asyncio.Redis.from_pool(pool)  # closes the pool when the client is closed
+    if check_version:
+        try:
+            require_version(version_in_info(await client.info("server")), url)
+        except BaseException:
+            await client.aclose()
             raise
     return client

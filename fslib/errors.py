@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["FeatureStoreError", "InvariantError", "LoadInterruptedError", "RedisVersionError"]
+__all__ = ["FeatureStoreError", "InvariantError", "LoadInterruptedError", "RedisVersionError", "StoredDataError"]
 
 
 class FeatureStoreError(Exception):
@@ -27,4 +27,15 @@ class LoadInterruptedError(FeatureStoreError):
 
     Entities Redis acknowledged before the restart may be gone (without
     persistence, all of them). The writes are idempotent: run the load again.
+    """
+
+
+class StoredDataError(FeatureStoreError, ValueError):
+    """Redis holds something under a store's prefix that fslib cannot read as a feature.
+
+    A stored value that is not its feature's type (``"3.5"`` for an int, written
+    by another tool), or an entity key that is not a hash (``WRONGTYPE``). The
+    message names the entity, and the feature and stored text where there is one.
+    Typed reads raise it; freshness-aware reads give the feature the status
+    ``invalid`` instead, and serve the other entities.
     """

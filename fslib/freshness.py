@@ -2,50 +2,64 @@
 
 A plain read leaves a missing field out, so a model server cannot tell a
 streaming feature whose TTL ran out from an entity that was never loaded.
-:meth:`fslib.FeatureStore.get_feature_vector` reads ``EXISTS`` and ``HMGET`` in
-one round trip, and :func:`feature_vector` turns the two replies into a status
-per feature:
+:meth:`fslib.FeatureStore.get_feature_vector` reads whether the entity exists
+and its fields in one atomic step, and :class:`VectorRead` turns the answer
+into a status per feature:
 
-==================  ===========================================================
-status              meaning
-==================  ===========================================================
-``present``         the field is there; the value is its typed value
-``expired``         a streaming feature is absent while its entity exists: its
-                    field TTL ran out (the streaming pipeline stalled), or it
-                    was never streamed for this entity
-``missing``         a batch feature is absent while its entity exists (this
-                    entity was loaded without it)
-``entity_missing``  no key at all: the batch cycle expired it, or it was never loaded
-``unknown_feature`` not in the schema: nothing was read for it
-==================  ===========================================================
+===================  ==========================================================
+status               meaning
+===================  ==========================================================
+``present``          the field is there; the value is its typed value
+``stale``            the field is there, but its event time is older than the
+                     read's ``max_age_seconds``
+``expired``          a streaming feature is absent while its entity exists: its
+                     field TTL ran out (the streaming pipeline stalled), or it
+                     was never streamed for this entity
+``missing``          a batch feature is absent while its entity exists (this
+                     entity was loaded without it)
+``entity_missing``   no key at all: the batch cycle expired it, or it was never loaded
+``unknown_feature``  not in the schema: nothing was read for it
+``invalid``          Redis holds something fslib cannot read here (a value that is
+                     not the feature's type, or a key that is not a hash):
+                     ``errors`` says what
+===================  ==========================================================
 
 Whenever the status is not ``present``, the value is the feature's schema
-default (``None`` without one).
+default (``None`` without one). Streaming features written with an event time
+carry it (epoch milliseconds) in ``event_times``.
 """
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Self
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-from fslib.schema import FeatureKind, FeatureValue, Schema, decode_value
+from fslib.errors import StoredDataError
+from fslib.schema import FeatureKind, FeatureValue, Schema
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["FeatureStatus", "FeatureVector", "FeatureVectors", "feature_vector"]
+__all__ = ["FeatureStatus", "FeatureVector", "FeatureVectors", "VectorRead", "unreadable_key"]
+
+
+def unreadable_key(key: str, error: Exception) -> str:
+    """Why a read of ``key`` found no feature hash: the error Redis answered (``WRONGTYPE``: another kind of key)."""
+    return f"the key {key!r} holds no feature hash (another tool wrote a different type there?): {error}"
 
 
 class FeatureStatus(enum.StrEnum):
     """Why a feature vector holds the value it holds (see the module's table)."""
 
     PRESENT = "present"
+    STALE = "stale"
     EXPIRED = "expired"
     MISSING = "missing"
     ENTITY_MISSING = "entity_missing"
     UNKNOWN_FEATURE = "unknown_feature"
+    INVALID = "invalid"
 
 
 @dataclass(frozen=True)
@@ -55,6 +69,10 @@ class FeatureVector:
     entity_id: str
     values: dict[str, FeatureValue | None]
     statuses: dict[str, FeatureStatus]
+    event_times: dict[str, int | None] = field(default_factory=dict)
+    """Epoch milliseconds of each value's event, where it was written with one (else None)."""
+    errors: dict[str, str] = field(default_factory=dict)
+    """What Redis holds that could not be read, for each ``invalid`` feature."""
 
     @property
     def entity_exists(self) -> bool:
@@ -66,34 +84,26 @@ class FeatureVector:
 
     @property
     def all_present(self) -> bool:
-        """True when every requested feature was read from Redis."""
+        """True when every requested feature was read from Redis, fresh enough."""
         return all(status is FeatureStatus.PRESENT for status in self.statuses.values())
 
     def as_dict(self) -> dict[str, Any]:
-        """``{"entity_id": ..., "values": {...}, "statuses": {...}}``, JSON-ready."""
+        """``{"entity_id", "values", "statuses", "event_times", "errors"}``, JSON-ready."""
         statuses = {name: status.value for name, status in self.statuses.items()}
-        return {"entity_id": self.entity_id, "values": dict(self.values), "statuses": statuses}
+        return {
+            "entity_id": self.entity_id,
+            "values": dict(self.values),
+            "statuses": statuses,
+            "event_times": dict(self.event_times),
+            "errors": dict(self.errors),
+        }
 
 
 class FeatureVectors(dict[str, FeatureVector]):
     """Entity id -> :class:`FeatureVector` of a batch read, with :meth:`to_frame`."""
 
-    @classmethod
-    def from_replies(cls, schema: Schema, ids: Sequence[str], names: Sequence[str], replies: Sequence[Any]) -> Self:
-        """The vectors of a pipeline that sent, per id, ``EXISTS key`` then ``HMGET key <names the schema knows>``.
-
-        No ``HMGET`` was sent when the schema knows none of ``names``.
-        """
-        with_hmget = any(name in schema for name in names)
-        replies_of = iter(replies)
-        vectors = cls()
-        for entity_id in ids:
-            exists, values = next(replies_of), next(replies_of) if with_hmget else []
-            vectors[entity_id] = feature_vector(schema, entity_id, names, exists, values)
-        return vectors
-
     def present_count(self) -> int:
-        """How many values were read from Redis (status ``present``), over every entity."""
+        """How many values were read from Redis and served (status ``present``), over every entity."""
         return sum(status is FeatureStatus.PRESENT for vector in self.values() for status in vector.statuses.values())
 
     def to_frame(self) -> pd.DataFrame:
@@ -109,40 +119,71 @@ class FeatureVectors(dict[str, FeatureVector]):
         return frame.convert_dtypes()  # nullable Int64/Float64/boolean/string, <NA> for None
 
 
-def feature_vector(
-    schema: Schema, entity_id: str, names: Sequence[str], exists: int, values: Sequence[str | None]
-) -> FeatureVector:
-    """Statuses and values from the replies of ``EXISTS key`` and ``HMGET key <known names>``.
+class VectorRead:
+    """One freshness-aware read: which fields to ask Redis for, and the vectors its replies make.
+
+    Built once per call from the requested names, so turning each entity's
+    reply into a vector is a walk over precomputed specs.
 
     Args:
-        schema: Gives each feature's kind, type and default.
-        entity_id: The entity read.
+        schema: Each feature's kind, type and default.
         names: The requested features, in order (unknown ones included).
-        exists: The ``EXISTS`` reply (0 or 1).
-        values: The ``HMGET`` reply for the names the schema knows, in their order.
-
-    Returns:
-        The vector. A value present in ``HMGET`` proves the entity exists even if
-        ``EXISTS``, sent first, saw nothing (it was written in between).
+        key_prefix: The store's prefix, to name an unreadable entity's key.
     """
-    replies = iter(values)
-    read = {name: next(replies) for name in names if name in schema}
-    exists = exists or any(text is not None for text in read.values())
-    out_values: dict[str, FeatureValue | None] = {}
-    statuses: dict[str, FeatureStatus] = {}
-    for name in names:
-        spec = schema.get(name)
-        text = read.get(name)
-        if spec is None:
-            out_values[name], statuses[name] = None, FeatureStatus.UNKNOWN_FEATURE
-        elif text is not None:
-            out_values[name], statuses[name] = decode_value(text, spec.dtype), FeatureStatus.PRESENT
-        else:
-            out_values[name] = spec.default
-            if not exists:
-                statuses[name] = FeatureStatus.ENTITY_MISSING
-            elif spec.kind is FeatureKind.STREAMING:
-                statuses[name] = FeatureStatus.EXPIRED
+
+    def __init__(self, schema: Schema, names: Sequence[str], key_prefix: str) -> None:
+        self.schema = schema
+        self.key_prefix = key_prefix
+        self.names = list(names)
+        specs = {name: schema.get(name) for name in self.names}
+        self.fields = [name for name, spec in specs.items() if spec is not None]
+        """The hash fields to read: the known features (in request order, each once)."""
+        self._kinds = {name: spec.kind for name, spec in specs.items() if spec is not None}
+
+    def vector(self, entity_id: str, exists: object, values: Sequence[str | None] | Exception) -> FeatureVector:
+        """The vector of one entity from its atomic read: ``EXISTS`` and ``HMGET`` of :attr:`fields`.
+
+        Args:
+            entity_id: The entity.
+            exists: The ``EXISTS`` reply (0 or 1).
+            values: The ``HMGET`` reply, or the error Redis answered instead (``WRONGTYPE``).
+        """
+        if isinstance(values, Exception):
+            return self._unreadable(entity_id, values)
+        read = dict(zip(self.fields, values))
+        out: dict[str, FeatureValue | None] = {}
+        statuses: dict[str, FeatureStatus] = {}
+        errors: dict[str, str] = {}
+        for name in self.names:
+            kind, text = self._kinds.get(name), read.get(name)
+            if kind is None:
+                out[name], statuses[name] = None, FeatureStatus.UNKNOWN_FEATURE
+            elif text is not None:
+                try:
+                    out[name], statuses[name] = self.schema.decode_one(name, text, entity_id), FeatureStatus.PRESENT
+                except StoredDataError as exc:
+                    out[name], statuses[name], errors[name] = self.schema[name].default, FeatureStatus.INVALID, str(exc)
             else:
-                statuses[name] = FeatureStatus.MISSING
-    return FeatureVector(entity_id, out_values, statuses)
+                out[name], statuses[name] = self.schema[name].default, self._absent(kind, exists)
+        return FeatureVector(entity_id, out, statuses, errors=errors)
+
+    @staticmethod
+    def _absent(kind: FeatureKind, exists: object) -> FeatureStatus:
+        if not exists:
+            return FeatureStatus.ENTITY_MISSING
+        return FeatureStatus.EXPIRED if kind is FeatureKind.STREAMING else FeatureStatus.MISSING
+
+    def _unreadable(self, entity_id: str, error: Exception) -> FeatureVector:
+        """Every known feature ``invalid``: the entity's key holds no hash (``WRONGTYPE``)."""
+        problem = f"entity {entity_id!r}: {unreadable_key(self.key_prefix + entity_id, error)}"
+        out: dict[str, FeatureValue | None] = {}
+        statuses: dict[str, FeatureStatus] = {}
+        errors: dict[str, str] = {}
+        for name in self.names:
+            spec = self.schema.get(name)
+            if spec is None:
+                out[name], statuses[name] = None, FeatureStatus.UNKNOWN_FEATURE
+            else:
+                out[name], statuses[name] = spec.default, FeatureStatus.INVALID
+                errors[name] = problem
+        return FeatureVector(entity_id, out, statuses, errors=errors)

@@ -1,10 +1,11 @@
 """Keys: one hash per entity at ``{key_prefix}{entity_id}``, and where keys live on a cluster.
 
 Which keys a store owns: a prefix ends with ``:`` and an entity id has no
-``:``, so a store owns exactly ``key_prefix + id`` with no further ``:``. A
-longer prefix (``fs:user:{vip}:`` beside ``fs:user:``) then never reaches into
-a shorter one's keys, nor the other way round: ``SCAN`` matches the prefix and
-:func:`entity_id_of` drops keys that belong to a nested store.
+``:`` (both checked in :mod:`fslib.checks`), so a store owns exactly
+``key_prefix + id`` with no further ``:``. A longer prefix (``fs:user:{vip}:``
+beside ``fs:user:``) then never reaches into a shorter one's keys, nor the
+other way round: ``SCAN`` matches the prefix and :func:`entity_id_of` drops
+keys that belong to a nested store.
 
 On a Redis Cluster each key hashes to one of 16384 slots, and
 :func:`hash_tag_prefix` can pin a group of entities to one slot.
@@ -12,88 +13,24 @@ On a Redis Cluster each key hashes to one of 16384 slots, and
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from redis.crc import key_slot
+
+from fslib.checks import SEPARATOR
 
 if TYPE_CHECKING:
     import pandas as pd
     from redis.cluster import RedisCluster
 
 __all__ = [
-    "SEPARATOR",
-    "check_entity_id",
-    "check_entity_ids",
-    "check_prefix",
     "entity_id_of",
     "hash_tag_prefix",
     "key_placement",
     "scan_pattern",
     "slot_of",
 ]
-
-
-SEPARATOR = ":"
-"""Ends every key prefix; never part of an entity id."""
-
-
-def check_entity_id(entity_id: object) -> str:
-    """Return ``entity_id`` as a string; integers are accepted and converted.
-
-    Raises:
-        TypeError: Not a string or integer.
-        ValueError: Empty, containing ``:`` (it would reach into a nested store's keys),
-            or not valid UTF-8 text.
-    """
-    if type(entity_id) is str and entity_id and entity_id.isascii() and SEPARATOR not in entity_id:
-        return entity_id  # the usual id, without the checks below
-    if isinstance(entity_id, numbers.Integral) and not isinstance(entity_id, bool):
-        return str(int(entity_id))
-    if not isinstance(entity_id, str):
-        raise TypeError(f"entity id must be a string, got {type(entity_id).__name__}: {entity_id!r}")
-    if not entity_id:
-        raise ValueError("entity id must not be empty")
-    if SEPARATOR in entity_id:
-        raise ValueError(
-            f"entity id {entity_id!r} must not contain {SEPARATOR!r}: keys with more {SEPARATOR!r} after "
-            "the prefix belong to stores with longer prefixes"
-        )
-    try:
-        entity_id.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError(f"entity id {entity_id!r} is not valid UTF-8 text (a lone surrogate?)") from None
-    return entity_id
-
-
-def check_entity_ids(entity_ids: Sequence[object]) -> list[str]:
-    """Return the ids of a batch as strings (see :func:`check_entity_id`).
-
-    Raises:
-        TypeError: ``entity_ids`` is one string (it would read one entity per character), or an id is
-            not a string or integer.
-        ValueError: An id is empty, contains ``:`` or is not valid UTF-8 text.
-    """
-    if isinstance(entity_ids, (str, bytes)):
-        raise TypeError(f"entity_ids must be a list of ids, not one string: {entity_ids!r}")
-    return [check_entity_id(entity_id) for entity_id in entity_ids]
-
-
-def check_prefix(key_prefix: object) -> str:
-    """Return ``key_prefix`` if a store can own the keys under it.
-
-    Raises:
-        ValueError: Not a non-empty string ending with ``:``.
-    """
-    if not isinstance(key_prefix, str) or not key_prefix:
-        raise ValueError(f"key_prefix must be a non-empty string, got {key_prefix!r}")
-    if not key_prefix.endswith(SEPARATOR):
-        raise ValueError(
-            f"key_prefix must end with {SEPARATOR!r}, got {key_prefix!r}: then no other store's keys "
-            f"fall under it (e.g. {key_prefix + SEPARATOR!r})"
-        )
-    return key_prefix
 
 
 def entity_id_of(key_prefix: str, key: str) -> str | None:

@@ -1,45 +1,38 @@
-"""Batch rows in and out: what :meth:`~fslib.FeatureStore.bulk_load` accepts, and batch reads as dicts or a DataFrame.
+"""Rows on their way to Redis: what the write paths accept, checked and cut into chunks.
 
-In: a mapping of id -> features, ``(id, features)`` pairs, or a DataFrame
-indexed by id. A container (mapping, list, tuple, DataFrame) can be read twice,
-so a load checks all of it before its first write; any other iterable (a
-generator, a reader over a file) is read once, chunk by chunk.
-
-Out: ``HMGET`` answers one value or None per requested feature; a result
-leaves out the None (missing or expired) and may decode values by the schema.
+A load takes a mapping of id -> features, ``(id, features)`` pairs, or a
+DataFrame indexed by id. A container (mapping, list, tuple, DataFrame) can be
+read twice, so it is checked whole before the first write: one bad row writes
+nothing. Any other iterable (a generator, a reader over a file) is read once,
+chunk by chunk; if it fails midway, the error says how many entities Redis had
+acknowledged by then (the writes are idempotent: fix the cause and run again).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
-from typing import TYPE_CHECKING, Any, Union, cast
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Union
 
 from tqdm.auto import tqdm
 
-from fslib.checks import check_chunk_size
-from fslib.keys import check_entity_id
-from fslib.schema import EncodedFields, FeatureKind, Schema, decode_value
+from fslib.checks import check_chunk_size, check_entity_id
+from fslib.schema import EncodedFields, FeatureKind, Schema
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = [
-    "Rows",
-    "encoded_chunks",
-    "found_features",
-    "is_container",
-    "iter_rows",
-    "present",
-    "rows_frame",
-    "write_in_chunks",
-]
+__all__ = ["CheckedChunks", "EncodedRow", "Rows", "iter_rows"]
 
 Rows = Union[
     Mapping[str, Mapping[str, object]],
     Iterable[tuple[str, Mapping[str, object]]],
     "pd.DataFrame",
 ]
-"""Input of :meth:`~fslib.FeatureStore.bulk_load`: id -> features, ``(id, features)`` pairs, or a DataFrame."""
+"""What a write path takes: id -> features, ``(id, features)`` pairs, or a DataFrame indexed by id."""
+
+EncodedRow = tuple[str, EncodedFields]
+"""A checked row on its way to Redis: the entity's key and its fields."""
 
 
 def is_container(rows: object) -> bool:
@@ -73,74 +66,91 @@ def iter_rows(rows: Rows, schema: Schema, chunk_size: int = 1000) -> Iterator[tu
     return _checked_pairs(rows)
 
 
-def encoded_chunks(
-    rows: Rows, schema: Schema, kind: FeatureKind, key_prefix: str, chunk_size: int
-) -> Iterator[list[tuple[str, EncodedFields]]]:
-    """``rows`` as checked ``(key, fields)`` pairs for a ``kind`` write, ``chunk_size`` at a time.
+class CheckedChunks:
+    """Rows checked for one write path, ``chunk_size`` at a time, counting what Redis acknowledged.
 
-    Raises:
-        TypeError, ValueError: A row is malformed, when it is reached (the message names the entity).
-    """
-
-    chunk: list[tuple[str, EncodedFields]] = []
-    for entity_id, features in iter_rows(rows, schema, chunk_size):
-        fields = schema.encode(features, kind, entity_id)
-        if not fields:
-            raise ValueError(f"entity {entity_id!r}: no features to write")
-        chunk.append((key_prefix + check_entity_id(entity_id), fields))
-        if len(chunk) == chunk_size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
-def write_in_chunks(
-    rows: Rows,
-    write: Callable[[Iterator[list[tuple[str, EncodedFields]]]], Iterator[int]],
-    schema: Schema,
-    kind: FeatureKind,
-    key_prefix: str,
-    *,
-    chunk_size: int,
-    progress: bool = False,
-) -> Iterator[int]:
-    """Check ``rows`` and have ``write`` send them chunk by chunk; yield each chunk's size once acknowledged.
-
-    A container is checked whole before ``write`` sees a chunk; a stream is
-    checked as it is read, and a bad row in it is raised with the number of
-    entities already written (fix the row and run again: writes are idempotent).
+    Use it as a context manager around the loop that writes the chunks, and
+    call :meth:`acknowledged` once Redis answered for a chunk. On entry a
+    container is checked whole (a bad row raises before the first write); a
+    stream is checked as it is read. An error that leaves the block, whatever
+    raised it, keeps its type and traceback and gets a note saying how many
+    entities were written before it. With ``progress``, a tqdm bar counts the
+    acknowledged entities.
 
     Args:
         rows: As for :func:`iter_rows`.
-        write: Sends the chunks it is given and yields each one's size once Redis acknowledged it.
-        schema, kind, key_prefix, chunk_size: As for :func:`encoded_chunks`.
+        schema: Checks and encodes each row's features.
+        kind: The write path: batch (key TTL) or streaming (field TTL).
+        key_prefix: Each entity's key is ``key_prefix + id``.
+        chunk_size: Entities per chunk.
         progress: Show a tqdm progress bar.
+        on_acknowledged: Called with each acknowledged chunk's size (the store's counters).
 
     Raises:
         TypeError, ValueError: A bad row (the message names the entity and feature) or chunk size.
     """
-    check_chunk_size(chunk_size)
-    if is_container(rows):
-        for _ in encoded_chunks(rows, schema, kind, key_prefix, chunk_size):
-            pass  # every row checked before the first write
-    written = 0
-    total = len(rows) if isinstance(rows, Sized) else None
-    # A bar only when asked for: even a disabled tqdm builds a multiprocessing lock (~3 ms on a process's first load).
-    bar = tqdm(total=total, unit="entity", desc=f"{kind.value} write") if progress else None
-    try:
-        for done in write(encoded_chunks(rows, schema, kind, key_prefix, chunk_size)):
-            written += done
-            if bar is not None:
-                bar.update(done)
-            yield done
-    except (TypeError, ValueError) as exc:  # a bad row in a stream, after some chunks went out
-        if not written:
-            raise
-        raise type(exc)(f"{exc} ({written} entities were written before it; fix it and run again)") from None
-    finally:
-        if bar is not None:
-            bar.close()
+
+    def __init__(
+        self,
+        rows: Rows,
+        schema: Schema,
+        kind: FeatureKind,
+        key_prefix: str,
+        *,
+        chunk_size: int,
+        progress: bool = False,
+        on_acknowledged: Callable[[int], None] | None = None,
+    ) -> None:
+        self.rows, self.schema, self.kind, self.key_prefix = rows, schema, kind, key_prefix
+        self.chunk_size = check_chunk_size(chunk_size)
+        self.progress = progress
+        self.written = 0
+        """Entities Redis acknowledged so far."""
+        self._on_acknowledged = on_acknowledged
+        self._bar: Any = None
+
+    def __enter__(self) -> CheckedChunks:
+        if is_container(self.rows):
+            for _ in self:
+                pass  # every row checked before the first write
+        if self.progress:  # only when asked: even a disabled tqdm builds a multiprocessing lock (~3 ms)
+            total = len(self.rows) if isinstance(self.rows, Sized) else None
+            self._bar = tqdm(total=total, unit="entity", desc=f"{self.kind.value} write")
+        return self
+
+    def acknowledged(self, entities: int) -> None:
+        """Count ``entities`` of a chunk as written (Redis answered for them)."""
+        self.written += entities
+        if self._bar is not None:
+            self._bar.update(entities)
+        if self._on_acknowledged is not None:
+            self._on_acknowledged(entities)
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._bar is not None:
+            self._bar.close()
+        if exc is not None and self.written:
+            exc.add_note(
+                f"{self.written} entities were written before it; fix the cause and run the write again "
+                "(it writes the same values)"
+            )
+
+    def __iter__(self) -> Iterator[list[EncodedRow]]:
+        """The rows, checked and encoded, ``chunk_size`` at a time (a bad row raises when it is reached)."""
+        chunk: list[EncodedRow] = []
+        schema, kind, prefix, size = self.schema, self.kind, self.key_prefix, self.chunk_size
+        for entity_id, features in iter_rows(self.rows, schema, size):
+            fields = schema.encode(features, kind, entity_id)
+            if not fields:
+                raise ValueError(f"entity {entity_id!r}: no features to write")
+            chunk.append((prefix + check_entity_id(entity_id), fields))
+            if len(chunk) == size:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
 
 
 def _frame_rows(frame: pd.DataFrame, schema: Schema, chunk_size: int) -> Iterator[tuple[object, Mapping[str, object]]]:
@@ -166,42 +176,3 @@ def _checked_pairs(pairs: Iterable[Any]) -> Iterator[tuple[object, Mapping[str, 
         if not isinstance(pair, tuple) or len(pair) != 2:
             raise TypeError(f"each row must be an (entity_id, features) pair, got {pair!r}")
         yield pair
-
-
-def present(names: Sequence[str], values: Sequence[str | None]) -> dict[str, str]:
-    """One ``HMGET`` reply as name -> value, without the missing (None) values, in request order."""
-    return {name: value for name, value in zip(names, values) if value is not None}
-
-
-def found_features(
-    names: Sequence[str], rows: Sequence[Sequence[str | None]], schema: Schema, decode: bool
-) -> list[dict[str, Any]]:
-    """Each ``HMGET`` reply as :func:`present` gives it, typed by ``schema`` when ``decode``."""
-    found = [present(names, row) for row in rows]
-    return [schema.decode(features) for features in found] if decode else found
-
-
-def rows_frame(
-    ids: Sequence[str], names: Sequence[str], rows: Sequence[Sequence[str | None]], schema: Schema, decode: bool
-) -> pd.DataFrame:
-    """``HMGET`` answers as a DataFrame: entities as rows, features as columns, ``<NA>`` where missing.
-
-    With ``decode`` the columns get nullable pandas dtypes from the schema
-    (``Int64``, ``Float64``, ``boolean``, ``string``; unknown features stay text).
-    """
-    import pandas as pd
-
-    index = pd.Index(list(ids), name="entity_id")
-    if not decode:
-        return pd.DataFrame(list(rows), index=index, columns=list(names), dtype=object)
-    # Typed column arrays built once, then one DataFrame: a per-column astype costs ~0.2 ms each.
-    columns = list(zip(*rows)) or [()] * len(names)
-    data = {}
-    for name, texts in zip(names, columns):
-        spec = schema.get(name)
-        if spec is None or spec.dtype is str:
-            data[name] = pd.array(texts, dtype="string")
-        else:
-            values = [None if t is None else decode_value(t, spec.dtype) for t in texts]
-            data[name] = pd.array(values, dtype=cast(Any, spec.pandas_dtype))  # a nullable dtype's name
-    return pd.DataFrame(data, index=index, columns=list(names))

@@ -18,6 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from fslib.checks import check_feature_name, check_text
+from fslib.errors import StoredDataError
+
 __all__ = [
     "DEFAULT_SCHEMA",
     "INT64_RANGE",
@@ -27,9 +30,7 @@ __all__ = [
     "FeatureValue",
     "Schema",
     "Storable",
-    "check_feature_name",
     "decode_value",
-    "encode_value",
     "to_storable",
 ]
 
@@ -82,20 +83,6 @@ class FeatureSpec:
         return _DTYPES[self.dtype]
 
 
-def check_feature_name(name: object) -> str:
-    """Return ``name`` if it is a non-empty string.
-
-    Raises:
-        TypeError: ``name`` is not a string.
-        ValueError: ``name`` is empty, or not valid UTF-8 text.
-    """
-    if not isinstance(name, str):
-        raise TypeError(f"feature name must be a string, got {type(name).__name__}: {name!r}")
-    if not name:
-        raise ValueError("feature name must not be empty")
-    return _storable_text(name)
-
-
 INT64_RANGE = (-(2**63), 2**63 - 1)
 """Integers a feature may hold: what a typed read (pandas ``Int64``) can return."""
 
@@ -109,15 +96,6 @@ def _brief(value: object) -> str:
     """``repr(value)``, cut short for a message (a 400-digit number helps nobody)."""
     text = repr(value)
     return text if len(text) <= 40 else f"{text[:20]}...({len(text)} characters)"
-
-
-def _storable_text(text: str) -> str:
-    if not text.isascii():  # the usual text is ASCII: one C call, no copy
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ValueError(f"{text!r} cannot be stored: it is not valid UTF-8 text (a lone surrogate?)") from None
-    return text
 
 
 def to_storable(value: object) -> str | int | float:
@@ -137,7 +115,7 @@ def to_storable(value: object) -> str | int | float:
     if isinstance(value, (bool, np.bool_)):  # before int: bool is an int, numpy's bool_ is not
         return "true" if value else "false"
     if isinstance(value, str):
-        return _storable_text(str(value))
+        return check_text(str(value))
     if isinstance(value, numbers.Integral):
         number = int(value)
         if not INT64_RANGE[0] <= number <= INT64_RANGE[1]:
@@ -153,37 +131,31 @@ def to_storable(value: object) -> str | int | float:
     raise TypeError(f"unsupported feature value type {type(value).__name__}: {value!r} (use bool, int, float or str)")
 
 
-def encode_value(value: object) -> str:
-    """The text Redis stores for one feature value (what ``redis-cli HGET`` shows).
-
-    Args:
-        value: A bool, int, float or str (numpy scalars of those kinds too).
-
-    Returns:
-        ``"true"``/``"false"`` for booleans, decimal text for numbers, strings unchanged.
-
-    Raises:
-        TypeError, ValueError: As :func:`to_storable`.
-    """
-    storable = to_storable(value)
-    return repr(storable) if isinstance(storable, float) else str(storable)
-
-
 def decode_value(text: str, dtype: type) -> FeatureValue:
     """Parse text read from Redis back into ``dtype``.
 
     Raises:
-        ValueError: The text is not a valid ``dtype`` value.
+        ValueError: The text is not a valid ``dtype`` value (e.g. ``"3.5"`` for an int,
+            ``"nan"`` for a float: fslib never writes either).
     """
-    if dtype is bool:
-        if text not in ("true", "false"):
-            raise ValueError(f"{text!r} is not a boolean feature value")
-        return text == "true"
-    if dtype is int:
-        return int(text)
-    if dtype is float:
-        return float(text)
-    return text
+    try:
+        if dtype is int:
+            return int(text)
+        if dtype is float:
+            number = float(text)
+            if math.isfinite(number):
+                return number
+        elif dtype is bool:
+            if text in ("true", "false"):
+                return text == "true"
+        else:
+            return text
+    except ValueError:
+        pass
+    raise ValueError(f"stored text {_brief(text)} is not {_DTYPE_WORDS[dtype]}")
+
+
+_DTYPE_WORDS = {int: "an int", float: "a finite float", bool: "a boolean (true/false)"}
 
 
 _INT64_MIN, _INT64_MAX = INT64_RANGE
@@ -331,13 +303,33 @@ class Schema:
         except (TypeError, ValueError) as exc:
             raise type(exc)(f"feature {name!r}: {exc}") from None
 
-    def decode(self, fields: Mapping[str, str]) -> dict[str, FeatureValue]:
-        """Decode features read from Redis; unknown features stay strings."""
+    def decode(self, fields: Mapping[str, str], entity: object = None) -> dict[str, FeatureValue]:
+        """Decode features read from Redis; unknown features stay strings.
+
+        Args:
+            fields: Feature name -> stored text.
+            entity: The entity id, named in the error.
+
+        Raises:
+            StoredDataError: A stored text is not its feature's type (another tool wrote it?),
+                naming the entity, the feature and the text.
+        """
         out: dict[str, FeatureValue] = {}
         for name, text in fields.items():
             spec = self._specs.get(name)
-            out[name] = text if spec is None else decode_value(text, spec.dtype)
+            out[name] = text if spec is None else self.decode_one(name, text, entity)
         return out
+
+    def decode_one(self, name: str, text: str, entity: object = None) -> FeatureValue:
+        """One stored text of a feature the schema knows, typed.
+
+        Raises:
+            StoredDataError: As :meth:`decode`.
+        """
+        try:
+            return decode_value(text, self._specs[name].dtype)
+        except ValueError as exc:
+            raise StoredDataError(f"entity {entity!r}: feature {name!r}: {exc}") from None
 
     def __repr__(self) -> str:
         inner = ", ".join(f"{s.name}:{s.dtype.__name__}/{s.kind.value}" for s in self)

@@ -11,6 +11,8 @@ streaming, per      ``HSETEX key EX ttl FIELDS ...`` (Redis 8), or   :meth:`~Fea
 event               ``HSET`` + ``HEXPIRE`` in ``MULTI`` (Redis 7.4)
 inference           one ``HMGET``                                    :meth:`~FeatureStore.get_features`
 batch scoring       one ``HMGET`` per entity, one pipeline           :meth:`~FeatureStore.batch_get_features`
+with freshness      ``EXISTS`` + ``HMGET`` per entity in one         :meth:`~FeatureStore.batch_get_feature_vectors`
+                    ``MULTI`` (a script per entity on a cluster)
 debugging           ``HGETALL``, ``TTL``, ``HTTL``                   :meth:`~FeatureStore.inspect`
 housekeeping        ``SCAN`` + ``UNLINK``                            :meth:`~FeatureStore.reset`
 ==================  ===============================================  ==========================
@@ -19,129 +21,75 @@ Batch features share the key-level TTL (the batch cycle); streaming features
 each carry their own field TTL, so a stalled pipeline shows up as missing data,
 never as silently stale data.
 
-Every method body is the redis-py calls themselves. ``transport="packed"``
+Every method body is the redis-py calls themselves; what does not touch the
+socket (checks, keys, counters, how replies become results) is in
+:class:`fslib.core.StoreCore`, shared with the asyncio store. ``transport="packed"``
 hands the three batch-sized paths (bulk load, batch read, single read) to
-:mod:`fslib.fast.packed`, which sends the same commands as pre-encoded buffers:
-same answers, less Python per command.
+:mod:`fslib.fast`, which sends the same commands as pre-encoded buffers: same
+answers, less Python per command.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from functools import cached_property
+from collections.abc import Iterator, Mapping, Sequence
 from itertools import islice
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import redis
 from redis.cluster import RedisCluster
 
-from fslib.checks import check_feature_names, check_field_ttl_codes, check_ttl
-from fslib.connection import parse_version, run_ids, server_version
-from fslib.errors import InvariantError, LoadInterruptedError
-from fslib.freshness import FeatureVector, FeatureVectors
+from fslib.checks import check_entity_id, check_feature_names, check_key_ttl_replies
+from fslib.connection import run_ids, server_version
+from fslib.core import DEFAULT_CHUNK_SIZE, StoreCore, hsetex_available
+from fslib.errors import LoadInterruptedError, StoredDataError
+from fslib.freshness import FeatureVector, FeatureVectors, unreadable_key
 from fslib.inspection import EntityInspection, FieldState
-from fslib.keys import check_entity_id, check_entity_ids, check_prefix, entity_id_of, scan_pattern
-from fslib.rows import Rows, found_features, present, rows_frame, write_in_chunks
-from fslib.schema import DEFAULT_SCHEMA, EncodedFields, FeatureKind, FeatureValue, Schema
-from fslib.stats import Counters, StoreStats
+from fslib.keys import entity_id_of, scan_pattern
+from fslib.rows import Rows
+from fslib.schema import FeatureKind, FeatureValue
+from fslib.scripts import READ_VECTOR
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from fslib.fast.packed import PackedTransport
+    from fslib.fast.transport import PackedTransport
 
-__all__ = ["DEFAULT_CHUNK_SIZE", "Client", "EntityInspection", "FeatureStore", "FieldState", "StoreStats", "Transport"]
+__all__ = ["Client", "FeatureStore"]
 
 Client = redis.Redis | RedisCluster
 """A redis-py client for one server or a Redis Cluster, with ``decode_responses=True``."""
-Transport = Literal["pipeline", "packed"]
-"""How batches travel: redis-py pipelines, or :mod:`fslib.fast.packed` buffers."""
-EncodedRow = tuple[str, EncodedFields]
-"""A checked row on its way to Redis: the key and its fields."""
 
-DEFAULT_CHUNK_SIZE = 200
-"""Entities per round trip in :meth:`FeatureStore.bulk_load`.
-
-Larger chunks barely raise throughput (the client's Python work is the limit)
-and only grow the buffers; Redis serves other clients between the pieces of a
-chunk it reads off the socket (16 KB at a time) either way (``make bench``,
-"bulk load" and "reader during bulk load").
-"""
 _SCAN_COUNT = 1000
 _UNLINK_BATCH = 500
 
 
-class FeatureStore:
+class FeatureStore(StoreCore[Client]):
     """The read and write paths of an online feature store on Redis hashes.
 
     Args:
         client: A redis-py client with ``decode_responses=True`` (see :func:`fslib.connect`):
             one server, or a Redis Cluster.
         key_prefix: Every entity lives at ``key_prefix + entity_id``.
-        batch_ttl_seconds: Key-level TTL given by :meth:`bulk_load` (the batch cycle).
-        streaming_ttl_seconds: Field TTL given by :meth:`update_streaming`.
-        schema: Feature types and kinds, for checks and typed reads.
-        streaming_write: ``"hsetex"`` (one atomic ``HSETEX``, Redis >= 8.0),
-            ``"multi"`` (``HSET`` + ``HEXPIRE`` in ``MULTI/EXEC``, Redis 7.4), or
-            ``"auto"`` to pick by server version.
-        transport: ``"pipeline"`` (redis-py pipelines) or ``"packed"``
-            (pre-encoded buffers from :mod:`fslib.fast.packed`; same answers, faster).
+        batch_ttl_seconds: Key-level TTL of bulk loads and batch-feature refreshes (the batch cycle).
+        streaming_ttl_seconds: Field TTL of streaming writes.
+        schema, streaming_write, transport: See :class:`fslib.core.StoreCore`.
 
     Raises:
         ValueError, TypeError: A TTL is not a whole number of seconds from 1 to 365 days,
             the prefix is empty or does not end with ``:``, or a mode is unknown.
     """
 
-    def __init__(
-        self,
-        client: Client,
-        key_prefix: str = "fs:user:",
-        batch_ttl_seconds: int = 24 * 60 * 60,
-        streaming_ttl_seconds: int = 5 * 60,
-        *,
-        schema: Schema = DEFAULT_SCHEMA,
-        streaming_write: Literal["auto", "hsetex", "multi"] = "auto",
-        transport: Transport = "pipeline",
-    ) -> None:
-        if streaming_write not in ("auto", "hsetex", "multi"):
-            raise ValueError(f"streaming_write must be 'auto', 'hsetex' or 'multi', got {streaming_write!r}")
-        if transport not in ("pipeline", "packed"):
-            raise ValueError(f"transport must be 'pipeline' or 'packed', got {transport!r}")
-        self.client = client
-        self.key_prefix = check_prefix(key_prefix)
-        self.batch_ttl_seconds = check_ttl(batch_ttl_seconds, "batch_ttl_seconds")
-        self.streaming_ttl_seconds = check_ttl(streaming_ttl_seconds, "streaming_ttl_seconds")
-        self.schema = schema
-        self.streaming_write = streaming_write
-        self.transport = transport
-        self._packed: PackedTransport | None = None
-        if transport == "packed":
-            from fslib.fast.packed import PackedTransport  # the opt-in speed layer; the core runs without it
+    _packed: PackedTransport | None
 
-            self._packed = PackedTransport(client)
-        self._counters = Counters()
+    def _packed_transport(self) -> PackedTransport:
+        from fslib.fast.transport import PackedTransport  # the opt-in speed layer; the core runs without it
 
-    def __repr__(self) -> str:
-        return (
-            f"FeatureStore(key_prefix={self.key_prefix!r}, batch_ttl_seconds={self.batch_ttl_seconds}, "
-            f"streaming_ttl_seconds={self.streaming_ttl_seconds}, transport={self.transport!r})"
-        )
+        return PackedTransport(self.client)
 
-    def key_for(self, entity_id: str) -> str:
-        """The Redis key of one entity.
-
-        Raises:
-            TypeError, ValueError: ``entity_id`` is not a non-empty string (or integer).
-        """
-        return self.key_prefix + check_entity_id(entity_id)
-
-    def stats(self) -> StoreStats:
-        """A snapshot of the cumulative read/write counters (thread-safe)."""
-        return self._counters.snapshot()
-
-    def reset_stats(self) -> None:
-        """Set every counter back to zero."""
-        self._counters.reset()
+    @property
+    def cluster(self) -> bool:
+        """Whether the client talks to a Redis Cluster (transactions and scripts then stay within one slot)."""
+        return isinstance(self.client, RedisCluster)
 
     # -- batch path --------------------------------------------------------
 
@@ -157,9 +105,9 @@ class FeatureStore:
 
         A container (mapping, list, tuple, DataFrame) is checked whole before
         the first write, so one bad row writes nothing. Any other iterable is
-        read once and checked chunk by chunk: a bad row stops the load and its
-        error says how many entities were written before it (the writes are
-        idempotent: fix the row and run the load again).
+        read once and checked chunk by chunk: an error midway keeps its type and
+        gets a note saying how many entities were written before it (the writes
+        are idempotent: fix the cause and run the load again).
 
         Args:
             rows: id -> features, ``(id, features)`` pairs, or a DataFrame indexed by id.
@@ -172,52 +120,28 @@ class FeatureStore:
 
         Raises:
             TypeError, ValueError: A row is malformed (the message names the entity and feature).
-            InvariantError: ``EXPIRE`` did not give every entity its key TTL.
+            InvariantError: ``EXPIRE`` did not give every entity its key TTL (deleted or evicted at once).
             LoadInterruptedError: Redis restarted during the load, losing what it had acknowledged.
         """
-        ttl = self.batch_ttl_seconds if ttl_seconds is None else check_ttl(ttl_seconds)
+        ttl = self._ttl(ttl_seconds, self.batch_ttl_seconds)
         servers = run_ids(self.client)
-
-        def write(chunks: Iterator[list[EncodedRow]]) -> Iterator[int]:
-            if self._packed is not None:
-                return self._packed.bulk_load(chunks, ttl)
-            return (self._bulk_load_chunk(chunk, ttl) for chunk in chunks)
-
-        written = self._write_checked(rows, FeatureKind.BATCH, write, chunk_size, progress)
+        with self._chunks(rows, FeatureKind.BATCH, chunk_size, progress) as chunks:
+            if self._packed is not None:  # the same HSET + EXPIRE pairs as pre-encoded buffers (fslib.fast)
+                self._packed.bulk_load(chunks, ttl)
+            else:
+                for chunk in chunks:
+                    pipe = self.client.pipeline(transaction=False)
+                    for key, fields in chunk:
+                        pipe.hset(key, mapping=fields)
+                        pipe.expire(key, ttl)
+                    check_key_ttl_replies(chunk, pipe.execute()[1::2])
+                    chunks.acknowledged(len(chunk))
         if run_ids(self.client) != servers:
             raise LoadInterruptedError(
-                f"Redis restarted during the load of {written} entities: without persistence, what it "
+                f"Redis restarted during the load of {chunks.written} entities: without persistence, what it "
                 "acknowledged before the restart is gone. Run the load again (it writes the same values)."
             )
-        return written
-
-    def _bulk_load_chunk(self, chunk: list[EncodedRow], ttl: int) -> int:
-        """One chunk as one pipeline: ``HSET key field value ...`` and ``EXPIRE key ttl`` per entity."""
-        pipe = self.client.pipeline(transaction=False)
-        for key, fields in chunk:
-            pipe.hset(key, mapping=fields)
-            pipe.expire(key, ttl)
-        replies = pipe.execute()
-        if not all(replies[1::2]):  # EXPIRE answers 0 only for a missing key, which HSET just wrote
-            raise InvariantError(f"EXPIRE did not give every entity of a chunk its key TTL: {replies[1::2]}")
-        return len(chunk)
-
-    def _write_checked(
-        self,
-        rows: Rows,
-        kind: FeatureKind,
-        write: Callable[[Iterator[list[EncodedRow]]], Iterator[int]],
-        chunk_size: int,
-        progress: bool,
-    ) -> int:
-        """:func:`~fslib.rows.write_in_chunks` for this store, counting each chunk Redis acknowledged."""
-        written = 0
-        for done in write_in_chunks(
-            rows, write, self.schema, kind, self.key_prefix, chunk_size=chunk_size, progress=progress
-        ):
-            written += done
-            self._counters.wrote(kind.value, done)
-        return written
+        return chunks.written
 
     def update_batch_feature(self, entity_id: str, name: str, value: FeatureValue) -> None:
         """Refresh one batch feature by hand, leaving the key-level TTL alone.
@@ -228,8 +152,7 @@ class FeatureStore:
         Raises:
             TypeError, ValueError: Bad id, name or value, or ``name`` is a streaming feature.
         """
-        key = self.key_for(entity_id)
-        fields = self.schema.encode({name: value}, FeatureKind.BATCH, entity_id)
+        key, fields = self._batch_field(entity_id, name, value)
         pipe = self.client.pipeline(transaction=True)
         pipe.hset(key, mapping=fields)
         pipe.expire(key, self.batch_ttl_seconds, nx=True)
@@ -238,12 +161,12 @@ class FeatureStore:
 
     # -- streaming path ----------------------------------------------------
 
-    @cached_property
+    @property
     def uses_hsetex(self) -> bool:
         """Whether streaming writes use ``HSETEX`` (Redis >= 8.0) rather than ``MULTI`` (asked once)."""
-        if self.streaming_write == "auto":
-            return parse_version(server_version(self.client))[:1] >= (8,)
-        return self.streaming_write == "hsetex"
+        if self._hsetex is None:
+            self._hsetex = hsetex_available(server_version(self.client))
+        return self._hsetex
 
     def update_streaming(
         self, entity_id: str, fields: Mapping[str, FeatureValue], ttl_seconds: int | None = None
@@ -259,22 +182,17 @@ class FeatureStore:
             TypeError, ValueError: Bad id, name, value or TTL, or a batch feature.
             InvariantError: Redis did not give every field its TTL.
         """
-        key = self.key_for(entity_id)
-        ttl = self.streaming_ttl_seconds if ttl_seconds is None else check_ttl(ttl_seconds)
-        values = self.schema.encode(fields, FeatureKind.STREAMING, entity_id)
+        key, values, ttl = self._streaming_write(entity_id, fields, ttl_seconds)
         if not values:
             return
-        if self.uses_hsetex:
-            # HSETEX key EX ttl FIELDS n field value ...: set and expire in one command (Redis >= 8.0).
+        if self.uses_hsetex:  # HSETEX key EX ttl FIELDS n field value ...: set and expire in one command
             codes = [self.client.hsetex(key, mapping=values, ex=ttl)]
-        else:
-            # Redis 7.4: HSET, then HEXPIRE on the same fields, atomic in MULTI/EXEC.
+        else:  # Redis 7.4: HSET, then HEXPIRE on the same fields, atomic in MULTI/EXEC
             pipe = self.client.pipeline(transaction=True)
             pipe.hset(key, mapping=values)
             pipe.hexpire(key, ttl, *values)
             codes = pipe.execute()[1]
-        check_field_ttl_codes("HSETEX" if self.uses_hsetex else "HEXPIRE", key, list(values), codes)
-        self._counters.wrote("streaming", 1)
+        self._streamed(key, values, codes)
 
     def update_streaming_many(
         self,
@@ -304,35 +222,25 @@ class FeatureStore:
             TypeError, ValueError: A row is malformed, or holds a batch feature.
             InvariantError: Redis did not give every field its TTL.
         """
-        ttl = self.streaming_ttl_seconds if ttl_seconds is None else check_ttl(ttl_seconds)
-
-        def write(chunks: Iterator[list[EncodedRow]]) -> Iterator[int]:
-            return (self._streaming_chunk(chunk, ttl) for chunk in chunks)
-
-        return self._write_checked(rows, FeatureKind.STREAMING, write, chunk_size, progress)
-
-    def _streaming_chunk(self, chunk: list[EncodedRow], ttl: int) -> int:
-        """One chunk: ``HSETEX`` per entity in one pipeline, or ``HSET`` + ``HEXPIRE`` in ``MULTI``; replies checked.
-
-        ``MULTI`` covers the chunk on one server, each entity on a cluster (one round trip each).
-        """
-        if self.uses_hsetex:
-            pipe = self.client.pipeline(transaction=False)
-            for key, fields in chunk:
-                pipe.hsetex(key, mapping=fields, ex=ttl)
-            codes = [[code] for code in pipe.execute()]
-        else:
-            codes = []
-            one_slot = isinstance(self.client, RedisCluster)
-            for part in [[row] for row in chunk] if one_slot else [chunk]:
-                pipe = self.client.pipeline(transaction=True)
-                for key, fields in part:
-                    pipe.hset(key, mapping=fields)
-                    pipe.hexpire(key, ttl, *fields)
-                codes += pipe.execute()[1::2]
-        for (key, fields), entity_codes in zip(chunk, codes):
-            check_field_ttl_codes("HSETEX" if self.uses_hsetex else "HEXPIRE", key, list(fields), entity_codes)
-        return len(chunk)
+        ttl = self._ttl(ttl_seconds, self.streaming_ttl_seconds)
+        with self._chunks(rows, FeatureKind.STREAMING, chunk_size, progress) as chunks:
+            for chunk in chunks:
+                if self.uses_hsetex:  # HSETEX per entity, one pipeline
+                    pipe = self.client.pipeline(transaction=False)
+                    for key, fields in chunk:
+                        pipe.hsetex(key, mapping=fields, ex=ttl)
+                    codes = [[code] for code in pipe.execute()]
+                else:  # Redis 7.4: HSET + HEXPIRE per entity inside MULTI
+                    codes = []
+                    for transaction in self._transactions(chunk, self.cluster):
+                        pipe = self.client.pipeline(transaction=True)
+                        for key, fields in transaction:
+                            pipe.hset(key, mapping=fields)
+                            pipe.hexpire(key, ttl, *fields)
+                        codes += pipe.execute()[1::2]
+                self._check_ttl_codes(chunk, codes)
+                chunks.acknowledged(len(chunk))
+        return chunks.written
 
     # -- inference path ----------------------------------------------------
 
@@ -348,19 +256,16 @@ class FeatureStore:
             Name -> value for every feature present, in request order; missing
             or expired features are left out. An empty ``names`` returns ``{}``
             without a round trip.
+
+        Raises:
+            StoredDataError: (``decode``) a stored value is not its feature's type.
         """
-        key, wanted = self.key_for(entity_id), check_feature_names(names)
-        if not wanted:
-            return {}
+        read = self._read_plan([entity_id], names)
         if self._packed is not None:
-            values = self._packed.hmget_many([key], wanted)[0]
+            rows = self._packed.hmget_many(read.keys, read.names)
         else:
-            values = self.client.hmget(key, wanted)
-        found: dict[str, Any] = present(wanted, values)
-        if decode:
-            found = self.schema.decode(found)
-        self._counters.read(1, len(found))
-        return found
+            rows = [self.client.hmget(key, read.names) for key in read.keys]
+        return self._found(read, rows, decode)[read.ids[0]]
 
     def batch_get_features(
         self, entity_ids: Sequence[str], names: Sequence[str], *, decode: bool = False
@@ -378,11 +283,19 @@ class FeatureStore:
         Returns:
             Entity id -> (name -> value) for every requested entity; an entity
             that is absent maps to ``{}``.
+
+        Raises:
+            StoredDataError: An entity's key is not a hash, or (``decode``) a stored value is not its type.
         """
-        ids, wanted, rows = self._hmget_many(entity_ids, names)
-        results = dict(zip(ids, found_features(wanted, rows, self.schema, decode)))
-        self._counters.read(len(ids) if wanted else 0, sum(map(len, results.values())))
-        return results
+        read = self._read_plan(entity_ids, names)
+        if self._packed is not None:  # the same HMGETs as one pre-encoded buffer (fslib.fast)
+            rows = self._packed.hmget_many(read.keys, read.names)
+        else:
+            pipe = self.client.pipeline(transaction=False)
+            for key in read.keys:
+                pipe.hmget(key, read.names)
+            rows = pipe.execute(raise_on_error=False)
+        return self._found(read, rows, decode)
 
     def batch_get_frame(self, entity_ids: Sequence[str], names: Sequence[str], *, decode: bool = True) -> pd.DataFrame:
         """:meth:`batch_get_features` as a DataFrame: entities as rows, features as columns.
@@ -390,51 +303,44 @@ class FeatureStore:
         Missing values are ``<NA>``. With ``decode`` the columns get nullable
         pandas dtypes from the schema (``Int64``, ``Float64``, ``boolean``, ``string``).
         """
-        ids, wanted, rows = self._hmget_many(entity_ids, names)
-        found = sum(len(row) - row.count(None) for row in rows)
-        self._counters.read(len(ids) if wanted else 0, found)
-        return rows_frame(ids, wanted, rows, self.schema, decode)
+        read = self._read_plan(entity_ids, names)
+        return self._frame(read, self.batch_get_features(read.ids, read.names), decode)
 
     def get_feature_vector(self, entity_id: str, names: Sequence[str]) -> FeatureVector:
-        """Read features with their freshness: ``EXISTS`` + ``HMGET`` in one pipeline.
+        """Read features with their freshness: ``EXISTS`` + ``HMGET`` at one moment, one round trip.
 
-        Each feature comes back with a status (present, expired, missing,
-        entity missing, unknown feature) and its typed value or schema default:
+        Each feature comes back with a status (present, expired, missing, entity
+        missing, unknown feature, invalid) and its typed value or schema default:
         see :mod:`fslib.freshness`.
         """
         return self.batch_get_feature_vectors([entity_id], names)[check_entity_id(entity_id)]
 
     def batch_get_feature_vectors(self, entity_ids: Sequence[str], names: Sequence[str]) -> FeatureVectors:
-        """:meth:`get_feature_vector` for many entities: ``EXISTS`` + ``HMGET`` each, one round trip.
+        """:meth:`get_feature_vector` for many entities in one round trip.
+
+        Each entity's ``EXISTS`` and ``HMGET`` must see the same moment, or a
+        concurrent delete would show an entity that exists with none of its
+        features. On one server the whole batch is one ``MULTI``/``EXEC``; on a
+        cluster, where a transaction cannot span hash slots, each entity is one
+        ``EVAL`` of ``fslib/lua/read_vector.lua`` (the same two commands).
 
         Returns:
             Entity id -> :class:`~fslib.freshness.FeatureVector`; ``.to_frame()`` for a DataFrame.
+            A key that is not a hash gives its entity the status ``invalid``; the others are served.
         """
-        ids, wanted = check_entity_ids(entity_ids), check_feature_names(names)
-        known = [name for name in wanted if name in self.schema]
-        pipe = self.client.pipeline(transaction=False)
-        for entity_id in ids:
-            pipe.exists(self.key_prefix + entity_id)
-            if known:
-                pipe.hmget(self.key_prefix + entity_id, known)
-        vectors = FeatureVectors.from_replies(self.schema, ids, wanted, pipe.execute() if ids else [])
-        self._counters.read(len(ids), vectors.present_count())
-        return vectors
-
-    def _hmget_many(
-        self, entity_ids: Sequence[str], names: Sequence[str]
-    ) -> tuple[list[str], list[str], list[list[str | None]]]:
-        """Checked ids and names, and each id's ``HMGET`` answer: one pipeline, one round trip."""
-        ids, wanted = check_entity_ids(entity_ids), check_feature_names(names)
-        if not ids or not wanted:
-            return ids, wanted, [[None] * len(wanted) for _ in ids]
-        keys = [self.key_prefix + entity_id for entity_id in ids]
-        if self._packed is not None:
-            return ids, wanted, self._packed.hmget_many(keys, wanted)
-        pipe = self.client.pipeline(transaction=False)
-        for key in keys:
-            pipe.hmget(key, wanted)
-        return ids, wanted, pipe.execute()
+        ids, keys, read = self._vector_plan(entity_ids, names)
+        if self.cluster:
+            pipe = self.client.pipeline(transaction=False)
+            for (
+                key
+            ) in keys:  # EVAL script 1 key fields...: the cluster pipeline has no eval(), but routes this by its key
+                pipe.execute_command("EVAL", READ_VECTOR, 1, key, *read.fields)
+        else:
+            pipe = self.client.pipeline(transaction=True)
+            for key in keys:
+                pipe.exists(key)
+                pipe.hmget(key, read.fields)
+        return self._vectors(ids, read, pipe.execute(raise_on_error=False), scripted=self.cluster)
 
     # -- TTLs and inspection -------------------------------------------------
 
@@ -455,12 +361,17 @@ class FeatureStore:
         ``HGETALL`` + ``TTL``, then ``HTTL`` over the fields found: for debugging
         and feature discovery, never the request path (read what you need
         with :meth:`get_features`).
+
+        Raises:
+            StoredDataError: The entity's key is not a hash.
         """
         key = self.key_for(entity_id)
         pipe = self.client.pipeline(transaction=True)
         pipe.hgetall(key)
         pipe.ttl(key)
-        values, key_ttl = pipe.execute()
+        values, key_ttl = pipe.execute(raise_on_error=False)
+        if isinstance(values, Exception):
+            raise StoredDataError(f"entity {entity_id!r}: {unreadable_key(key, values)}")
         ttls = self.client.httl(key, *values) if values else []
         fields = {
             name: FieldState(value, ttl)

@@ -20,8 +20,8 @@ from redis.cluster import RedisCluster
 
 import fslib
 from fslib import FeatureStore
+from fslib.core import Transport
 from fslib.local import EmbeddedRedis, LocalCluster
-from fslib.store import Transport
 
 
 def pytest_configure(config: pytest.Config) -> None:

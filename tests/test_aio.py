@@ -17,8 +17,8 @@ import redis.asyncio
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 
 import fslib
-from fslib import FeatureStore, RedisVersionError, synthesize_users
-from fslib.fast import AsyncFeatureStore, connect_async
+from fslib import FeatureStore, RedisVersionError, connect_async, synthesize_users
+from fslib.fast import AsyncFeatureStore
 from fslib.local import EmbeddedRedis
 
 from system_deps import OLD_REDIS, needs_old_redis
@@ -159,17 +159,18 @@ def test_bad_input_raises_the_sync_error_and_writes_nothing(
     assert list(client.scan_iter(match=prefix + "*")) == []
 
 
-def test_a_wrongtype_error_propagates_and_the_next_read_is_right(
-    loaded: FeatureStore, client: redis.Redis, redis_server: EmbeddedRedis, prefix: str
+@pytest.mark.parametrize("transport", ["pipeline", "packed"])
+def test_a_wrongtype_key_is_named_and_the_next_read_is_right(
+    loaded: FeatureStore, client: redis.Redis, redis_server: EmbeddedRedis, prefix: str, transport: str
 ) -> None:
     client.set(loaded.key_for("not-a-hash"), "x")
 
     async def body(store: AsyncFeatureStore) -> dict[str, dict[str, Any]]:
-        with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        with pytest.raises(fslib.StoredDataError, match=r"entity 'not-a-hash': the key '.*not-a-hash'.*WRONGTYPE"):
             await store.batch_get_features(["u0001", "not-a-hash", "u0002"], ["country_iso"])
         return await store.batch_get_features(IDS, NAMES)
 
-    assert run(redis_server.url, body, prefix) == loaded.batch_get_features(IDS, NAMES)
+    assert run(redis_server.url, body, prefix, transport=transport) == loaded.batch_get_features(IDS, NAMES)
 
 
 def test_many_concurrent_reads_each_get_their_own_answer(

@@ -32,7 +32,7 @@ def test_the_core_imports_no_opt_in_layer_except_the_transport_it_is_asked_for()
     for path in CORE:
         opt_in = {m for m in imported_modules(path) if m.startswith(OPT_IN)}
         # store.py loads the packed transport inside FeatureStore.__init__, only for transport="packed".
-        allowed = {"fslib.fast.packed"} if path.name == "store.py" else set()
+        allowed = {"fslib.fast.transport"} if path.name == "store.py" else set()
         assert opt_in <= allowed, f"{path.name} imports {sorted(opt_in - allowed)}"
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import redis
 
-from fslib.keys import check_entity_ids
+from fslib.checks import check_entity_ids
 from fslib.lab.bench import (
     LatencySummary,
     compare_latencies,
@@ -119,7 +119,7 @@ def test_profile_calls_counts_per_call_and_names_the_area_of_each_function(singl
     assert list(frame.columns) == ["function", "area", "calls", "own_ms", "share"]
     assert frame["own_ms"].is_monotonic_decreasing and frame["share"].sum() == pytest.approx(1.0)
     rows = frame.set_index("function")
-    ours = rows.loc[rows.index.str.startswith("fslib/keys.py:") & rows.index.str.endswith(" check_entity_ids")]
+    ours = rows.loc[rows.index.str.startswith("fslib/checks.py:") & rows.index.str.endswith(" check_entity_ids")]
     assert ours["area"].tolist() == ["fslib"] and ours["calls"].tolist() == [1.0]  # once per profiled call
     ping = rows.loc[rows.index.str.endswith(" ping")]
     assert ping["area"].tolist() == ["redis-py"] and ping["calls"].tolist() == [1.0]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import random
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -13,10 +15,11 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 import fslib
-from fslib import DEFAULT_SCHEMA, FeatureStore, synthesize_users
-from fslib.store import Transport
+from fslib import DEFAULT_SCHEMA, FeatureStore, streaming_features, synthesize_users
+from fslib.core import Transport
 
 from counting import CountingConnection
+from stored import stored_row
 
 BATCH = DEFAULT_SCHEMA.batch_names
 # Multi-byte text, RESP's own separators and an empty value must all survive the hand-made encoding.
@@ -38,7 +41,7 @@ def test_bulk_load_writes_what_a_redis_py_pipeline_writes(
     assert store.bulk_load(users, ttl_seconds=700, chunk_size=10) == 58
     pipe = client.pipeline(transaction=False)
     for entity_id, features in users:
-        pipe.hset(reference.key_for(entity_id), mapping={k: fslib.schema.encode_value(v) for k, v in features.items()})
+        pipe.hset(reference.key_for(entity_id), mapping=stored_row(features))
         pipe.expire(reference.key_for(entity_id), 700)
     pipe.execute()
     for entity_id, features in users:
@@ -47,7 +50,7 @@ def test_bulk_load_writes_what_a_redis_py_pipeline_writes(
         assert 690 <= client.ttl(ours) <= 700 and 690 <= client.ttl(theirs) <= 700
         no_field_ttls = [-1 if name in features else -2 for name in BATCH]  # -2: a field never written
         assert client.httl(ours, *BATCH) == client.httl(theirs, *BATCH) == no_field_ttls
-    assert client.hgetall(store.key_for("odd-ü")) == {k: fslib.schema.encode_value(v) for k, v in ODD_ROW.items()}
+    assert client.hgetall(store.key_for("odd-ü")) == stored_row(ODD_ROW)
 
 
 @pytest.mark.single_server
@@ -106,14 +109,45 @@ def test_a_container_with_a_bad_last_row_writes_nothing(store: FeatureStore, sha
 def test_a_stream_with_a_bad_row_says_how_much_was_written_and_a_rerun_fixes_it(store: FeatureStore) -> None:
     users = synthesize_users(300)
     bad = iter([*users, ("u9999", {"avg_amount_30d": float("nan")})])  # one-shot, bad row last
-    with pytest.raises(ValueError, match=r"'u9999'.*288 entities were written before it"):
+    with pytest.raises(ValueError, match=r"(?s)'u9999'.*288 entities were written before it"):
         store.bulk_load(bad, chunk_size=32)  # 9 whole chunks of 32; the bad row's chunk is not sent
     assert store.count_entities() == 288 and store.stats().batch_writes == 288
     assert store.bulk_load(iter(users), chunk_size=32) == 300  # idempotent: the same state again
     assert store.batch_get_features(users.ids, BATCH) == {
-        entity_id: {name: fslib.schema.encode_value(value) for name, value in features.items()}
-        for entity_id, features in users
+        entity_id: stored_row(features) for entity_id, features in users
     }
+
+
+READER_ERRORS = {
+    "json": lambda: json.JSONDecodeError("Expecting value", "{oops", 1),
+    "unicode": lambda: UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte"),
+    "own": lambda: LookupError("the reader's own error"),
+}
+
+
+@pytest.mark.parametrize("path", ["bulk_load", "update_streaming_many"])
+@pytest.mark.parametrize("kind", sorted(READER_ERRORS))
+def test_a_readers_own_error_keeps_its_type_and_traceback_and_says_how_much_was_written(
+    store: FeatureStore, path: str, kind: str
+) -> None:
+    error = READER_ERRORS[kind]()
+    rng = random.Random(3)
+    rows = synthesize_users(50) if path == "bulk_load" else [(f"u{i}", streaming_features(rng)) for i in range(50)]
+
+    def reader() -> Iterator[tuple[str, dict[str, Any]]]:
+        for index, row in enumerate(rows):
+            if index == 25:  # chunk 3 is being read: chunks 1 and 2 went out
+                raise error
+            yield row
+
+    with pytest.raises(type(error)) as caught:
+        getattr(store, path)(reader(), chunk_size=10)
+    assert caught.value is error  # the reader's own exception, not a copy rebuilt from its message
+    assert caught.value.__notes__ == [
+        "20 entities were written before it; fix the cause and run the write again (it writes the same values)"
+    ]
+    assert any(entry.name == "reader" for entry in caught.traceback)  # where it was raised, still there
+    assert store.count_entities() == 20
 
 
 def test_an_error_mid_load_raises_and_leaves_the_pool_usable(store: FeatureStore, client: redis.Redis) -> None:
@@ -164,7 +198,7 @@ def test_bulk_load_writes_everything_after_a_dropped_connection(
             assert any("connection lost" in r.message for r in caplog.records)
         for entity_id, features in users:
             key = store.key_for(entity_id)
-            assert client.hgetall(key) == {k: fslib.schema.encode_value(v) for k, v in features.items()}
+            assert client.hgetall(key) == stored_row(features)
             assert 890 <= client.ttl(key) <= 900
     finally:
         store.reset()
@@ -190,5 +224,23 @@ def test_a_restart_during_a_load_is_reported_and_a_rerun_restores_everything(tra
             assert store.count_entities() < 2000  # what went before the restart is gone
             assert store.bulk_load(users, chunk_size=100) == 2000  # idempotent: the fix is to run it again
             assert store.count_entities() == 2000
+        finally:
+            client.close()
+
+
+@pytest.mark.parametrize("transport", ["pipeline", "packed"])
+def test_a_key_evicted_between_hset_and_expire_is_an_invariant_error_on_both_transports(transport: Transport) -> None:
+    # allkeys-random evicts before every command once memory is full, the EXPIRE's own key among them; a
+    # tenacity of 100 makes it evict right there, never later from a timer (as it may on a busy machine).
+    evicting = ["--maxmemory-policy", "allkeys-random", "--maxmemory-eviction-tenacity", "100"]
+    with fslib.local.EmbeddedRedis(extra_args=evicting) as server:
+        client = fslib.connect(server.url)
+        try:
+            client.config_set("maxmemory", int(client.info("memory")["used_memory"]) + 1_000_000)
+            store = FeatureStore(client, key_prefix="evict:", transport=transport)
+            padded = ((entity_id, {**row, "padding": "x" * 2000}) for entity_id, row in synthesize_users(20_000))
+            with pytest.raises(fslib.InvariantError, match=r"EXPIRE did not give \d+ of 200 entities their key TTL"):
+                store.bulk_load(padded)
+            assert int(client.info("stats")["evicted_keys"]) > 0
         finally:
             client.close()

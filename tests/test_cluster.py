@@ -13,11 +13,12 @@ from redis.retry import Retry
 
 import fslib
 from fslib import FeatureStore, RedisVersionError, hash_tag_prefix, key_placement, mask_url, synthesize_users
+from fslib.core import Transport
 from fslib.keys import slot_of
 from fslib.local import LocalCluster
-from fslib.store import Transport
 
 from counting import CountingConnection
+from stored import stored_row
 from system_deps import OLD_REDIS, needs_old_redis
 
 NAMES = ["risk_segment", "tx_count_7d", "tx_count_5m"]
@@ -181,7 +182,7 @@ def test_a_batch_read_during_resharding_follows_moved_and_ask(
     transport: Transport,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="fslib.fast.packed")
+    caplog.set_level(logging.DEBUG, logger="fslib.fast.cluster")
 
     def fell_back() -> bool:
         """Whether the reads since the last call left the per-node path for the cluster pipeline."""
@@ -235,7 +236,7 @@ def test_a_bulk_load_during_resharding_falls_back_and_writes_everything(
     transport: Transport,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="fslib.fast.packed")
+    caplog.set_level(logging.DEBUG, logger="fslib.fast.cluster")
     store = FeatureStore(cluster_client, key_prefix=prefix, transport=transport)
     users = synthesize_users(120)
     store.bulk_load(users)
@@ -253,7 +254,7 @@ def test_a_bulk_load_during_resharding_falls_back_and_writes_everything(
         assert "with the cluster pipeline" not in caplog.text  # per node again, by the updated table
         for entity_id, features in users:
             key = store.key_for(entity_id)
-            assert cluster_client.hgetall(key) == {k: fslib.schema.encode_value(v) for k, v in features.items()}
+            assert cluster_client.hgetall(key) == stored_row(features)
             assert 590 <= cluster_client.ttl(key) <= 600
     finally:
         if local_cluster.slot_owner(slot) is not local_cluster.primaries[home]:

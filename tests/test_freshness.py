@@ -3,25 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
+from collections.abc import Iterator
 
 import pytest
 import redis
 
 import fslib
-from fslib import FeatureStatus, FeatureStore
+from fslib import DEFAULT_SCHEMA, FeatureStatus, FeatureStore, synthesize_users
 from fslib.fast import AsyncFeatureStore
-from fslib.freshness import FeatureVectors, feature_vector
+from fslib.freshness import FeatureVectors
 
 from counting import CountingConnection
 from polling import wait_until
 
 NAMES = ["country_iso", "tx_count_7d", "tx_count_5m", "last_device_id", "no_such_feature"]
-P, E, M, X, U = (
+P, E, M, X, U, INVALID = (
     FeatureStatus.PRESENT,
     FeatureStatus.EXPIRED,
     FeatureStatus.MISSING,
     FeatureStatus.ENTITY_MISSING,
     FeatureStatus.UNKNOWN_FEATURE,
+    FeatureStatus.INVALID,
 )
 
 
@@ -71,15 +75,18 @@ def test_a_batch_of_vectors_is_one_round_trip(redis_server: fslib.local.Embedded
         pool.disconnect()
 
 
-def test_a_value_proves_the_entity_exists_whatever_exists_said() -> None:
-    schema = fslib.DEFAULT_SCHEMA
-    # EXISTS ran first and saw nothing; the HMGET after it found a value written in between.
-    vector = feature_vector(schema, "u1", ["country_iso", "tx_count_5m"], 0, ["US", None])
-    assert vector.statuses == {"country_iso": P, "tx_count_5m": E}
-    # Only unknown features asked: no HMGET was sent, only EXISTS.
-    only_unknown = FeatureVectors.from_replies(schema, ["a", "b"], ["nope"], [1, 0])
-    assert [v.statuses["nope"] for v in only_unknown.values()] == [U, U]
-    assert [v.entity_exists for v in only_unknown.values()] == [True, True]  # unknown says nothing of the key
+@pytest.mark.single_server
+def test_only_unknown_features_need_no_round_trip(redis_server: fslib.local.EmbeddedRedis, prefix: str) -> None:
+    pool = redis.ConnectionPool.from_url(redis_server.url, decode_responses=True, connection_class=CountingConnection)
+    store = FeatureStore(redis.Redis(connection_pool=pool), key_prefix=prefix)
+    try:
+        CountingConnection.sends.clear()
+        only_unknown = store.batch_get_feature_vectors(["a", "b"], ["nope"])
+        assert CountingConnection.sends == {}
+        assert [v.statuses["nope"] for v in only_unknown.values()] == [U, U]
+        assert [v.entity_exists for v in only_unknown.values()] == [True, True]  # unknown says nothing of the key
+    finally:
+        pool.disconnect()
 
 
 def test_defaults_must_match_the_feature_type() -> None:
@@ -93,7 +100,7 @@ def test_the_asyncio_store_answers_the_same(store: FeatureStore, redis_server: f
     store.update_streaming("u1", {"tx_count_5m": 4})
 
     async def read() -> FeatureVectors:
-        client = await fslib.fast.connect_async(redis_server.url)
+        client = await fslib.connect_async(redis_server.url)
         try:
             return await AsyncFeatureStore(client, key_prefix=store.key_prefix).batch_get_feature_vectors(
                 ["u1", "u2"], NAMES
@@ -102,3 +109,137 @@ def test_the_asyncio_store_answers_the_same(store: FeatureStore, redis_server: f
             await client.aclose()
 
     assert asyncio.run(read()) == store.batch_get_feature_vectors(["u1", "u2"], NAMES)
+
+
+# -- atomic reads under churn (issue: an entity that "exists" with none of its features) -----------------
+
+CHURN = """
+import sys, time, fslib
+url, cluster, prefix = sys.argv[1], sys.argv[2] == "1", sys.argv[3]
+count, seconds = int(sys.argv[4]), float(sys.argv[5])
+store = fslib.FeatureStore(fslib.connect(url, cluster=cluster), key_prefix=prefix)
+users, keys = dict(fslib.synthesize_users(count)), [store.key_for(e) for e in fslib.synthesize_users(count).ids]
+print("ready", flush=True)
+deadline = time.monotonic() + seconds
+while time.monotonic() < deadline:  # every user deleted, then reloaded whole, over and over
+    store.client.unlink(*keys)
+    store.bulk_load(users)
+"""
+CHURN_USERS = 300
+"""Enough entities that one read spans several of Redis's 16 KB socket reads, between which it serves the churner."""
+
+
+@pytest.fixture
+def churned(store_client: redis.Redis, prefix: str, request: pytest.FixtureRequest) -> Iterator[FeatureStore]:
+    """A store whose users another process deletes and reloads as fast as it can, for the test's duration."""
+    store = FeatureStore(store_client, key_prefix=prefix)
+    cluster = store.cluster
+    url = request.getfixturevalue("local_cluster" if cluster else "redis_server").url
+    churner = subprocess.Popen(
+        [sys.executable, "-c", CHURN, url, "1" if cluster else "0", store.key_prefix, str(CHURN_USERS), "60"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert churner.stdout is not None and churner.stdout.readline().strip() == "ready"
+        assert wait_until(lambda: store.count_entities() > 0)
+        yield store
+    finally:
+        churner.kill()
+        churner.wait()
+        store.reset()
+
+
+def contradictions(vectors: FeatureVectors) -> list[str]:
+    """Entities whose statuses describe no moment: every entity, while it exists, has all its batch features."""
+    bad = []
+    for entity_id, vector in vectors.items():
+        batch = {vector.statuses[name] for name in DEFAULT_SCHEMA.batch_names}
+        if batch != ({P} if vector.entity_exists else {X}):
+            bad.append(f"{entity_id}: {vector.statuses}")
+    return bad
+
+
+READS_UNDER_CHURN = 100
+"""Reads of every user while they churn: a non-atomic EXISTS + HMGET pipeline contradicted itself in about
+1 read of 5 on one server and 1 of 8 on a cluster, so 100 reads leave it no chance to pass."""
+
+
+def test_statuses_never_contradict_themselves_under_churn_from_another_process(churned: FeatureStore) -> None:
+    store, ids = churned, synthesize_users(CHURN_USERS).ids
+    bad: list[str] = []
+    seen = set()
+    for _ in range(READS_UNDER_CHURN):
+        vectors = store.batch_get_feature_vectors(ids, DEFAULT_SCHEMA.names)
+        bad += contradictions(vectors)
+        seen |= {vector.entity_exists for vector in vectors.values()}
+    assert bad == [], f"{len(bad)} contradictory vectors, e.g. {bad[:3]}"
+    assert seen == {True, False}  # the reads really met the churn: entities seen present and deleted
+
+
+@pytest.mark.single_server
+def test_the_asyncio_store_never_contradicts_itself_under_churn(
+    churned: FeatureStore, redis_server: fslib.local.EmbeddedRedis
+) -> None:
+    ids, prefix = synthesize_users(CHURN_USERS).ids, churned.key_prefix
+
+    async def reads() -> tuple[list[str], set[bool]]:
+        client = await fslib.connect_async(redis_server.url)
+        try:
+            reader, bad, seen = AsyncFeatureStore(client, key_prefix=prefix), [], set()
+            for _ in range(READS_UNDER_CHURN):
+                vectors = await reader.batch_get_feature_vectors(ids, DEFAULT_SCHEMA.names)
+                bad += contradictions(vectors)
+                seen |= {vector.entity_exists for vector in vectors.values()}
+            return bad, seen
+        finally:
+            await client.aclose()
+
+    bad, seen = asyncio.run(reads())
+    assert bad == [], f"{len(bad)} contradictory vectors, e.g. {bad[:3]}"
+    assert seen == {True, False}
+
+
+# -- what another tool left under the prefix -------------------------------------------------------------
+
+
+def test_a_stray_key_or_an_unparsable_value_is_invalid_and_the_rest_is_served(store: FeatureStore) -> None:
+    store.bulk_load({"u1": {"country_iso": "US", "account_age_days": 12}, "u3": {"country_iso": "DE"}})
+    store.client.set(store.key_for("u2"), "a string, not a hash")
+    store.client.hset(store.key_for("u3"), "account_age_days", "3.5")  # another tool's float in an int feature
+    names = ["country_iso", "account_age_days", "no_such_feature"]
+    vectors = store.batch_get_feature_vectors(["u1", "u2", "u3"], names)
+
+    assert vectors["u1"].statuses == dict(zip(names, [P, P, U])) and vectors["u1"].errors == {}
+    assert vectors["u2"].statuses == dict(zip(names, [INVALID, INVALID, U])) and vectors["u2"].entity_exists
+    assert vectors["u2"].errors["country_iso"].startswith(f"entity 'u2': the key '{store.key_for('u2')}'")
+    assert "WRONGTYPE" in vectors["u2"].errors["country_iso"]
+    assert (
+        vectors["u3"].statuses == dict(zip(names, [P, INVALID, U])) and vectors["u3"].values["account_age_days"] is None
+    )
+    assert vectors["u3"].errors == {
+        "account_age_days": "entity 'u3': feature 'account_age_days': stored text '3.5' is not an int"
+    }
+    assert vectors["u3"].as_dict()["errors"] == vectors["u3"].errors
+
+
+def test_typed_reads_name_the_entity_feature_and_stored_text(store: FeatureStore) -> None:
+    store.bulk_load({"u1": {"account_age_days": 12}})
+    store.client.hset(store.key_for("u2"), "account_age_days", "3.5")
+    message = r"entity 'u2': feature 'account_age_days': stored text '3.5' is not an int"
+    with pytest.raises(fslib.StoredDataError, match=message):
+        store.get_features("u2", ["account_age_days"], decode=True)
+    with pytest.raises(fslib.StoredDataError, match=message):
+        store.batch_get_features(["u1", "u2"], ["account_age_days"], decode=True)
+    with pytest.raises(fslib.StoredDataError, match=message):
+        store.batch_get_frame(["u1", "u2"], ["account_age_days"])
+    assert store.batch_get_features(["u1", "u2"], ["account_age_days"]) == {  # as text, nothing to parse
+        "u1": {"account_age_days": "12"},
+        "u2": {"account_age_days": "3.5"},
+    }
+
+    store.client.set(store.key_for("u3"), "a string")
+    with pytest.raises(fslib.StoredDataError, match=r"entity 'u3': the key '.*u3' holds no feature hash"):
+        store.batch_get_features(["u1", "u3"], ["account_age_days"])
+    with pytest.raises(fslib.StoredDataError, match=r"entity 'u3': the key '.*u3' holds no feature hash"):
+        store.inspect("u3")

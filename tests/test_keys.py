@@ -8,7 +8,8 @@ from redis.cluster import RedisCluster
 
 import fslib
 from fslib import FeatureStore, StreamingWorker, hash_tag_prefix, synthesize_users
-from fslib.keys import check_entity_id, entity_id_of
+from fslib.checks import check_entity_id
+from fslib.keys import entity_id_of
 
 from polling import wait_until
 

@@ -126,7 +126,7 @@ def test_update_streaming_many_checks_every_row_before_the_first_write(store: Fe
 
 def test_the_asyncio_store_refuses_the_same_ttls(redis_server: fslib.local.EmbeddedRedis) -> None:
     async def check() -> None:
-        client = await fslib.fast.connect_async(redis_server.url)
+        client = await fslib.connect_async(redis_server.url)
         try:
             with pytest.raises(ValueError, match="at most"):
                 AsyncFeatureStore(client, streaming_ttl_seconds=EPOCH_SECONDS)

@@ -1,4 +1,4 @@
-"""Pre-encoded batch reads (fslib.fast.packed): the same replies as redis-py, one write, a clean pool after errors."""
+"""Pre-encoded batches (fslib.fast): the same replies as redis-py, one write, a clean pool after errors."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from redis.retry import Retry
 
 import fslib
 from fslib import DEFAULT_SCHEMA, FeatureStore, synthesize_users
-from fslib.fast.packed import execute_packed, execute_packed_async, pack_bulk_load, pack_hmgets
+from fslib.fast.resp import pack_bulk_load, pack_hmgets
+from fslib.fast.transport import execute_packed, execute_packed_async
 
 from counting import CountingConnection
 from polling import wait_until
@@ -26,11 +27,11 @@ ODD_FIELDS = {"país": "España", "line\r\nbreak": "a\r\nb", "emoji 🚀": "✓"
 
 
 def plain_rows(client: Any, keys: list[str], fields: list[str]) -> list[Any]:
-    """The reference: redis-py's own pipeline of HMGETs."""
+    """The reference: redis-py's own pipeline of HMGETs (error replies in place)."""
     pipe = client.pipeline(transaction=False)
     for key in keys:
         pipe.hmget(key, fields)
-    return pipe.execute()
+    return pipe.execute(raise_on_error=False)
 
 
 def packed_rows(client: Any, keys: list[str], fields: list[str]) -> list[Any]:
@@ -148,7 +149,7 @@ def test_batch_reads_run_on_a_read_only_replica(
         primary.reset()
 
 
-def test_an_error_reply_is_raised_after_every_reply_is_read(
+def test_an_error_reply_stands_in_its_place_and_every_reply_is_read(
     redis_server: fslib.local.EmbeddedRedis, prefix: str
 ) -> None:
     # One connection only: a reply left unread would be the answer to the next read.
@@ -158,8 +159,10 @@ def test_an_error_reply_is_raised_after_every_reply_is_read(
     client.set(keys[1], "not a hash")
     client.hset(keys[2], "f", "2")
     try:
-        with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
-            packed_rows(client, keys, ["f"])
+        got = packed_rows(client, keys, ["f"])
+        assert got[0] == ["1"] and got[2:] == [["2"], [None]]
+        assert isinstance(got[1], redis.ResponseError) and "WRONGTYPE" in str(got[1])
+        assert [type(row) for row in got] == [type(row) for row in plain_rows(client, keys, ["f"])]
         assert packed_rows(client, [keys[2], keys[0]], ["f"]) == [["2"], ["1"]]
         assert client.ping()
     finally:
@@ -199,8 +202,8 @@ def test_asyncio_replies_and_error_handling_match(
     async def main() -> tuple[list[Any], list[Any]]:
         client = redis.asyncio.Redis.from_url(redis_server.url, decode_responses=True, max_connections=1)
         try:
-            with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
-                await execute_packed_async(client, pack_hmgets(odd_keys, fields, client.get_encoder()), len(odd_keys))
+            got = await execute_packed_async(client, pack_hmgets(odd_keys, fields, client.get_encoder()), len(odd_keys))
+            assert isinstance(got[2], redis.ResponseError) and "WRONGTYPE" in str(got[2])
             readable = [odd_keys[i] for i in (0, 1, 3)]
             return readable, await execute_packed_async(client, pack_hmgets(readable, fields, client.get_encoder()), 3)
         finally:
@@ -220,7 +223,7 @@ def test_an_asyncio_read_cut_off_mid_request_is_retried_or_raised(
         return await execute_packed_async(client, pack_hmgets([key], ["f"], client.get_encoder()), 1)
 
     async def main() -> None:
-        retrying = await fslib.fast.connect_async(redis_server.url, socket_timeout=0.2)
+        retrying = await fslib.connect_async(redis_server.url, socket_timeout=0.2)
         once = redis.asyncio.Redis.from_url(
             redis_server.url, decode_responses=True, socket_timeout=0.2, retry=AsyncRetry(NoBackoff(), 0)
         )

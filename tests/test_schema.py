@@ -6,8 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fslib import DEFAULT_SCHEMA, FeatureKind, FeatureSpec, Schema
-from fslib.schema import decode_value, encode_value
+from fslib import DEFAULT_SCHEMA, FeatureKind, FeatureSpec, FeatureStore, Schema, StoredDataError
+from fslib.schema import decode_value, to_storable
+
+from stored import stored_text
 
 
 @pytest.mark.parametrize(
@@ -24,37 +26,50 @@ from fslib.schema import decode_value, encode_value
         ("", ""),
     ],
 )
-def test_encode_value_uses_the_seed_encoding(value: object, text: str) -> None:
-    assert encode_value(value) == text
+def test_redis_stores_the_seed_encoding(store: FeatureStore, value: object, text: str) -> None:
+    store.bulk_load({"u1": {"any_feature": value}})  # a feature the schema does not know: any type goes
+    assert store.client.hget(store.key_for("u1"), "any_feature") == text == stored_text(value)
 
 
 @pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf, np.float64("nan")])
-def test_encode_value_refuses_nan_and_inf(value: float) -> None:
+def test_nan_and_inf_are_refused(value: float) -> None:
     with pytest.raises(ValueError, match="NaN/inf"):
-        encode_value(value)
+        to_storable(value)
 
 
 @pytest.mark.parametrize("value", [[1], {"a": 1}, b"bytes", object()])
-def test_encode_value_refuses_unsupported_types(value: object) -> None:
+def test_unsupported_types_are_refused(value: object) -> None:
     with pytest.raises(TypeError, match="unsupported feature value type"):
-        encode_value(value)
+        to_storable(value)
 
 
 @pytest.mark.parametrize("value", [None, pd.NA])
-def test_encode_value_calls_a_missing_value_missing(value: object) -> None:
+def test_a_missing_value_is_called_missing(value: object) -> None:
     with pytest.raises(TypeError, match="missing value"):
-        encode_value(value)
+        to_storable(value)
 
 
 @pytest.mark.parametrize(("value", "dtype"), [(True, bool), (False, bool), (7, int), (92.4, float), ("x", str)])
-def test_decode_inverts_encode(value: object, dtype: type) -> None:
-    decoded = decode_value(encode_value(value), dtype)
+def test_decode_inverts_the_stored_text(value: object, dtype: type) -> None:
+    decoded = decode_value(stored_text(value), dtype)
     assert decoded == value and type(decoded) is dtype
 
 
-def test_decode_refuses_a_bad_boolean() -> None:
-    with pytest.raises(ValueError, match="not a boolean"):
-        decode_value("yes", bool)
+@pytest.mark.parametrize(
+    ("text", "dtype", "words"),
+    [("yes", bool, "a boolean"), ("3.5", int, "an int"), ("", int, "an int"), ("nan", float, "a finite float"),
+     ("inf", float, "a finite float"), ("x1", float, "a finite float")],
+)  # fmt: skip
+def test_decode_refuses_text_fslib_never_writes(text: str, dtype: type, words: str) -> None:
+    with pytest.raises(ValueError, match=f"stored text {text!r} is not {words}"):
+        decode_value(text, dtype)
+
+
+def test_a_typed_decode_names_the_entity_feature_and_stored_text() -> None:
+    with pytest.raises(
+        StoredDataError, match=r"entity 'u7': feature 'account_age_days': stored text '3.5' is not an int"
+    ):
+        DEFAULT_SCHEMA.decode({"country_iso": "US", "account_age_days": "3.5"}, "u7")
 
 
 def test_default_schema_is_the_seeds_six_batch_and_five_streaming_features() -> None:

@@ -12,8 +12,9 @@ from redis.retry import Retry
 
 import fslib
 from fslib import RedisVersionError, mask_url
-from fslib.connection import check_url, parse_version, require_version
+from fslib.connection import parse_version, require_version
 from fslib.local import EmbeddedRedis, free_port
+from fslib.urls import check_url
 
 from system_deps import OLD_REDIS, needs_old_redis
 

@@ -13,6 +13,7 @@ from fslib.checks import check_field_ttl_codes
 from fslib.local import free_port
 
 from polling import wait_until
+from stored import stored_row
 
 BATCH = DEFAULT_SCHEMA.batch_names
 STREAMING = DEFAULT_SCHEMA.streaming_names
@@ -64,7 +65,7 @@ def test_bulk_load_writes_every_field_with_a_key_ttl_and_no_field_ttl(
     assert store.count_entities() == 40
     for entity_id, features in users:
         key = store.key_for(entity_id)
-        assert client.hgetall(key) == {name: fslib.schema.encode_value(v) for name, v in features.items()}
+        assert client.hgetall(key) == stored_row(features)
         assert 590 <= client.ttl(key) <= 600
         assert client.httl(key, *BATCH) == [-1] * len(BATCH)
 

@@ -17,11 +17,11 @@ from redis.cluster import RedisCluster
 import fslib
 from fslib import DEFAULT_SCHEMA, FeatureStore, synthesize_users
 from fslib.local import EmbeddedRedis, LocalCluster
-from fslib.schema import encode_value
 from fslib.synth import SyntheticUsers
 from fslib.worker import StreamingWorker, WorkerStats, WorkerStatus, _describe_client, next_slot, reset_store
 
 from polling import wait_until
+from stored import stored_row
 
 BATCH = DEFAULT_SCHEMA.batch_names
 STREAMING = DEFAULT_SCHEMA.streaming_names
@@ -200,7 +200,7 @@ def test_streaming_fields_expire_while_batch_fields_remain(store: FeatureStore) 
         assert wait_until(lambda: not any(streaming_snapshot(store, users.ids).values()), timeout=10.0)
         # Paused long past the TTL: the streaming layer is gone, the batch layer is intact.
         batch = store.batch_get_features(users.ids, BATCH)
-        assert batch == {e: {name: encode_value(v) for name, v in f.items()} for e, f in users}
+        assert batch == {e: stored_row(f) for e, f in users}
     assert store.count_entities() == 5
 
 

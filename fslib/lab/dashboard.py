@@ -25,7 +25,8 @@ import ipywidgets as w
 import pandas as pd
 
 from fslib.checks import check_feature_names
-from fslib.connection import connect, mask_url, resolve_url
+from fslib.connection import connect, resolve_url
+from fslib.inspection import EntityInspection
 from fslib.lab.dashboard_view import (
     DashboardView,
     describe_error,
@@ -38,8 +39,10 @@ from fslib.lab.dashboard_view import (
 )
 from fslib.lab.widgets import Refresher, plural
 from fslib.schema import FeatureValue
-from fslib.store import EntityInspection, FeatureStore, StoreStats
+from fslib.stats import StoreStats
+from fslib.store import FeatureStore
 from fslib.synth import entity_id, synthesize_users
+from fslib.urls import mask_url
 from fslib.worker import StreamingWorker, WorkerStats, WorkerStatus, reset_store
 
 __all__ = [

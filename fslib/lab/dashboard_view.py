@@ -18,9 +18,9 @@ import ipywidgets as w
 import pandas as pd
 import redis
 
-from fslib.connection import mask_url
 from fslib.errors import FeatureStoreError
 from fslib.lab.widgets import WorkerControls, plural
+from fslib.urls import mask_url
 
 if TYPE_CHECKING:
     from fslib.lab.dashboard import Dashboard, DashboardState, MaterializeResult, ReadResult

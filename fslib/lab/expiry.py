@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
+from fslib.checks import check_entity_ids
 from fslib.freshness import FeatureVectors
-from fslib.keys import check_entity_ids
 from fslib.store import FeatureStore
 
 if TYPE_CHECKING:

@@ -12,9 +12,10 @@ from collections.abc import Callable, Sequence
 import redis
 import uvicorn
 
-from fslib.connection import connect, mask_url, resolve_url
+from fslib.connection import connect, resolve_url
 from fslib.errors import RedisVersionError
 from fslib.serve.app import create_app
+from fslib.urls import mask_url
 
 __all__ = ["main", "parser"]
 

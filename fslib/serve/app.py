@@ -11,15 +11,16 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from fslib.checks import check_ttl
-from fslib.connection import connect, mask_url, resolve_url
+from fslib.checks import check_prefix, check_ttl
+from fslib.connection import connect, connect_async, resolve_url
+from fslib.core import Transport
 from fslib.errors import LoadInterruptedError
-from fslib.fast import AsyncFeatureStore, connect_async
-from fslib.keys import check_prefix
+from fslib.fast import AsyncFeatureStore
 from fslib.schema import DEFAULT_SCHEMA, Schema
 from fslib.serve.models import MAX_BODY_BYTES
 from fslib.serve.routes import Services, router
-from fslib.store import FeatureStore, Transport
+from fslib.store import FeatureStore
+from fslib.urls import mask_url
 from fslib.worker import StreamingWorker
 
 __all__ = ["BodyLimit", "create_app"]

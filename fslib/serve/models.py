@@ -11,10 +11,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
-from fslib.checks import MAX_TTL_SECONDS
+from fslib.checks import MAX_TTL_SECONDS, check_entity_id
 from fslib.freshness import FeatureStatus
 from fslib.inspection import EntityInspection
-from fslib.keys import check_entity_id
 from fslib.schema import FeatureValue, Schema
 from fslib.stats import StoreStats
 from fslib.worker import WorkerStats, WorkerStatus

@@ -1,0 +1,316 @@
+"""StoreCore: everything a feature store does that does not touch the socket, written once.
+
+:class:`fslib.FeatureStore` (redis-py) and :class:`fslib.fast.AsyncFeatureStore`
+(``redis.asyncio``) inherit it and keep only their redis-py calls: the settings
+and their checks, keys, counters, the choice between ``HSETEX`` and
+``MULTI``, what each read asks Redis for, and how replies become results all
+live here, so the two stores cannot drift apart. The defaults of every entry
+point (stores, worker, CLIs, HTTP server, dashboard) are defined here too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
+
+from fslib.checks import (
+    check_entity_id,
+    check_entity_ids,
+    check_feature_names,
+    check_field_ttl_codes,
+    check_prefix,
+    check_ttl,
+)
+from fslib.connection import parse_version
+from fslib.errors import StoredDataError
+from fslib.freshness import FeatureVectors, VectorRead, unreadable_key
+from fslib.rows import CheckedChunks, EncodedRow, Rows
+from fslib.schema import DEFAULT_SCHEMA, EncodedFields, FeatureKind, FeatureValue, Schema
+from fslib.stats import Counters, StoreStats
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "DEFAULT_BATCH_TTL_SECONDS",
+    "DEFAULT_CHUNK_SIZE",
+    "DEFAULT_KEY_PREFIX",
+    "DEFAULT_STREAMING_TTL_SECONDS",
+    "ClientT",
+    "ReadPlan",
+    "StoreCore",
+    "StreamingWrite",
+    "Transport",
+    "hsetex_available",
+]
+
+DEFAULT_KEY_PREFIX = "fs:user:"
+"""Where the Redis docs demo keeps its users: ``fs:user:{id}``."""
+DEFAULT_BATCH_TTL_SECONDS = 24 * 60 * 60
+"""Key-level TTL of a bulk load: the demo's daily batch cycle (choose about twice your refresh interval)."""
+DEFAULT_STREAMING_TTL_SECONDS = 5 * 60
+"""Field TTL of a streaming write: the demo's five minutes."""
+DEFAULT_CHUNK_SIZE = 200
+"""Entities per round trip of a bulk load or a many-entity streaming write.
+
+Larger chunks barely raise throughput (the client's Python work is the limit)
+and only grow the buffers; Redis serves other clients between the pieces of a
+chunk it reads off the socket (16 KB at a time) either way (``make bench``,
+"bulk load" and "reader during bulk load").
+"""
+
+Transport = Literal["pipeline", "packed"]
+"""How batches travel: redis-py pipelines, or :mod:`fslib.fast` pre-encoded buffers."""
+StreamingWrite = Literal["auto", "hsetex", "multi"]
+"""How streaming writes give fields their TTL: ``HSETEX`` (Redis 8), ``HSET`` + ``HEXPIRE`` in ``MULTI`` (7.4)."""
+
+
+def hsetex_available(version: str) -> bool:
+    """Whether a server of this ``redis_version`` has ``HSETEX`` (Redis >= 8.0)."""
+    return parse_version(version)[:1] >= (8,)
+
+
+@dataclass(frozen=True)
+class ReadPlan:
+    """What a batch read asks for: the checked ids, their keys and the feature names.
+
+    ``keys`` is empty when no names were asked for: nothing to send, no round trip.
+    """
+
+    ids: list[str]
+    keys: list[str]
+    names: list[str]
+
+
+ClientT = TypeVar("ClientT")
+"""The kind of redis-py client a store talks through (sync or asyncio)."""
+
+
+class StoreCore(Generic[ClientT]):
+    """The settings, checks, plans and result shaping shared by the sync and the asyncio store.
+
+    Args:
+        client: The redis-py client, with ``decode_responses=True`` (each store says which kind).
+        key_prefix: Every entity lives at ``key_prefix + entity_id``.
+        batch_ttl_seconds: Key-level TTL of bulk loads and batch-feature refreshes (the batch cycle).
+        streaming_ttl_seconds: Field TTL of streaming writes.
+        schema: Feature types and kinds, for checks and typed reads.
+        streaming_write: ``"hsetex"`` (one atomic ``HSETEX``, Redis >= 8.0),
+            ``"multi"`` (``HSET`` + ``HEXPIRE`` in ``MULTI/EXEC``, Redis 7.4), or
+            ``"auto"`` to pick by server version (asked once, on the first streaming write).
+        transport: ``"pipeline"`` (redis-py pipelines) or ``"packed"``
+            (pre-encoded buffers from :mod:`fslib.fast`; same commands and answers, faster).
+
+    Raises:
+        ValueError, TypeError: A TTL is not a whole number of seconds from 1 to 365 days,
+            the prefix is empty or does not end with ``:``, or a mode is unknown.
+    """
+
+    def __init__(
+        self,
+        client: ClientT,
+        key_prefix: str = DEFAULT_KEY_PREFIX,
+        batch_ttl_seconds: int = DEFAULT_BATCH_TTL_SECONDS,
+        streaming_ttl_seconds: int = DEFAULT_STREAMING_TTL_SECONDS,
+        *,
+        schema: Schema = DEFAULT_SCHEMA,
+        streaming_write: StreamingWrite = "auto",
+        transport: Transport = "pipeline",
+    ) -> None:
+        if streaming_write not in ("auto", "hsetex", "multi"):
+            raise ValueError(f"streaming_write must be 'auto', 'hsetex' or 'multi', got {streaming_write!r}")
+        if transport not in ("pipeline", "packed"):
+            raise ValueError(f"transport must be 'pipeline' or 'packed', got {transport!r}")
+        self._check_client(client)
+        self.client = client
+        self.key_prefix = check_prefix(key_prefix)
+        self.batch_ttl_seconds = check_ttl(batch_ttl_seconds, "batch_ttl_seconds")
+        self.streaming_ttl_seconds = check_ttl(streaming_ttl_seconds, "streaming_ttl_seconds")
+        self.schema = schema
+        self.streaming_write = streaming_write
+        self.transport = transport
+        self._hsetex: bool | None = None if streaming_write == "auto" else streaming_write == "hsetex"
+        self._counters = Counters()
+        self._packed = self._packed_transport() if transport == "packed" else None
+
+    def _check_client(self, client: ClientT) -> None:
+        """Refuse a client this store cannot talk through (the asyncio store takes no sync client)."""
+
+    def _packed_transport(self) -> Any:
+        """The :mod:`fslib.fast` transport for this store's client (each store says which)."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(key_prefix={self.key_prefix!r}, batch_ttl_seconds={self.batch_ttl_seconds}, "
+            f"streaming_ttl_seconds={self.streaming_ttl_seconds}, transport={self.transport!r})"
+        )
+
+    def key_for(self, entity_id: str) -> str:
+        """The Redis key of one entity.
+
+        Raises:
+            TypeError, ValueError: ``entity_id`` is not a non-empty string (or integer).
+        """
+        return self.key_prefix + check_entity_id(entity_id)
+
+    def stats(self) -> StoreStats:
+        """A snapshot of the cumulative read/write counters (thread-safe)."""
+        return self._counters.snapshot()
+
+    def reset_stats(self) -> None:
+        """Set every counter back to zero."""
+        self._counters.reset()
+
+    # -- writes ------------------------------------------------------------------
+
+    def _ttl(self, ttl_seconds: int | None, default: int) -> int:
+        return default if ttl_seconds is None else check_ttl(ttl_seconds)
+
+    def _chunks(self, rows: Rows, kind: FeatureKind, chunk_size: int, progress: bool) -> CheckedChunks:
+        """``rows`` checked for a ``kind`` write, each acknowledged chunk counted."""
+        return CheckedChunks(
+            rows,
+            self.schema,
+            kind,
+            self.key_prefix,
+            chunk_size=chunk_size,
+            progress=progress,
+            on_acknowledged=lambda entities: self._counters.wrote(kind.value, entities),
+        )
+
+    def _batch_field(self, entity_id: str, name: str, value: FeatureValue) -> tuple[str, EncodedFields]:
+        """The checked key and field of :meth:`~fslib.FeatureStore.update_batch_feature`."""
+        return self.key_for(entity_id), self.schema.encode({name: value}, FeatureKind.BATCH, entity_id)
+
+    def _streaming_write(
+        self, entity_id: str, fields: Mapping[str, FeatureValue], ttl_seconds: int | None
+    ) -> tuple[str, EncodedFields, int]:
+        """The checked key, fields and TTL of one streaming write (empty fields: nothing to write)."""
+        key = self.key_for(entity_id)
+        ttl = self._ttl(ttl_seconds, self.streaming_ttl_seconds)
+        return key, self.schema.encode(fields, FeatureKind.STREAMING, entity_id), ttl
+
+    def _check_ttl_codes(self, rows: Sequence[EncodedRow], codes: Sequence[Sequence[int]]) -> None:
+        """Check every entity's field-TTL codes (``HSETEX``'s one, or ``HEXPIRE``'s one per field).
+
+        Raises:
+            InvariantError: Redis did not give every field its TTL.
+        """
+        command = "HSETEX" if self._hsetex else "HEXPIRE"
+        for (key, fields), entity_codes in zip(rows, codes):
+            check_field_ttl_codes(command, key, list(fields), entity_codes)
+
+    def _streamed(self, key: str, fields: EncodedFields, codes: Sequence[int]) -> None:
+        """Check one streaming write's field-TTL codes, then count it.
+
+        Raises:
+            InvariantError: Redis did not give every field its TTL.
+        """
+        self._check_ttl_codes([(key, fields)], [codes])
+        self._counters.wrote("streaming", 1)
+
+    def _transactions(self, chunk: list[EncodedRow], cluster: bool) -> list[list[EncodedRow]]:
+        """The ``MULTI`` blocks of a Redis 7.4 streaming chunk: the whole chunk, or one per entity on a cluster.
+
+        A transaction cannot span hash slots, and each entity's key has its own.
+        """
+        return [[row] for row in chunk] if cluster else [chunk]
+
+    # -- reads ---------------------------------------------------------------------
+
+    def _read_plan(self, entity_ids: Sequence[str], names: Sequence[str]) -> ReadPlan:
+        """Checked ids and names, and the keys to send ``HMGET`` to (none without names).
+
+        Raises:
+            TypeError, ValueError: A bad id or name.
+        """
+        ids, wanted = check_entity_ids(entity_ids), check_feature_names(names)
+        prefix = self.key_prefix
+        return ReadPlan(ids, [prefix + entity_id for entity_id in ids] if wanted else [], wanted)
+
+    def _found(self, read: ReadPlan, rows: Sequence[Any], decode: bool) -> dict[str, dict[str, Any]]:
+        """Each ``HMGET`` reply as name -> value, without the missing (None) values, typed when ``decode``.
+
+        Raises:
+            StoredDataError: An entity's key is not a hash, or (``decode``) a stored value is not its type.
+        """
+        if not read.keys:
+            return {entity_id: {} for entity_id in read.ids}
+        names = read.names
+        try:
+            found = {
+                entity_id: {name: value for name, value in zip(names, row) if value is not None}
+                for entity_id, row in zip(read.ids, rows)
+            }
+        except TypeError:  # an error reply (WRONGTYPE) stands where a row should be, and is no sequence
+            raise self._unreadable(read, rows) from None
+        if decode:
+            found = {entity_id: self.schema.decode(fields, entity_id) for entity_id, fields in found.items()}
+        self._counters.read(len(read.ids), sum(map(len, found.values())))
+        return found
+
+    def _unreadable(self, read: ReadPlan, rows: Sequence[Any]) -> StoredDataError:
+        """The error naming the first entity whose reply was an error instead of a row."""
+        entity_id, key, error = next(
+            (i, k, r) for i, k, r in zip(read.ids, read.keys, rows) if isinstance(r, Exception)
+        )
+        return StoredDataError(f"entity {entity_id!r}: {unreadable_key(key, error)}")
+
+    def _frame(self, read: ReadPlan, found: Mapping[str, Mapping[str, Any]], decode: bool) -> pd.DataFrame:
+        """Batch-read results as a DataFrame: entities as rows, features as columns, ``<NA>`` where missing.
+
+        With ``decode`` the columns get nullable pandas dtypes from the schema
+        (``Int64``, ``Float64``, ``boolean``, ``string``; unknown features stay text).
+
+        Raises:
+            StoredDataError: (``decode``) a stored value is not its feature's type.
+        """
+        import pandas as pd
+
+        rows = [found[entity_id] for entity_id in read.ids]
+        index = pd.Index(read.ids, name="entity_id")
+        data: dict[str, Any] = {}
+        for name in read.names:
+            texts = [row.get(name) for row in rows]
+            spec = self.schema.get(name)
+            if not decode:
+                data[name] = pd.array(texts, dtype=object)
+            elif spec is None or spec.dtype is str:
+                data[name] = pd.array(texts, dtype="string")
+            else:
+                decode_one = self.schema.decode_one
+                values = [None if text is None else decode_one(name, text, i) for text, i in zip(texts, read.ids)]
+                data[name] = pd.array(values, dtype=spec.pandas_dtype)  # type: ignore[call-overload]
+        return pd.DataFrame(data, index=index, columns=read.names)
+
+    def _vector_plan(self, entity_ids: Sequence[str], names: Sequence[str]) -> tuple[list[str], list[str], VectorRead]:
+        """Checked ids, the keys to read (none when no name is known), and the read's plan.
+
+        Raises:
+            TypeError, ValueError: A bad id or name.
+        """
+        ids, wanted = check_entity_ids(entity_ids), check_feature_names(names)
+        read = VectorRead(self.schema, wanted, self.key_prefix)
+        return ids, [self.key_prefix + entity_id for entity_id in ids] if read.fields else [], read
+
+    def _vectors(self, ids: list[str], read: VectorRead, replies: Sequence[Any], *, scripted: bool) -> FeatureVectors:
+        """The vectors of an atomic read: per key ``EXISTS`` and ``HMGET`` replies, or one script reply each.
+
+        Args:
+            ids: The entities, in request order.
+            read: The plan the request was sent with.
+            replies: ``[exists, values, exists, values, ...]`` from one ``MULTI``, or (``scripted``)
+                one ``[exists, values]`` per key; an error reply in place of either.
+            scripted: Which of the two shapes ``replies`` has.
+        """
+        if not read.fields:  # only unknown features: nothing was sent
+            replies, scripted = [[1, []] for _ in ids], True
+        pairs = replies if scripted else zip(replies[::2], replies[1::2])
+        vectors = FeatureVectors()
+        for entity_id, reply in zip(ids, pairs):
+            exists, values = (1, reply) if isinstance(reply, Exception) else reply
+            vectors[entity_id] = read.vector(entity_id, exists, values)
+        self._counters.read(len(ids), vectors.present_count())
+        return vectors

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MIN_REDIS_VERSION",
+    "client_address",
     "connect",
     "connect_async",
     "parse_version",
@@ -105,6 +106,22 @@ def run_ids(client: redis.Redis | RedisCluster) -> dict[str, str] | None:
     except redis.exceptions.NoPermissionError:
         logger.warning("INFO is not allowed for this user: a Redis restart during a load goes unnoticed")
         return None
+
+
+def client_address(client: redis.Redis | RedisCluster) -> str:
+    """Where ``client`` connects, safe to log: ``redis://host:port/db``, never a user name or password.
+
+    A cluster client is named by one node and how many it knows, e.g.
+    ``redis://10.0.0.1:6379 (cluster of 6 nodes)``.
+    """
+    if isinstance(client, RedisCluster):
+        node = client.get_default_node()
+        return f"redis://{node.host}:{node.port} (cluster of {len(client.get_nodes())} nodes)"
+    options = client.connection_pool.connection_kwargs
+    if "path" in options:
+        return f"unix://{options['path']}?db={options.get('db', 0)}"
+    scheme = "rediss" if client.connection_pool.connection_class is redis.SSLConnection else "redis"
+    return f"{scheme}://{options.get('host', 'localhost')}:{options.get('port', 6379)}/{options.get('db', 0)}"
 
 
 def version_in_info(info: dict[str, Any]) -> str:

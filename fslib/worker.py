@@ -21,7 +21,6 @@ from __future__ import annotations
 import enum
 import logging
 import math
-import numbers
 import random
 import threading
 import time
@@ -32,12 +31,12 @@ from typing import Self
 
 import redis
 from redis.backoff import ExponentialBackoff
-from redis.cluster import RedisCluster
 from redis.exceptions import ClusterDownError
 
 from fslib.background import BackgroundThread
-from fslib.checks import check_ttl
-from fslib.store import Client, FeatureStore
+from fslib.checks import check_count, check_seconds, check_ttl
+from fslib.connection import client_address
+from fslib.store import FeatureStore
 from fslib.synth import streaming_features
 
 __all__ = [
@@ -94,38 +93,6 @@ def next_slot(previous: float, now: float, period: float) -> float:
     return previous + (missed + 1) * period
 
 
-def _describe_client(client: Client) -> str:
-    """Where ``client`` connects, safe to log: ``redis://host:port/db``, never a user name or password.
-
-    A cluster client is named by one node and how many it knows, e.g.
-    ``redis://10.0.0.1:6379 (cluster of 6 nodes)``.
-    """
-    if isinstance(client, RedisCluster):
-        node = client.get_default_node()
-        return f"redis://{node.host}:{node.port} (cluster of {len(client.get_nodes())} nodes)"
-    options = client.connection_pool.connection_kwargs
-    if "path" in options:
-        return f"unix://{options['path']}?db={options.get('db', 0)}"
-    scheme = "rediss" if client.connection_pool.connection_class is redis.SSLConnection else "redis"
-    return f"{scheme}://{options.get('host', 'localhost')}:{options.get('port', 6379)}/{options.get('db', 0)}"
-
-
-def _check_positive_seconds(value: object, what: str) -> float:
-    if not isinstance(value, numbers.Real) or isinstance(value, bool):
-        raise TypeError(f"{what} must be a number of seconds, got {value!r}")
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{what} must be a finite number > 0, got {value!r}")
-    return float(value)
-
-
-def _check_users_per_tick(value: object) -> int:
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool):
-        raise TypeError(f"users_per_tick must be an integer, got {value!r}")
-    if value < 1:
-        raise ValueError(f"users_per_tick must be >= 1, got {value}")
-    return int(value)
-
-
 class StreamingWorker(BackgroundThread):
     """A daemon thread writing streaming features on a fixed tick (a :class:`~fslib.background.BackgroundThread`).
 
@@ -166,14 +133,14 @@ class StreamingWorker(BackgroundThread):
             raise TypeError(f"store must be a FeatureStore, got {type(store).__name__}")
         super().__init__()
         self.store = store
-        self.tick_seconds = _check_positive_seconds(tick_seconds, "tick_seconds")
-        self.users_per_tick = _check_users_per_tick(users_per_tick)
+        self.tick_seconds = check_seconds(tick_seconds, "tick_seconds")
+        self.users_per_tick = check_count(users_per_tick, "users_per_tick")
         self.streaming_ttl_seconds = (
             store.streaming_ttl_seconds
             if streaming_ttl_seconds is None
             else check_ttl(streaming_ttl_seconds, "streaming_ttl_seconds")
         )
-        max_backoff = _check_positive_seconds(max_backoff_seconds, "max_backoff_seconds")
+        max_backoff = check_seconds(max_backoff_seconds, "max_backoff_seconds")
         self._backoff = ExponentialBackoff(cap=max_backoff, base=min(self.tick_seconds, max_backoff))
         self._rng = random.Random(seed)
         # One lock guards the pause and in-flight flags, the holds and the stats;
@@ -358,7 +325,7 @@ class StreamingWorker(BackgroundThread):
             self._outage = (time.monotonic(), 1)
             logger.warning(
                 "streaming worker [%s]: Redis at %s is unreachable (%s: %s); ticks fail until it is back",
-                self.store.key_prefix, _describe_client(self.store.client), type(exc).__name__, exc,
+                self.store.key_prefix, client_address(self.store.client), type(exc).__name__, exc,
             )  # fmt: skip
         else:
             self._outage = (self._outage[0], self._outage[1] + 1)
@@ -376,7 +343,7 @@ class StreamingWorker(BackgroundThread):
             # A warning like the start's, so a log that shows one shows the other.
             logger.warning(
                 "streaming worker [%s]: Redis at %s is back after %.1f s (%d failed ticks)",
-                self.store.key_prefix, _describe_client(self.store.client), time.monotonic() - started, failed,
+                self.store.key_prefix, client_address(self.store.client), time.monotonic() - started, failed,
             )  # fmt: skip
 
     def _tick(self) -> None:

@@ -16,9 +16,10 @@ from redis.cluster import RedisCluster
 
 import fslib
 from fslib import DEFAULT_SCHEMA, FeatureStore, synthesize_users
+from fslib.connection import client_address
 from fslib.local import EmbeddedRedis, LocalCluster
 from fslib.synth import SyntheticUsers
-from fslib.worker import StreamingWorker, WorkerStats, WorkerStatus, _describe_client, next_slot, reset_store
+from fslib.worker import StreamingWorker, WorkerStats, WorkerStatus, next_slot, reset_store
 
 from polling import wait_until
 from stored import stored_row
@@ -50,7 +51,7 @@ def streaming_snapshot(store: FeatureStore, ids: list[str]) -> dict[str, dict[st
         ({"tick_seconds": True}, TypeError, "tick_seconds"),
         ({"users_per_tick": 0}, ValueError, "users_per_tick must be >= 1"),
         ({"users_per_tick": -3}, ValueError, "users_per_tick"),
-        ({"users_per_tick": 1.5}, TypeError, "users_per_tick must be an integer"),
+        ({"users_per_tick": 1.5}, TypeError, "users_per_tick must be a whole number"),
         ({"streaming_ttl_seconds": 0}, ValueError, "streaming_ttl_seconds must be > 0"),
         ({"streaming_ttl_seconds": -5}, ValueError, "streaming_ttl_seconds"),
         ({"streaming_ttl_seconds": 1.5}, TypeError, "streaming_ttl_seconds must be an integer"),
@@ -387,7 +388,7 @@ def test_survives_an_outage_and_logs_one_warning_when_it_starts_and_one_when_it_
 def test_the_outage_warning_names_a_cluster_by_a_node(
     cluster_client: RedisCluster, local_cluster: LocalCluster
 ) -> None:
-    described = _describe_client(cluster_client)
+    described = client_address(cluster_client)
     assert described.endswith(f" (cluster of {len(local_cluster.servers)} nodes)")
     assert any(described.startswith(f"redis://127.0.0.1:{port} ") for port in local_cluster.ports)
     assert local_cluster.primaries[0].password not in described

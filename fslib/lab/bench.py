@@ -330,13 +330,9 @@ def compare_latencies(
     for fn in fns.values():
         for _ in range(warmup):
             fn()
-    orders = _round_orders(n * repeats, len(fns))
-    runs: dict[str, list[np.ndarray]] = {name: [] for name in fns}
-    for round_ in range(repeats):
-        samples = _sample_alternating(list(fns.values()), orders[round_ * n : (round_ + 1) * n])
-        for name, row in zip(fns, samples):
-            runs[name].append(row)
-    return LatencyComparison(runs, baseline or next(iter(fns)))
+    calls = list(fns.values())
+    rounds = [_sample_alternating(calls, orders) for orders in _orders_by_round(n, repeats, len(fns))]
+    return _comparison(fns, rounds, baseline)
 
 
 async def compare_latencies_async(
@@ -359,22 +355,33 @@ async def compare_latencies_async(
         for _ in range(warmup):
             if inspect.isawaitable(reply := fn()):
                 await reply
-    orders = _round_orders(n * repeats, len(fns))
-    runs: dict[str, list[np.ndarray]] = {name: [] for name in fns}
     calls = list(fns.values())
     clock = time.perf_counter_ns
-    for round_ in range(repeats):
+    rounds = []
+    for orders in _orders_by_round(n, repeats, len(fns)):
         samples = np.empty((len(calls), n), dtype=np.int64)
         with gc_paused():
-            for i, order in enumerate(orders[round_ * n : (round_ + 1) * n]):
+            for i, order in enumerate(orders):
                 for row in order:
                     start = clock()
                     if inspect.isawaitable(reply := calls[row]()):
                         await reply
                     samples[row, i] = clock() - start
-        for name, row_samples in zip(fns, samples / 1e9):
-            runs[name].append(row_samples)
-    return LatencyComparison(runs, baseline or next(iter(fns)))
+        rounds.append(samples / 1e9)
+    return _comparison(fns, rounds, baseline)
+
+
+def _orders_by_round(n: int, repeats: int, variants: int) -> list[list[list[int]]]:
+    """Each round's ``n`` call orders, all drawn at once (:func:`_round_orders`) so rounds differ."""
+    orders = _round_orders(n * repeats, variants)
+    return [orders[round_ * n : (round_ + 1) * n] for round_ in range(repeats)]
+
+
+def _comparison(fns: Mapping[str, object], rounds: Sequence[np.ndarray], baseline: str | None) -> LatencyComparison:
+    """Rounds of samples (one row per variant, seconds) as a comparison; the first variant is the default baseline."""
+    return LatencyComparison(
+        {name: [samples[row] for samples in rounds] for row, name in enumerate(fns)}, baseline or next(iter(fns))
+    )
 
 
 def _check_compare(fns: Mapping[str, Callable[[], object]], n: object, warmup: object, repeats: object) -> None:

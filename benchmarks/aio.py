@@ -10,13 +10,13 @@ from functools import partial
 import numpy as np
 import redis
 
-from benchmarks.common import Config, Report, latency_rows, ratio
+from benchmarks.common import Config, Report, latency_rows
 from benchmarks.reads import ALL, FIVE, TRANSPORTS, bench_stores
 from fslib import FeatureStore, synthesize_users
 from fslib.connection import connect_async
 from fslib.core import Transport
 from fslib.fast import AsyncFeatureStore
-from fslib.lab.bench import compare_latencies_async, gc_paused
+from fslib.lab.bench import Spread, compare_latencies_async, gc_paused
 
 __all__ = ["sync_vs_asyncio"]
 
@@ -49,11 +49,11 @@ async def _measure(cfg: Config, client: redis.Redis, stores: dict[Transport, Fea
         single = await compare_latencies_async(fns, n=cfg.iterations, warmup=cfg.warmup, repeats=cfg.repeats)
         report.rows += latency_rows(SECTION, "single read, 5 fields", single)
         ratios = {
-            f"get_features {q} ({t})": ratio(single, f"async get_features ({t})", f"sync get_features ({t})", q)
+            f"get_features p{q} ({t})": single.ratio(f"async get_features ({t})", f"sync get_features ({t})", q)
             for t in TRANSPORTS
-            for q in ("p50", "p99")
+            for q in (50, 99)
         }
-        fslib_cost = {t: ratio(single, f"async get_features ({t})", "async raw hmget") for t in TRANSPORTS}
+        fslib_cost = {t: single.ratio(f"async get_features ({t})", "async raw hmget") for t in TRANSPORTS}
 
         ids = synthesize_users(cfg.pick(100, 10)).ids
         fns = {}
@@ -63,15 +63,15 @@ async def _measure(cfg: Config, client: redis.Redis, stores: dict[Transport, Fea
         batch = await compare_latencies_async(fns, n=cfg.iterations, warmup=cfg.warmup, repeats=cfg.repeats)
         report.rows += latency_rows(SECTION, f"batch read, N={len(ids)}, 11 fields", batch, per=len(ids))
         for t in TRANSPORTS:
-            ratios[f"batch_get_features p50 (N={len(ids)}, {t})"] = ratio(
-                batch, f"async batch_get_features ({t})", f"sync batch_get_features ({t})"
+            ratios[f"batch_get_features p50 (N={len(ids)}, {t})"] = batch.ratio(
+                f"async batch_get_features ({t})", f"sync batch_get_features ({t})"
             )
         gain = await _throughput(cfg, stores["pipeline"], astores["pipeline"], report)
     finally:
         await aclient.aclose()
-    for name, (med, _, _) in ratios.items():
-        report.facts[f"asyncio/sync {name}"] = round(med, 3)
-    report.facts[f"asyncio {COROUTINES} coroutines / sync thread, reads per s"] = round(gain[0], 3)
+    for name, measured in ratios.items():
+        report.facts[f"asyncio/sync {name}"] = round(measured.median, 3)
+    report.facts[f"asyncio {COROUTINES} coroutines / sync thread, reads per s"] = round(gain.median, 3)
     report.note(
         "Sync vs asyncio, asyncio/sync ratios (repeat spread): "
         + ", ".join(f"{name} {_spread(r)}" for name, r in ratios.items())
@@ -81,9 +81,7 @@ async def _measure(cfg: Config, client: redis.Redis, stores: dict[Transport, Fea
     )
 
 
-async def _throughput(
-    cfg: Config, store: FeatureStore, astore: AsyncFeatureStore, report: Report
-) -> tuple[float, float, float]:
+async def _throughput(cfg: Config, store: FeatureStore, astore: AsyncFeatureStore, report: Report) -> Spread:
     """Reads/s of COROUTINES concurrent async readers, one async reader, and one sync thread (same reads).
 
     Returns:
@@ -123,10 +121,8 @@ async def _throughput(
             {"section": SECTION, "case": f"throughput, {total} get_features", "variant": name, "repeats": len(values),
              "reads_per_s": float(np.median(values))}
         )  # fmt: skip
-    gains = [c / s for c, s in zip(rates[f"async, {COROUTINES} coroutines"], rates["sync, one thread"])]
-    return float(np.median(gains)), min(gains), max(gains)
+    return Spread.of([c / s for c, s in zip(rates[f"async, {COROUTINES} coroutines"], rates["sync, one thread"])])
 
 
-def _spread(measured: tuple[float, float, float]) -> str:
-    med, lo, hi = measured
-    return f"{med:.2f} ({lo:.2f}-{hi:.2f})"
+def _spread(measured: Spread) -> str:
+    return f"{measured.median:.2f} ({measured.low:.2f}-{measured.high:.2f})"

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import platform
-from collections.abc import Callable, Mapping, Sequence
+import subprocess
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from fslib.lab.bench import compare_latencies, percentiles
+from fslib.lab.bench import LatencyComparison, Spread, compare_latencies
 
-__all__ = ["Config", "Report", "Target", "latency_rows", "markdown_table", "ratio", "spread"]
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["Config", "Report", "Target", "latency_rows", "markdown_table"]
 
 
 @dataclass(frozen=True)
@@ -44,7 +49,7 @@ class Config:
 
     def compare(
         self, fns: Mapping[str, Callable[[], object]], iterations: int | None = None, warmup: int | None = None
-    ) -> dict[str, list[np.ndarray]]:
+    ) -> LatencyComparison:
         """:func:`fslib.lab.bench.compare_latencies` with this run's counts.
 
         ``iterations`` and ``warmup`` lower the counts for slow operations (a
@@ -55,36 +60,23 @@ class Config:
         return compare_latencies(fns, n=n, warmup=warm, repeats=self.repeats)
 
 
-def spread(values: Sequence[float]) -> tuple[float, float, float]:
-    """The median of ``values``, and their min and max."""
-    return float(np.median(values)), float(min(values)), float(max(values))
-
-
-def ratio(runs: Mapping[str, list[np.ndarray]], num: str, den: str, q: str = "p50") -> tuple[float, float, float]:
-    """``num``'s percentile over ``den``'s: the median across repeats, and the min and max.
-
-    Each repeat's ratio compares two variants sampled back to back, so noise
-    that slows one repeat slows both sides of its ratio.
-    """
-    return spread([percentiles(a)[q] / percentiles(b)[q] for a, b in zip(runs[num], runs[den])])
-
-
-def latency_rows(section: str, case: str, runs: Mapping[str, list[np.ndarray]], per: int = 1) -> list[dict[str, Any]]:
+def latency_rows(section: str, case: str, runs: LatencyComparison, per: int = 1) -> list[dict[str, Any]]:
     """One table row per variant: p50/p90/p99 in microseconds (median across repeats) and the p50 spread."""
     rows = []
     for variant, repeats in runs.items():
-        pcts = [percentiles(r) for r in repeats]
-        p50s = [p["p50"] for p in pcts]
+        p50 = runs.ms(variant, 50)
         row: dict[str, Any] = {
             "section": section,
             "case": case,
             "variant": variant,
             "iterations": int(repeats[0].size),
             "repeats": len(repeats),
+            "p50_us": p50.median * 1e3,
+            "p90_us": runs.ms(variant, 90).median * 1e3,
+            "p99_us": runs.ms(variant, 99).median * 1e3,
+            "p50_min_us": p50.low * 1e3,
+            "p50_max_us": p50.high * 1e3,
         }
-        for q in ("p50", "p90", "p99"):
-            row[f"{q}_us"] = float(np.median([p[q] for p in pcts])) * 1e6
-        row["p50_min_us"], row["p50_max_us"] = min(p50s) * 1e6, max(p50s) * 1e6
         if per > 1:
             row["p50_per_entity_us"] = row["p50_us"] / per
         rows.append(row)
@@ -102,6 +94,21 @@ def markdown_table(frame: pd.DataFrame) -> str:
     lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
     return "\n".join(lines)
+
+
+def _commit() -> str:
+    """The checked-out commit (short, ``+changes`` when the tree differs from it), or ``unknown`` outside git."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, check=False
+        )
+        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True, text=True, check=False)
+    except OSError:  # no git on this machine
+        return "unknown"
+    if head.returncode != 0:
+        return "unknown"
+    return head.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
 
 
 @dataclass
@@ -142,6 +149,7 @@ class Report:
     notes: list[str] = field(default_factory=list)
     facts: dict[str, Any] = field(default_factory=dict)
     plots: list[str] = field(default_factory=list)
+    started: str = field(default_factory=lambda: datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"))
 
     def target(
         self, name: str, measured: float, limit: float, *, higher_is_better: bool = False, detail: str = ""
@@ -154,44 +162,39 @@ class Report:
     def target_spread(
         self,
         name: str,
-        measured: tuple[float, float, float],
+        measured: Spread,
         limit: float,
         *,
         higher_is_better: bool = False,
         detail: str = "",
         across: str = "repeats",
     ) -> None:
-        """:meth:`target` on a (median, min, max) from :func:`ratio` or :func:`spread`; the detail quotes the range."""
-        med, lo, hi = measured
-        span = f"{across} {lo:.2f}-{hi:.2f}"
-        self.target(name, med, limit, higher_is_better=higher_is_better, detail=f"{detail}, {span}" if detail else span)
+        """:meth:`target` on the median of a :class:`~fslib.lab.bench.Spread`; the detail quotes its range."""
+        span = f"{across} {measured.low:.2f}-{measured.high:.2f}"
+        self.target(
+            name,
+            measured.median,
+            limit,
+            higher_is_better=higher_is_better,
+            detail=f"{detail}, {span}" if detail else span,
+        )
 
     def note(self, text: str) -> None:
         """A decision or caveat for the markdown report."""
         self.notes.append(text)
         print(f"note: {text}", flush=True)
 
-    def plot(self, name: str, draw: Callable[[Any], None]) -> None:
-        """Draw a figure with ``draw(ax)`` and save it as ``name``.png."""
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots(figsize=(7, 4.2))
-        try:
-            draw(ax)
-            ax.grid(True, alpha=0.3)
-            fig.tight_layout()
-            self.config.out.mkdir(parents=True, exist_ok=True)
-            fig.savefig(self.config.out / f"{name}.png", dpi=110)
-            self.plots.append(f"{name}.png")
-        finally:
-            plt.close(fig)
+    def figure(self, name: str, fig: Figure) -> None:
+        """Save a :mod:`fslib.lab.plots` figure as ``name``.png (no pyplot: the figure is its own canvas)."""
+        self.config.out.mkdir(parents=True, exist_ok=True)
+        fig.savefig(self.config.out / f"{name}.png", dpi=110)
+        self.plots.append(f"{name}.png")
 
     def machine(self) -> dict[str, Any]:
-        """Where these figures come from."""
+        """Where these figures come from: the run (date, commit) and the machine, so a quote can name it."""
         return {
+            "date": self.started,
+            "commit": _commit(),
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
             "platform": platform.platform(),

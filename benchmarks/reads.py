@@ -9,14 +9,15 @@ from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
-import numpy as np
+import pandas as pd
 import redis
 
 import fslib
-from benchmarks.common import Config, Report, latency_rows, ratio
+from benchmarks.common import Config, Report, latency_rows
 from fslib import DEFAULT_SCHEMA, FeatureStore, synthesize_users
 from fslib.core import Transport
-from fslib.lab.bench import percentiles
+from fslib.lab import plots
+from fslib.lab.bench import LatencyComparison
 
 __all__ = ["ALL", "FIVE", "TRANSPORTS", "batch_read", "bench_stores", "ping_floor", "single_read", "wide_hash"]
 
@@ -74,12 +75,12 @@ def single_read(cfg: Config, client: redis.Redis, report: Report) -> None:
             report.rows += latency_rows("single read", label, runs)
             report.target_spread(
                 f"pipeline: get_features p50 / raw hmget p50 ({label})",
-                ratio(runs, "get_features (pipeline)", "raw hmget"),
+                runs.ratio("get_features (pipeline)", "raw hmget"),
                 1.05,
             )
             for variant in list(fns)[2:]:
                 report.facts[f"single read {variant} / raw hmget, p50 ({label})"] = round(
-                    ratio(runs, variant, "raw hmget")[0], 3
+                    runs.ratio(variant, "raw hmget").median, 3
                 )
 
 
@@ -93,7 +94,7 @@ def batch_read(cfg: Config, client: redis.Redis, report: Report) -> None:
     lua = client.register_script(LUA_MULTI_HMGET)
     target_n = 100 if not cfg.quick else sizes[-1]
     with bench_stores(client, max(sizes)) as stores:
-        curve: dict[str, list[tuple[int, float]]] = {}
+        curve: list[pd.DataFrame] = []
         for n in sizes:
             ids = synthesize_users(n).ids
             keys = [stores["pipeline"].key_for(e) for e in ids]
@@ -114,12 +115,10 @@ def batch_read(cfg: Config, client: redis.Redis, report: Report) -> None:
             # >= 2000 iterations up to N=100; N=1000 takes ~10x longer per call.
             runs = cfg.compare(fns, iterations=2000 if n <= 100 else 300)
             report.rows += latency_rows("batch read (11 fields)", f"N={n}", runs, per=n)
-            for variant, repeats in runs.items():
-                p50 = float(np.median([percentiles(r)["p50"] for r in repeats])) * 1e6
-                curve.setdefault(variant, []).append((n, p50))
+            curve.append(runs.table("ms").reset_index().assign(batch_size=n))
             for transport in TRANSPORTS:
                 report.facts[f"batch read ({transport}) / raw pipeline, p50 (N={n})"] = round(
-                    ratio(runs, f"batch_get_features ({transport})", "raw pipeline")[0], 3
+                    runs.ratio(f"batch_get_features ({transport})", "raw pipeline").median, 3
                 )
             if n == target_n:
                 _batch_targets(runs, n, report)
@@ -127,22 +126,10 @@ def batch_read(cfg: Config, client: redis.Redis, report: Report) -> None:
                 bare = partial(_execute_command_pipeline, client, keys)
                 helper_runs = cfg.compare({"pipe.hmget": raw_pipeline, "execute_command": bare}, iterations=2000)
                 report.facts[f"raw pipeline of execute_command('HMGET') / of pipe.hmget, p50 (N={n})"] = round(
-                    ratio(helper_runs, "execute_command", "pipe.hmget")[0], 3
+                    helper_runs.ratio("execute_command", "pipe.hmget").median, 3
                 )
-
-    def draw(ax: Any) -> None:
-        for variant, points in curve.items():
-            ax.plot(*zip(*points), marker="o", label=variant)
-        ax.set(
-            xscale="log",
-            yscale="log",
-            xlabel="entities per call (N)",
-            ylabel="p50 latency (µs)",
-            title="Batch read, 11 fields",
-        )
-        ax.legend()
-
-    report.plot("batch_read", draw)
+    title = "Batch read, 11 fields: p50, bars from the lowest to the highest repeat"
+    report.figure("batch_read", plots.batch_read_latency(pd.concat(curve), title, per_entity=True))
 
 
 def _sequential_hmget(client: redis.Redis, keys: list[str]) -> list[Any]:
@@ -158,17 +145,17 @@ def _execute_command_pipeline(client: redis.Redis, keys: list[str]) -> list[Any]
     return pipe.execute()
 
 
-def _batch_targets(runs: dict[str, list[np.ndarray]], n: int, report: Report) -> None:
+def _batch_targets(runs: LatencyComparison, n: int, report: Report) -> None:
     """The batch-read targets of both transports, and sequential reads against one batch."""
     for transport, limit in (("pipeline", 1.1), ("packed", 0.6)):
         report.target_spread(
             f"{transport}: batch_get_features p50 / raw pipeline p50 (N={n})",
-            ratio(runs, f"batch_get_features ({transport})", "raw pipeline"),
+            runs.ratio(f"batch_get_features ({transport})", "raw pipeline"),
             limit,
         )
     report.target_spread(
         f"pipeline: {n} sequential hmget p50 / batch_get_features p50",
-        ratio(runs, "sequential hmget", "batch_get_features (pipeline)"),
+        runs.ratio("sequential hmget", "batch_get_features (pipeline)"),
         4.0,
         higher_is_better=True,
         detail="loopback only",
@@ -181,6 +168,7 @@ def wide_hash(cfg: Config, client: redis.Redis, report: Report) -> None:
     widths = cfg.pick([11, 50, 120], [11])
     crossover: dict[int, int | None] = {}
     curves: dict[int, tuple[list[int], list[float]]] = {}
+    points: list[dict[str, Any]] = []
     try:
         for width in widths:
             key = f"{prefix}{width}"
@@ -200,7 +188,9 @@ def wide_hash(cfg: Config, client: redis.Redis, report: Report) -> None:
 
                 runs = cfg.compare({"HMGET k": hmget, "HGETALL + pick k": hgetall_pick})
                 report.rows += latency_rows("HMGET vs HGETALL", f"width={width} k={k}", runs)
-                ratios.append(ratio(runs, "HGETALL + pick k", "HMGET k")[0])
+                measured = runs.ratio("HGETALL + pick k", "HMGET k")
+                ratios.append(measured.median)
+                points.append({"variant": f"{width} fields", "k": k, **measured.as_dict("ratio")})
             curves[width] = (ks, ratios)
             crossover[width] = next((k for k, r in zip(ks, ratios) if r < 1.0), None)
     finally:
@@ -216,16 +206,13 @@ def wide_hash(cfg: Config, client: redis.Redis, report: Report) -> None:
         " a switch needs the hash width (one more round trip, or a schema guess that extra fields break);"
         " HGETALL ships and allocates every field; and any gain exists only when nearly all fields are asked for."
     )
-
-    def draw(ax: Any) -> None:
-        for width, (ks, ratios) in curves.items():
-            ax.plot(ks, ratios, marker="o", label=f"{width} fields")
-        ax.axhline(1.0, color="grey", lw=1)
-        ax.set(
-            xlabel="fields requested (k)",
-            ylabel="HGETALL+pick p50 / HMGET p50",
-            title="HMGET vs HGETALL on wide hashes",
-        )
-        ax.legend()
-
-    report.plot("hmget_vs_hgetall", draw)
+    figure = plots.sweep(
+        pd.DataFrame(points),
+        "k",
+        "ratio",
+        title="HMGET vs HGETALL on wide hashes (bars: lowest to highest repeat)",
+        xlabel="fields requested (k)",
+        ylabel="HGETALL+pick p50 / HMGET p50",
+        references={"as fast as HMGET": 1.0},
+    )
+    report.figure("hmget_vs_hgetall", figure)

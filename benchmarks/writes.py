@@ -12,12 +12,14 @@ import uuid
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import redis
 
 import fslib
-from benchmarks.common import Config, Report, latency_rows, ratio, spread
+from benchmarks.common import Config, Report, latency_rows
 from fslib import DEFAULT_CHUNK_SIZE, DEFAULT_SCHEMA, FeatureKind, FeatureStore, StreamingWorker, synthesize_users
-from fslib.lab.bench import gc_paused, percentiles
+from fslib.lab import plots
+from fslib.lab.bench import LatencyComparison, Spread, gc_paused, percentiles
 
 __all__ = ["bulk_load", "memory", "reader_during_load", "streaming_many", "streaming_writes"]
 
@@ -110,17 +112,19 @@ def bulk_load(cfg: Config, client: redis.Redis, report: Report) -> None:
     for users in sorted({m["users"] for m in medians}):
         _bulk_targets(results, medians, users, report)
     _memory_targets(medians, report)
-
-    def draw(ax: Any) -> None:
-        for variant in ("raw", "pipeline", "packed", "lua"):
-            points = sorted(
-                (m["chunk"], m["users_per_s"]) for m in medians if m["variant"] == variant and m["users"] == largest
-            )
-            ax.plot(*zip(*points), marker="o", label=f"{variant} ({largest} users)")
-        ax.set(xscale="log", xlabel="chunk size (entities per call)", ylabel="users/s", title="Bulk load throughput")
-        ax.legend()
-
-    report.plot("bulk_load", draw)
+    sweep = pd.DataFrame(
+        {
+            "variant": m["variant"],
+            "chunk_size": m["chunk"],
+            "users_per_s": m["users_per_s"],
+            "users_per_s_low": m["users_per_s_min"],
+            "users_per_s_high": m["users_per_s_max"],
+        }
+        for m in medians
+        if m["users"] == largest
+    )
+    title = f"Bulk load of {largest} users: median of the rounds, bars from the slowest to the fastest"
+    report.figure("bulk_load", plots.bulk_load_throughput(sweep, default_chunk_size=DEFAULT_CHUNK_SIZE, title=title))
 
 
 def _best_raw(medians: list[dict[str, Any]], users: int) -> dict[str, Any]:
@@ -145,7 +149,7 @@ def _bulk_targets(results: list[dict[str, Any]], medians: list[dict[str, Any]], 
         pairs = _paired(results, users, (transport, DEFAULT_CHUNK_SIZE), ("raw", raw_chunk))
         report.target_spread(
             f"{transport}: bulk load users/s / {against} ({users} users)",
-            spread(pairs),
+            Spread.of(pairs),
             limit,
             higher_is_better=True,
             detail=f"{transport} chunk={DEFAULT_CHUNK_SIZE} vs raw chunk={raw_chunk}",
@@ -153,7 +157,9 @@ def _bulk_targets(results: list[dict[str, Any]], medians: list[dict[str, Any]], 
         )
     for chunk in sorted({m["chunk"] for m in medians if m["variant"] == "pipeline" and m["users"] == users}):
         if ratios := _paired(results, users, ("pipeline", chunk), ("raw", chunk)):
-            report.facts[f"bulk load pipeline / raw, same chunk {chunk} ({users} users)"] = round(spread(ratios)[0], 3)
+            report.facts[f"bulk load pipeline / raw, same chunk {chunk} ({users} users)"] = round(
+                Spread.of(ratios).median, 3
+            )
 
 
 def _memory_targets(medians: list[dict[str, Any]], report: Report) -> None:
@@ -220,9 +226,11 @@ def reader_during_load(cfg: Config, client: redis.Redis, report: Report) -> None
         for config in random.Random(round_).sample(configs, len(configs)):
             rounds[config].append(_sample_reader(cfg, client, users, config[1], config[0]))
     summary: dict[tuple[str, int], dict[str, float]] = {}
+    p99_ms: dict[tuple[str, int], Spread] = {}
     for (variant, chunk), measured in rounds.items():
         per_round = [percentiles(samples) for samples in measured]
         pcts = summary[(variant, chunk)] = {q: float(np.median([p[q] for p in per_round])) for q in per_round[0]}
+        p99_ms[(variant, chunk)] = Spread.of([p["p99"] * 1e3 for p in per_round])
         label = "no load" if variant == "none" else f"{variant} chunk={chunk}"
         report.rows.append(
             {
@@ -257,25 +265,23 @@ def reader_during_load(cfg: Config, client: redis.Redis, report: Report) -> None
         + f" (reader p99 with no load: {summary[('none', 0)]['p99'] * 1e3:.2f} ms); "
         f"DEFAULT_CHUNK_SIZE is {DEFAULT_CHUNK_SIZE}."
     )
-
-    def draw(ax: Any) -> None:
-        for transport in ("pipeline", "packed"):
-            points = sorted((c, s["p99"] * 1e3) for (v, c), s in summary.items() if v == transport)
-            ax.plot(*zip(*points), marker="o", label=f"during fslib bulk load ({transport})")
-        for variant, marker in (("raw", "s"), ("lua", "^")):
-            s = summary[(variant, DEFAULT_CHUNK_SIZE)]
-            ax.scatter([DEFAULT_CHUNK_SIZE], [s["p99"] * 1e3], marker=marker, zorder=3, label=f"during {variant}")
-        ax.axhline(summary[("none", 0)]["p99"] * 1e3, color="green", lw=1, ls="--", label="reader p99, no load")
-        ax.axhline(2.0, color="red", lw=1, label="2 ms budget")
-        ax.set(
-            xscale="log",
-            xlabel="bulk-load chunk size",
-            ylabel="p99 (ms)",
-            title="A reader's p99 while a bulk load runs",
-        )
-        ax.legend()
-
-    report.plot("reader_p99_during_load", draw)
+    loads = pd.DataFrame(
+        {"variant": f"during a {variant} bulk load", "chunk_size": chunk, **spread.as_dict("p99_ms")}
+        for (variant, chunk), spread in p99_ms.items()
+        if variant != "none"
+    )
+    figure = plots.sweep(
+        loads,
+        "chunk_size",
+        "p99_ms",
+        title="A reader's p99 while a bulk load runs (median of the rounds, bars: lowest to highest)",
+        xlabel="bulk-load chunk size",
+        ylabel="p99 (ms)",
+        references={"reader p99, no load": p99_ms[("none", 0)], "2 ms budget": 2.0},
+        logx=True,
+        from_zero=True,
+    )
+    report.figure("reader_p99_during_load", figure)
 
 
 _READER_FIELDS = ["country_iso", "risk_segment", "tx_count_7d"]
@@ -352,10 +358,10 @@ def streaming_writes(cfg: Config, client: redis.Redis, report: Report) -> None:
             }
         )
         report.rows += latency_rows("streaming writes", "single write", single)
-        med, _, _ = ratio(single, "fslib update_streaming (HSETEX)", "raw HSETEX")
-        report.facts["update_streaming (HSETEX) p50 / raw HSETEX p50"] = round(med, 3)
-        med, _, _ = ratio(single, "fslib update_streaming (MULTI HSET+HEXPIRE)", "fslib update_streaming (HSETEX)")
-        report.facts["update_streaming MULTI p50 / HSETEX p50"] = round(med, 3)
+        hsetex_cost = single.ratio("fslib update_streaming (HSETEX)", "raw HSETEX")
+        report.facts["update_streaming (HSETEX) p50 / raw HSETEX p50"] = round(hsetex_cost.median, 3)
+        multi_cost = single.ratio("fslib update_streaming (MULTI HSET+HEXPIRE)", "fslib update_streaming (HSETEX)")
+        report.facts["update_streaming MULTI p50 / HSETEX p50"] = round(multi_cost.median, 3)
         keys = [hsetex.key_for(e) for e in synthesize_users(100).ids]
         batched = cfg.compare(
             {
@@ -373,7 +379,7 @@ def streaming_writes(cfg: Config, client: redis.Redis, report: Report) -> None:
         hsetex.reset()
 
 
-def _worker_rate(cfg: Config, store: FeatureStore, single: dict[str, list[np.ndarray]], report: Report) -> None:
+def _worker_rate(cfg: Config, store: FeatureStore, single: LatencyComparison, report: Report) -> None:
     seconds = cfg.pick(3.0, 0.3)
     worker = StreamingWorker(store, tick_seconds=0.01, users_per_tick=200, seed=1)
     with worker:
@@ -384,7 +390,7 @@ def _worker_rate(cfg: Config, store: FeatureStore, single: dict[str, list[np.nda
         stats = worker.stats()
         elapsed = time.perf_counter() - start
     rate = stats.writes / elapsed
-    p50 = float(np.median([percentiles(r)["p50"] for r in single["fslib update_streaming (HSETEX)"]]))
+    p50 = single.ms("fslib update_streaming (HSETEX)").median / 1e3
     report.rows.append(
         {
             "section": "streaming writes",
@@ -439,18 +445,18 @@ def streaming_many(cfg: Config, client: redis.Redis, report: Report) -> None:
         report.rows.append(row)
     report.target_spread(
         f"update_streaming_many writes/s / loop of update_streaming writes/s ({n} entities)",
-        ratio(runs, "loop of update_streaming", "update_streaming_many"),
+        runs.ratio("loop of update_streaming", "update_streaming_many"),
         5.0,
         higher_is_better=True,
         detail="p50 of a loop over p50 of one call",
     )
     raw = f"raw pipeline of {n} HSETEX"
     report.facts["update_streaming_many p50 / raw pipelined HSETEX p50"] = round(
-        ratio(runs, "update_streaming_many", raw)[0], 3
+        runs.ratio("update_streaming_many", raw).median, 3
     )
     # The ceiling of the target: what the raw pipeline itself gains over the loop.
     report.facts["loop of update_streaming p50 / raw pipelined HSETEX p50"] = round(
-        ratio(runs, "loop of update_streaming", raw)[0], 3
+        runs.ratio("loop of update_streaming", raw).median, 3
     )
 
 

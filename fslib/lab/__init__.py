@@ -6,6 +6,8 @@ the core through its public API; the core never imports this package.
     >>> from fslib import lab
     >>> lab.worker_controls(worker)              # Pause/Resume for a StreamingWorker
     >>> lab.plots.field_ttl_heatmap(lab.expiry.snapshot_ttls(store, ids))
+    >>> runs = lab.bench.compare_latencies({"PING": client.ping, "HMGET": read}, baseline="PING")
+    >>> runs.table(), runs.ratio("HMGET")          # medians with their range across rounds
     >>> lab.show_source(fslib.FeatureStore.update_streaming)   # the Redis commands, on screen
 """
 

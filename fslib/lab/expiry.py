@@ -1,13 +1,14 @@
-"""Watching TTLs run out: sample every field's TTL and the key TTL over time.
+"""Watching TTLs run out: every field's TTL and the key TTL, once or over time.
 
-The mixed-staleness story as data: each sample is one pipelined round trip of
-``HPTTL`` (every schema feature) and ``PTTL`` per entity, so a notebook can
-plot streaming fields dropping out while batch fields stay, and then the
-key-level TTL taking the whole entity.
+The mixed-staleness story as data: a snapshot (:func:`snapshot_ttls`) is one
+pipelined round trip of ``HPTTL`` (every schema feature) and ``PTTL`` per
+entity, so a notebook can plot streaming fields dropping out while batch
+fields stay, and then the key-level TTL taking the whole entity.
 
-TTLs run on the server's clock, not the reader's: :class:`ExpiryRecorder`
-samples in a background thread from the moment it matters, so a story told
-cell by cell holds however long the reader pauses between cells.
+TTLs run on the server's clock, not the reader's: the one sampler,
+:class:`ExpiryRecorder`, takes snapshots in a background thread from the
+moment it matters, so a story told cell by cell holds however long the reader
+pauses between cells.
 """
 
 from __future__ import annotations
@@ -31,12 +32,11 @@ __all__ = [
     "ExpiryRecorder",
     "expiry_times",
     "live_field_counts",
-    "sample_ttls",
     "snapshot_ttls",
 ]
 
 SAMPLE_COLUMNS = ["t_s", "entity_id", "feature", "kind", "field_ttl_ms", "key_ttl_ms"]
-"""Columns of :func:`snapshot_ttls` and :func:`sample_ttls`.
+"""Columns of :func:`snapshot_ttls` and :meth:`ExpiryRecorder.ttls`.
 
 ``field_ttl_ms`` and ``key_ttl_ms`` use Redis's answers: milliseconds left,
 -1 no TTL of its own, -2 absent (never written, expired, or the whole entity gone).
@@ -95,59 +95,11 @@ def snapshot_ttls(store: FeatureStore, entity_ids: Sequence[str], t_s: float = 0
     return pd.DataFrame(_snapshot_rows(store, ids, t_s), columns=SAMPLE_COLUMNS)
 
 
-def sample_ttls(
-    store: FeatureStore,
-    entity_ids: Sequence[str],
-    duration_seconds: float,
-    interval_seconds: float = 0.25,
-    *,
-    t0: float | None = None,
-    stop_when_gone: bool = True,
-) -> pd.DataFrame:
-    """Take :func:`snapshot_ttls` every ``interval_seconds`` for ``duration_seconds``.
-
-    Args:
-        store: Whose prefix and schema to use.
-        entity_ids: The entities to watch.
-        duration_seconds: How long to sample (bounded; the last sample is at or after it).
-        interval_seconds: Time between samples.
-        t0: ``time.monotonic()`` reading that ``t_s`` counts from (e.g. when the
-            worker was paused); the start of sampling by default.
-        stop_when_gone: Stop early once every entity is gone (nothing more can change).
-
-    Returns:
-        All samples, columns :data:`SAMPLE_COLUMNS`, ``t_s`` in seconds since ``t0``.
-
-    Raises:
-        TypeError, ValueError: Bad ids, or a duration or interval that is not positive.
-    """
-    import pandas as pd
-
-    ids = _check_ids(entity_ids)
-    if not duration_seconds > 0 or not interval_seconds > 0:
-        raise ValueError(
-            f"duration_seconds and interval_seconds must be > 0, got {duration_seconds!r} and {interval_seconds!r}"
-        )
-    start = time.monotonic()
-    origin = start if t0 is None else t0
-    rows: list[tuple[float, str, str, str, int, int]] = []
-    next_at = start
-    while True:
-        now = time.monotonic()
-        sample = _snapshot_rows(store, ids, round(now - origin, 3))
-        rows.extend(sample)
-        if now - start >= duration_seconds or (stop_when_gone and all(row[5] == -2 for row in sample)):
-            break
-        next_at += interval_seconds
-        time.sleep(max(0.0, next_at - time.monotonic()))
-    return pd.DataFrame(rows, columns=SAMPLE_COLUMNS)
-
-
 def live_field_counts(samples: pd.DataFrame) -> pd.DataFrame:
     """How many batch and streaming fields each entity still has, per sample.
 
     Args:
-        samples: Output of :func:`sample_ttls` or :func:`snapshot_ttls`.
+        samples: :meth:`ExpiryRecorder.ttls` or :func:`snapshot_ttls` output.
 
     Returns:
         Columns ``t_s``, ``entity_id``, ``batch``, ``streaming`` (live field counts)

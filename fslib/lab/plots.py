@@ -4,6 +4,12 @@ Every function takes a pandas DataFrame (as produced by the notebooks' fslib
 calls) and returns a new :class:`matplotlib.figure.Figure` without touching
 pyplot's global state, so tests and scripts can render them headless and
 Jupyter shows them as the cell's result.
+
+Timing figures show the median across rounds with the rounds' spread (error
+bars from ``<column>_low`` and ``<column>_high``, as
+:meth:`fslib.lab.bench.LatencyComparison.table` and
+:meth:`fslib.lab.bench.Spread.as_dict` name them), so a reader sees how far a
+noisy machine moved each point.
 """
 
 from __future__ import annotations
@@ -13,13 +19,16 @@ from itertools import cycle
 from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib.colors import ListedColormap
+from matplotlib.colors import ListedColormap, Normalize
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
+
+from fslib.lab.bench import Spread
 
 if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.axes import Axes
+    from matplotlib.image import AxesImage
 
 __all__ = [
     "batch_read_latency",
@@ -31,6 +40,7 @@ __all__ = [
     "latency_ecdf",
     "live_fields_over_time",
     "profile_breakdown",
+    "sweep",
 ]
 
 
@@ -61,15 +71,120 @@ def _legend_below(fig: Figure, ax: Axes, columns: int = 2) -> None:
     fig.legend(handles, labels, loc="outside lower center", ncols=min(columns, len(labels)), frameon=False, fontsize=8)
 
 
+Reference = float | Spread
+"""A horizontal reference line: a value, or a :class:`~fslib.lab.bench.Spread` drawn as a line in a band."""
+
+
+def _draw_sweep(
+    ax: Axes, frame: pd.DataFrame, x: str, y: str, *, scale: float = 1.0, per_x: bool = False, suffix: str = ""
+) -> None:
+    """One line per ``variant`` (one line named ``y`` without that column), error bars from ``<y>_low``/``<y>_high``.
+
+    ``per_x`` divides every value by its x (a cost per entity); ``scale`` converts the unit.
+    """
+    if "variant" not in frame.columns:
+        frame = frame.assign(variant=y)
+    spread = f"{y}_low" in frame.columns and f"{y}_high" in frame.columns
+    for (variant, unsorted), color in zip(frame.groupby("variant", sort=False), cycle(_COLORS)):
+        rows = unsorted.sort_values(x)
+        divisor = rows[x].to_numpy(dtype=float) if per_x else 1.0
+        values = rows[y].to_numpy(dtype=float) * scale / divisor
+        label = f"{variant!s}{suffix}"
+        if spread:
+            low = rows[f"{y}_low"].to_numpy(dtype=float) * scale / divisor
+            high = rows[f"{y}_high"].to_numpy(dtype=float) * scale / divisor
+            ax.errorbar(rows[x], values, yerr=[values - low, high - values], marker="o", color=color, label=label)
+        else:
+            ax.plot(rows[x], values, marker="o", color=color, label=label)
+
+
+_REFERENCE_STYLES = [("black", "--"), ("tab:red", ":"), ("tab:purple", "-.")]
+_SAME_LINE = 0.1
+"""References closer than this (relative) would draw one line over the other: they share one line and one label."""
+
+
+def _draw_references(ax: Axes, references: Mapping[str, Reference] | None, scale: float = 1.0) -> None:
+    """Each reference as a horizontal line over the data, a Spread with a light band over its range.
+
+    References within :data:`_SAME_LINE` of each other would hide one another, so they are drawn as
+    one line whose label names them all: no legend entry without a line to see.
+    """
+    lines: list[tuple[list[str], Spread]] = []
+    for label, value in (references or {}).items():
+        spread = value if isinstance(value, Spread) else Spread(value, value, value, 1)
+        near = next((i for i, (_, s) in enumerate(lines) if np.isclose(spread.median, s.median, rtol=_SAME_LINE)), None)
+        if near is None:
+            lines.append(([label], spread))
+        else:
+            labels, kept = lines[near]
+            band = Spread(kept.median, min(kept.low, spread.low), max(kept.high, spread.high), kept.rounds)
+            lines[near] = ([*labels, label], band)
+    for (labels, spread), (color, style) in zip(lines, cycle(_REFERENCE_STYLES)):
+        if spread.high > spread.low:
+            ax.axhspan(spread.low * scale, spread.high * scale, color=color, alpha=0.07, linewidth=0)
+        label = labels[0] if len(labels) == 1 else f"{' and '.join(labels)} (within {_SAME_LINE:.0%}: one line)"
+        ax.axhline(spread.median * scale, color=color, linestyle=style, linewidth=1.6, zorder=3, label=label)
+
+
+def sweep(
+    frame: pd.DataFrame,
+    x: str,
+    y: str,
+    *,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    references: Mapping[str, Reference] | None = None,
+    logx: bool = False,
+    logy: bool = False,
+    from_zero: bool = False,
+) -> Figure:
+    """A measured value against a swept parameter, one line per ``variant``, each point the median of its rounds.
+
+    Args:
+        frame: Columns ``x``, ``y`` and optionally ``variant`` (one line each) and
+            ``<y>_low``/``<y>_high`` (the rounds' spread, drawn as error bars).
+        x: The swept parameter's column.
+        y: The measured value's column.
+        title: The axes title.
+        xlabel: The x axis label.
+        ylabel: The y axis label.
+        references: Label -> value drawn as a horizontal line (a Spread with its band).
+        logx: Log-scaled x axis.
+        logy: Log-scaled y axis.
+        from_zero: Start the y axis at zero.
+
+    Returns:
+        The figure, its legend under the axes.
+
+    Raises:
+        ValueError: A column is missing or the frame is empty.
+    """
+    _require_columns(frame, [x, y], "sweep")
+    fig = Figure(figsize=(7, 4.5), layout="constrained")
+    ax = fig.subplots()
+    _draw_sweep(ax, frame, x, y)
+    _draw_references(ax, references)
+    _axes_style(ax, title, xlabel, ylabel, logx=logx, logy=logy, from_zero=from_zero)
+    _legend_below(fig, ax)
+    return fig
+
+
 def bulk_load_throughput(
-    frame: pd.DataFrame, naive_users_per_s: float, default_chunk_size: int | None = None
+    frame: pd.DataFrame,
+    naive_users_per_s: Reference | None = None,
+    default_chunk_size: int | None = None,
+    title: str = "Bulk-load throughput",
 ) -> Figure:
     """Users per second against pipeline chunk size, with the naive loop as a line.
 
     Args:
-        frame: One row per chunk size, columns ``chunk_size`` and ``users_per_s``.
-        naive_users_per_s: Rate of the one-round-trip-per-user loop.
+        frame: One row per chunk size (and ``variant``, if several loaders), columns
+            ``chunk_size`` and ``users_per_s``, optionally ``users_per_s_low`` and
+            ``users_per_s_high`` (the rounds' spread, drawn as error bars).
+        naive_users_per_s: Rate of the one-round-trip-per-user loop (a Spread draws its band too).
         default_chunk_size: Marked with a vertical line when given (``fslib.DEFAULT_CHUNK_SIZE``).
+        title: The axes title.
 
     Returns:
         The figure (log-scaled chunk size), its legend under the axes.
@@ -80,12 +195,14 @@ def bulk_load_throughput(
     _require_columns(frame, ["chunk_size", "users_per_s"], "bulk_load_throughput")
     fig = Figure(figsize=(7, 4.5), layout="constrained")
     ax = fig.subplots()
-    rows = frame.sort_values("chunk_size")
-    ax.plot(rows["chunk_size"], rows["users_per_s"], marker="o", label="bulk_load (one round trip per chunk)")
-    ax.axhline(naive_users_per_s, color="tab:red", linestyle="--", label="naive loop (one round trip per user)")
+    if "variant" not in frame.columns:
+        frame = frame.assign(variant="bulk_load (one round trip per chunk)")
+    _draw_sweep(ax, frame, "chunk_size", "users_per_s")
+    if naive_users_per_s is not None:
+        _draw_references(ax, {"naive loop (one round trip per user)": naive_users_per_s})
     if default_chunk_size is not None:
         ax.axvline(default_chunk_size, color="grey", linestyle=":", label=f"default chunk size ({default_chunk_size})")
-    _axes_style(ax, "Bulk-load throughput", "chunk size (users per round trip)", "users / s", logx=True, from_zero=True)
+    _axes_style(ax, title, "chunk size (users per round trip)", "users / s", logx=True, from_zero=True)
     _legend_below(fig, ax, columns=3)
     return fig
 
@@ -99,7 +216,7 @@ def live_fields_over_time(counts: pd.DataFrame, events: Mapping[str, float] | No
     """The mixed-staleness timeline: per-entity state on top, live field totals below.
 
     Args:
-        counts: :func:`fslib.expiry.live_field_counts` output (``t_s``, ``entity_id``,
+        counts: :func:`fslib.lab.expiry.live_field_counts` output (``t_s``, ``entity_id``,
             ``batch``, ``streaming``).
         events: Label -> time (same clock as ``t_s``) drawn as vertical lines,
             e.g. ``{"worker paused": 0.0}``.
@@ -146,19 +263,29 @@ def live_fields_over_time(counts: pd.DataFrame, events: Mapping[str, float] | No
     return fig
 
 
-def field_ttl_heatmap(snapshot: pd.DataFrame) -> Figure:
+_KIND_SCALES = {"batch": ("Blues", "batch fields (the key TTL)"), "streaming": ("viridis", "streaming fields")}
+"""The colour map and colour-bar label of each kind of feature in :func:`field_ttl_heatmap`."""
+
+
+def field_ttl_heatmap(snapshot: pd.DataFrame, full_ttl_seconds: Mapping[str, float] | None = None) -> Figure:
     """Seconds each field has left, entities by features (one :func:`fslib.lab.expiry.snapshot_ttls`).
 
     A field without its own TTL lives as long as its key, so it shows the key
     TTL; an absent field is blank. With a ``kind`` column, batch features come
-    first, a line divides them from the streaming ones, and the top axis names the two groups.
+    first, a line divides them from the streaming ones, the top axis names the
+    two groups, and each kind gets a colour scale of its own: streaming TTLs of
+    seconds next to batch TTLs of hours would otherwise all show the same colour.
 
     Args:
         snapshot: Rows of one sample: ``entity_id``, ``feature``, ``field_ttl_ms``,
             ``key_ttl_ms`` and optionally ``kind``.
+        full_ttl_seconds: Kind -> the TTL a fresh write gives (e.g.
+            ``{"batch": store.batch_ttl_seconds, "streaming": store.streaming_ttl_seconds}``):
+            the top of that kind's scale, so fields that ran down show dark. By
+            default each scale ends at the largest value of its kind.
 
     Returns:
-        The heatmap, each cell labelled in seconds.
+        The heatmap, each cell labelled in seconds, one colour bar per scale.
 
     Raises:
         ValueError: A column is missing or the frame is empty.
@@ -169,22 +296,28 @@ def field_ttl_heatmap(snapshot: pd.DataFrame) -> Figure:
     kinds = dict(zip(snapshot["feature"], snapshot["kind"])) if "kind" in snapshot.columns else {}
     features = sorted(dict.fromkeys(snapshot["feature"]), key=lambda name: kinds.get(name) != "batch")
     grid = snapshot.assign(seconds=seconds).pivot(index="entity_id", columns="feature", values="seconds")[features]
-
-    fig = Figure(figsize=(10, 0.35 * len(grid.index) + 2.6), layout="constrained")
-    ax = fig.subplots()
     values = grid.to_numpy(dtype=float)
-    top = float(np.nanmax(values)) if not np.isnan(values).all() else 1.0
-    image = ax.imshow(values, aspect="auto", cmap="viridis", vmin=0, vmax=top)
+    n_batch = sum(kinds.get(name) == "batch" for name in features)
+    two_kinds = 0 < n_batch < len(features)
+    # (kind, columns) of each colour scale: one per kind when both are there, else one for all.
+    scales = [("batch", slice(0, n_batch)), ("streaming", slice(n_batch, None))] if two_kinds else [(None, slice(None))]
+
+    fig = Figure(figsize=(10 + 1.2 * (len(scales) - 1), 0.35 * len(grid.index) + 2.6), layout="constrained")
+    ax = fig.subplots()
+    for kind, columns in scales:
+        part = np.full_like(values, np.nan)
+        part[:, columns] = values[:, columns]
+        top = (full_ttl_seconds or {}).get(kind or "", np.nan)
+        if np.isnan(top):
+            top = float(np.nanmax(part)) if not np.isnan(part).all() else 1.0
+        cmap, label = _KIND_SCALES.get(kind or "", ("viridis", "seconds left"))
+        image = ax.imshow(part, aspect="auto", cmap=cmap, norm=Normalize(0, max(top, 1e-9)))
+        fig.colorbar(image, ax=ax, label=f"{label}: seconds left" if kind else label, pad=0.01)
+        _label_cells(ax, image, part)
     ax.set_xticks(range(len(features)), features, rotation=35, ha="right")
     ax.set_yticks(range(len(grid.index)), grid.index)
     ax.set(xlabel="feature", ylabel="entity", title="Seconds left per field")
-    for (row, col), value in np.ndenumerate(values):
-        if not np.isnan(value):
-            # Dark text on the bright end of viridis, light text on the dark end.
-            color = "black" if value > 0.6 * top else "white"
-            ax.text(col, row, f"{value:.1f}", ha="center", va="center", fontsize=7, color=color)
-    n_batch = sum(kinds.get(name) == "batch" for name in features)
-    if 0 < n_batch < len(features):
+    if two_kinds:
         ax.axvline(n_batch - 0.5, color="white", linewidth=3)
         groups = ax.secondary_xaxis("top")
         groups.set_xticks(
@@ -192,8 +325,16 @@ def field_ttl_heatmap(snapshot: pd.DataFrame) -> Figure:
             ["batch features: the key TTL", "streaming features: their own field TTL"],
         )
         groups.tick_params(length=0)
-    fig.colorbar(image, ax=ax, label="seconds left")
     return fig
+
+
+def _label_cells(ax: Axes, image: AxesImage, values: np.ndarray) -> None:
+    """Each non-blank cell's seconds, dark on light colours and light on dark ones."""
+    for (row, col), value in np.ndenumerate(values):
+        if not np.isnan(value):
+            red, green, blue, _ = image.to_rgba(value)
+            color = "black" if 0.299 * red + 0.587 * green + 0.114 * blue > 0.5 else "white"
+            ax.text(col, row, f"{value:.1f}", ha="center", va="center", fontsize=7, color=color)
 
 
 def _mark_events(axes: Sequence[Axes], events: Mapping[str, float] | None) -> None:
@@ -212,7 +353,7 @@ def field_ttl_over_time(samples: pd.DataFrame, feature: str, events: Mapping[str
     """One feature's field TTL per entity over time: a sawtooth while renewed, a slope when not.
 
     Args:
-        samples: :func:`fslib.expiry.sample_ttls` output.
+        samples: :meth:`fslib.lab.expiry.ExpiryRecorder.ttls` output.
         feature: The feature to follow (a streaming one).
         events: Label -> time drawn as vertical lines, e.g. ``{"paused": 1.5}``.
 
@@ -288,14 +429,18 @@ def feature_statuses_over_time(statuses: pd.DataFrame, events: Mapping[str, floa
     return fig
 
 
-def latency_ecdf(samples: Mapping[str, np.ndarray], title: str = "Single-request latency") -> Figure:
+def latency_ecdf(
+    samples: Mapping[str, np.ndarray | Sequence[np.ndarray]], title: str = "Single-request latency"
+) -> Figure:
     """Each variant's latencies as a cumulative curve (ECDF), with its p50 and p99 marked.
 
     A curve shows, for every latency on the x axis, the share of requests that
     were at least that fast: further left is faster, a long flat top is the tail.
+    Given rounds (a :class:`fslib.lab.bench.LatencyComparison`), the curve pools
+    them and the legend gives each percentile as the median of the rounds' with their range.
 
     Args:
-        samples: Variant name -> latencies in seconds (e.g. from :func:`fslib.lab.bench.compare_latencies`).
+        samples: Variant name -> latencies in seconds, one array or one array per round.
         title: The figure title.
 
     Returns:
@@ -306,8 +451,8 @@ def latency_ecdf(samples: Mapping[str, np.ndarray], title: str = "Single-request
     """
     if not samples:
         raise ValueError("latency_ecdf: no samples to plot")
-    micros = {name: np.sort(np.asarray(values, dtype=float)) * 1e6 for name, values in samples.items()}
-    empty = [name for name, values in micros.items() if values.size == 0]
+    rounds = {name: _as_rounds(values) for name, values in samples.items()}
+    empty = [name for name, arrays in rounds.items() if sum(a.size for a in arrays) == 0]
     if empty:
         raise ValueError(f"latency_ecdf: no samples for {empty}")
 
@@ -315,34 +460,55 @@ def latency_ecdf(samples: Mapping[str, np.ndarray], title: str = "Single-request
     ax = fig.subplots()
     for share in (0.5, 0.99):
         ax.axhline(share, color="grey", linewidth=0.8, linestyle=":")
-    for (name, values), color in zip(micros.items(), cycle(_COLORS)):
-        p50, p99 = np.percentile(values, [50, 99])
-        shares = np.arange(1, values.size + 1) / values.size
-        ax.step(values, shares, where="post", color=color, label=f"{name}: p50 {p50:.0f} µs, p99 {p99:.0f} µs")
+    for (name, arrays), color in zip(rounds.items(), cycle(_COLORS)):
+        micros = np.sort(np.concatenate(arrays)) * 1e6
+        p50, p99 = np.percentile(micros, [50, 99])
+        shares = np.arange(1, micros.size + 1) / micros.size
+        ax.step(micros, shares, where="post", color=color, label=f"{name}: {_percentile_label(arrays)}")
         ax.plot([p50, p99], [0.5, 0.99], linestyle="none", marker="o", color=color)
     ax.set_xscale("log")
     ax.set_ylim(0, 1.02)
     ax.set(title=title, xlabel="latency (µs, log scale)", ylabel="share of requests at or below")
     ax.grid(True, which="both", alpha=0.3)
-    _legend_below(fig, ax)
+    _legend_below(fig, ax, columns=1)
     return fig
+
+
+def _as_rounds(values: np.ndarray | Sequence[np.ndarray]) -> list[np.ndarray]:
+    """One array of latencies as one round; a sequence of arrays as its rounds."""
+    if isinstance(values, np.ndarray) and values.ndim == 1:
+        return [values.astype(float)]
+    return [np.asarray(round_, dtype=float) for round_ in values]
+
+
+def _percentile_label(rounds: list[np.ndarray]) -> str:
+    """``p50 100 µs, p99 300 µs``; with several rounds, the median of theirs and their range."""
+    parts = []
+    for q in (50, 99):
+        if len(rounds) == 1:
+            parts.append(f"p{q} {np.percentile(rounds[0], q) * 1e6:.0f} µs")
+        else:
+            spread = Spread.of([np.percentile(r, q) * 1e6 for r in rounds])
+            parts.append(f"p{q} {spread.median:.0f} µs ({spread.low:.0f}-{spread.high:.0f})")
+    return ", ".join(parts) + (f" over {len(rounds)} rounds" if len(rounds) > 1 else "")
 
 
 def batch_read_latency(
     frame: pd.DataFrame,
     title: str = "Batch-read latency",
     *,
-    references: Mapping[str, float] | None = None,
+    references: Mapping[str, Reference] | None = None,
     per_entity: bool = False,
 ) -> Figure:
     """Median batch-read latency against batch size, one line per variant.
 
     Args:
         frame: One row per (variant, batch size), columns ``variant``, ``batch_size``
-            and ``p50_ms``; a ``p90_ms`` column, when present, is drawn as a band.
+            and ``p50_ms``; ``p50_ms_low`` and ``p50_ms_high`` (the rounds' spread),
+            when present, are drawn as error bars.
         title: The axes title.
-        references: Label -> latency in ms, each drawn as a horizontal line, e.g.
-            ``{"PING": 0.1, "one HMGET": 0.12}``.
+        references: Label -> latency in ms (or a Spread of it), each drawn as a
+            horizontal line over the data, e.g. ``{"PING": 0.1, "one HMGET": 0.12}``.
         per_entity: Add a second panel: cost per entity (p50 / batch size, in µs).
 
     Returns:
@@ -358,17 +524,9 @@ def batch_read_latency(
     panels = [(axes[0], 1.0, "latency (ms)", title, False)]
     if per_entity:
         panels.append((axes[1], 1e3, "cost per entity (µs)", "Cost per entity", True))
-    for ax, scale, ylabel, panel_title, divide in panels:
-        for (variant, unsorted), color in zip(frame.groupby("variant", sort=False), cycle(_COLORS)):
-            rows = unsorted.sort_values("batch_size")
-            divisor = rows["batch_size"] if divide else 1
-            p50 = rows["p50_ms"] * scale / divisor
-            ax.plot(rows["batch_size"], p50, marker="o", color=color, label=f"{variant} (p50)")
-            if "p90_ms" in rows:
-                p90 = rows["p90_ms"] * scale / divisor
-                ax.fill_between(rows["batch_size"], p50, p90, color=color, alpha=0.15)
-        for (label, ms), style in zip((references or {}).items(), cycle(["--", ":", "-."])):
-            ax.axhline(ms * scale, color="grey", linestyle=style, label=label)
+    for ax, scale, ylabel, panel_title, per_x in panels:
+        _draw_sweep(ax, frame, "batch_size", "p50_ms", scale=scale, per_x=per_x, suffix=" (p50)")
+        _draw_references(ax, references, scale)
         _axes_style(ax, panel_title, "entities per batch read", ylabel, logx=True, logy=True)
     _legend_below(fig, axes[0], columns=3)
     return fig
@@ -378,8 +536,9 @@ def hgetall_vs_hmget(frame: pd.DataFrame) -> Figure:
     """``HGETALL`` against a fixed ``HMGET`` as the hash grows.
 
     Args:
-        frame: One row per hash width: ``fields``, ``hgetall_s``, ``hmget_s`` (p50 latencies),
-            and optionally ``hmget_fields`` (how many fields the HMGET asks for).
+        frame: One row per (variant, hash width): ``variant`` (e.g. ``"HGETALL"``,
+            ``"HMGET 5 fields"``), ``fields`` and ``p50_us``, optionally
+            ``p50_us_low``/``p50_us_high`` (as :meth:`fslib.lab.bench.LatencyComparison.table` gives).
 
     Returns:
         The figure, latencies in microseconds, the legend under it.
@@ -387,17 +546,21 @@ def hgetall_vs_hmget(frame: pd.DataFrame) -> Figure:
     Raises:
         ValueError: A column is missing or the frame is empty.
     """
-    _require_columns(frame, ["fields", "hgetall_s", "hmget_s"], "hgetall_vs_hmget")
-    asked = f" {int(frame['hmget_fields'].iloc[0])} fields" if "hmget_fields" in frame.columns else ""
-    fig = Figure(figsize=(7, 4.5), layout="constrained")
-    ax = fig.subplots()
-    ax.plot(frame["fields"], frame["hgetall_s"] * 1e6, marker="o", color=_COLORS[1], label="HGETALL (every field)")
-    ax.plot(frame["fields"], frame["hmget_s"] * 1e6, marker="o", color=_COLORS[0], label=f"HMGET{asked}")
-    _axes_style(
-        ax, "Read only what the model needs", "fields in the hash", "latency (µs, p50)", logx=True, from_zero=True
+    _require_columns(frame, ["variant", "fields", "p50_us"], "hgetall_vs_hmget")
+    return sweep(
+        frame,
+        "fields",
+        "p50_us",
+        title="Read only what the model needs",
+        xlabel="fields in the hash",
+        ylabel="latency (µs, p50)",
+        logx=True,
+        from_zero=True,
     )
-    _legend_below(fig, ax)
-    return fig
+
+
+_SMALLEST_SHARE = 0.01
+"""Areas whose largest bar is under this share of the figure's largest are left out of :func:`profile_breakdown`."""
 
 
 def profile_breakdown(frame: pd.DataFrame, title: str = "Where a batch read's time goes") -> Figure:
@@ -409,14 +572,18 @@ def profile_breakdown(frame: pd.DataFrame, title: str = "Where a batch read's ti
         title: The axes title.
 
     Returns:
-        The figure: horizontal bars, areas top to bottom by their largest time.
+        The figure: horizontal bars, areas top to bottom by their largest time; an
+        area whose bars would not show (under 1% of the largest) is named under the axis instead.
 
     Raises:
         ValueError: A column is missing or the frame is empty.
     """
     _require_columns(frame, ["variant", "area", "own_ms"], "profile_breakdown")
     grid = frame.pivot_table(index="area", columns="variant", values="own_ms", aggfunc="sum", sort=False).fillna(0.0)
-    grid = grid.loc[grid.max(axis=1).sort_values().index]  # the largest area on top
+    largest = grid.max(axis=1)
+    # A row whose bars would be too thin to see is left out, and named under the axis instead.
+    too_small = largest < _SMALLEST_SHARE * largest.max()
+    grid = grid.loc[largest[~too_small].sort_values().index]  # the largest area on top
     fig = Figure(figsize=(8, 0.3 * len(grid.index) * len(grid.columns) + 1.8), layout="constrained")
     ax = fig.subplots()
     height = 0.8 / len(grid.columns)
@@ -425,7 +592,10 @@ def profile_breakdown(frame: pd.DataFrame, title: str = "Where a batch read's ti
         positions = np.arange(len(grid.index)) + ((len(grid.columns) - 1) / 2 - offset) * height
         ax.barh(positions, grid[variant], height=height, color=color, label=str(variant))
     ax.set_yticks(range(len(grid.index)), grid.index)
-    ax.set(title=title, xlabel="ms per call, own time (cProfile)")
+    xlabel = "ms per call, own time (cProfile)"
+    if too_small.any():
+        xlabel += f"\nleft out, under {_SMALLEST_SHARE:.0%} of the largest bar: {', '.join(largest.index[too_small])}"
+    ax.set(title=title, xlabel=xlabel)
     ax.grid(True, axis="x", alpha=0.3)
     _legend_below(fig, ax)
     return fig

@@ -18,6 +18,13 @@ from fslib.cli import secret_in_url_option
 from fslib.connection import connect, mask_url, resolve_url
 from fslib.errors import RedisVersionError
 from fslib.serve.app import create_app
+from fslib.serve.limits import (
+    DEFAULT_LIMIT_CONCURRENCY,
+    DEFAULT_TIMEOUT_HEADERS,
+    DEFAULT_TIMEOUT_KEEP_ALIVE,
+    HTTP_PARSERS,
+    uvicorn_options,
+)
 from fslib.serve.security import TOKEN_VARIABLE, host_names
 
 __all__ = ["main", "parser"]
@@ -74,6 +81,34 @@ def parser() -> argparse.ArgumentParser:
     cli.add_argument("--users-per-tick", type=_positive(int), default=5, help="users the worker updates per tick")
     cli.add_argument("--no-worker", action="store_true", help="start with the worker stopped (/worker/toggle)")
     cli.add_argument("--transport", choices=["pipeline", "packed"], default="pipeline", help="read transport")
+    cli.add_argument(
+        "--timeout-keep-alive",
+        type=_positive(int),
+        default=DEFAULT_TIMEOUT_KEEP_ALIVE,
+        metavar="SECONDS",
+        help=f"close a kept-alive connection idle this long (default {DEFAULT_TIMEOUT_KEEP_ALIVE})",
+    )
+    cli.add_argument(
+        "--timeout-headers",
+        type=_positive(float),
+        default=DEFAULT_TIMEOUT_HEADERS,
+        metavar="SECONDS",
+        help="close a connection whose request headers take longer, counted from the connection or the "
+        f"request's first byte (default {DEFAULT_TIMEOUT_HEADERS:g})",
+    )
+    cli.add_argument(
+        "--limit-concurrency",
+        type=_positive(int),
+        default=DEFAULT_LIMIT_CONCURRENCY,
+        metavar="N",
+        help=f"answer 503 while N connections or requests are open (default {DEFAULT_LIMIT_CONCURRENCY})",
+    )
+    cli.add_argument(
+        "--http",
+        choices=HTTP_PARSERS,
+        default="auto",
+        help="uvicorn's HTTP parser (default auto: httptools if installed)",
+    )
     cli.add_argument("--access-log", action="store_true", help="log every request (off: it costs at high rates)")
     cli.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     return cli
@@ -111,7 +146,13 @@ def main(argv: Sequence[str] | None = None) -> None:
             allowed_hosts=args.allowed_host,
             token=token,
         )
-    except (OSError, TypeError, ValueError) as exc:
+        options = uvicorn_options(
+            http=args.http,
+            timeout_keep_alive=args.timeout_keep_alive,
+            timeout_headers=args.timeout_headers,
+            limit_concurrency=args.limit_concurrency,
+        )
+    except (ImportError, OSError, TypeError, ValueError) as exc:  # ImportError: --http httptools, not installed
         cli.error(str(exc))
     url = resolve_url(args.redis_url)  # starts the embedded Redis in this process when no URL is given
     try:  # one line that names the Redis, rather than a traceback from the app's start-up
@@ -125,7 +166,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"Redis at {mask_url(url)}, entities under {args.key_prefix}*",
         flush=True,
     )
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=args.access_log)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=args.access_log, **options)
 
 
 if __name__ == "__main__":

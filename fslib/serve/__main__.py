@@ -14,7 +14,7 @@ from pathlib import Path
 import redis
 import uvicorn
 
-from fslib.cli import secret_in_url_option
+from fslib.cli import exit_on_sigterm, secret_in_url_option
 from fslib.connection import connect, mask_url, resolve_url
 from fslib.errors import RedisVersionError
 from fslib.serve.app import create_app
@@ -125,7 +125,8 @@ def _token(token_file: Path | None) -> str | None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Check the options, say where the server listens and who may call it, and run it until Ctrl+C."""
+    """Check the options, say where the server listens and who may call it, and run it until Ctrl+C or SIGTERM."""
+    exit_on_sigterm()  # then exit handlers run: they stop the embedded Redis
     cli = parser()
     args = cli.parse_args(argv)
     secret = secret_in_url_option(args.redis_url)

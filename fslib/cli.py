@@ -11,7 +11,7 @@ from __future__ import annotations
 import signal
 from types import FrameType
 
-from fslib.connection import mask_url
+from fslib import mask_url
 
 __all__ = ["SIGTERM_EXIT_CODE", "exit_on_sigterm", "secret_in_url_option"]
 

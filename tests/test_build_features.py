@@ -10,9 +10,8 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from fslib import FeatureStore, synthesize_users
+from fslib import FeatureStore, mask_url, synthesize_users
 from fslib.checks import MAX_TTL_SECONDS
-from fslib.connection import mask_url
 from fslib.local import EmbeddedRedis, free_port
 
 from polling import wait_until

@@ -4,9 +4,10 @@ The Redis docs demo's ``build_features`` binary: synthesize users and bulk-load 
 with a key-level TTL, as a nightly Spark/Feast job would from the warehouse.
 
 Exit codes: 0 when every user was written, 2 on any error (bad arguments, a
-URL that is not one, a server that cannot be reached, refuses the password,
-is not Redis or is too old, a load that Redis lost part of), told in one line
-on stderr with the URL's secrets masked.
+URL that is not one, a password in ``--redis-url``, a server that cannot be
+reached, refuses the password, is not Redis or is too old, a load that Redis
+lost part of), told in one line on stderr with the URL's secrets masked; 143
+after ``SIGTERM`` (``kill``), which stops the embedded Redis like any exit.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import redis
 from redis.connection import parse_url
 
 from fslib.checks import check_ttl
+from fslib.cli import exit_on_sigterm, secret_in_url_option
 from fslib.connection import connect, require_version, server_version
 from fslib.core import DEFAULT_CHUNK_SIZE
 from fslib.errors import FeatureStoreError
@@ -70,8 +72,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--redis-url",
         default=None,
-        help="default: $REDIS_URL (better for a URL with a password: ps shows arguments), "
-        "else a temporary embedded Redis",
+        help="a Redis URL without a password (default: $REDIS_URL, where a URL with a password goes: "
+        "ps shows arguments), else a temporary embedded Redis",
     )
     parser.add_argument("--prefix", default="fs:user:", help="key prefix (default fs:user:)")
     parser.add_argument("--seed", type=_whole_number, default=42, help="random seed (default 42)")
@@ -100,7 +102,10 @@ def _describe(exc: redis.RedisError, url: str) -> str:
     if isinstance(exc, redis.AuthenticationError):  # before ConnectionError, its base class
         if "password" in parse_url(url):
             return f"Redis at {where} refused the password in the URL ({exc})"
-        return f"Redis at {where} requires a password: put it in the URL, e.g. redis://:PASSWORD@host:port/0"
+        return (
+            f"Redis at {where} requires a password: put it in the URL, in REDIS_URL "
+            "(e.g. REDIS_URL=redis://:PASSWORD@host:port/0), never on the command line"
+        )
     if isinstance(exc, redis.TimeoutError):
         return f"no answer from {where} within {_SOCKET_TIMEOUT:g}s: is it a Redis server, and not overloaded?"
     if isinstance(exc, redis.ConnectionError):
@@ -118,6 +123,7 @@ def _fail(message: str) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the materializer; returns the process exit code (0 done, 2 failed; see the module docstring)."""
+    exit_on_sigterm()  # then exit handlers run: they stop the embedded Redis
     args = _parser().parse_args(argv)  # exits with 2 and a usage line on bad arguments
     try:
         url, setting = _target(args.redis_url)
@@ -127,6 +133,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         check_url(url)
     except ValueError as exc:
         return _fail(f"{setting}: {exc}")
+    secret = secret_in_url_option(args.redis_url)
+    if secret is not None:
+        return _fail(secret)
     try:
         with connect(url, retry_attempts=2, socket_timeout=_SOCKET_TIMEOUT, check_version=False) as client:
             require_version(server_version(client), url, setting=setting)

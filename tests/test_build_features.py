@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from fslib import FeatureStore, synthesize_users
+from fslib import FeatureStore, mask_url, synthesize_users
 from fslib.checks import MAX_TTL_SECONDS
 from fslib.local import EmbeddedRedis, free_port
 
@@ -36,8 +36,8 @@ def run_cli(*args: str, redis_url: str | None = None) -> subprocess.CompletedPro
 
 
 def test_cli_materializes_users_with_a_key_ttl(redis_server: EmbeddedRedis, client: redis.Redis, prefix: str) -> None:
-    result = run_cli("--count", "120", "--ttl-seconds", "3600", "--redis-url", redis_server.url,
-                     "--prefix", prefix, "--seed", "5", "--chunk-size", "50")  # fmt: skip
+    result = run_cli("--count", "120", "--ttl-seconds", "3600", "--prefix", prefix, "--seed", "5",
+                     "--chunk-size", "50", redis_url=redis_server.url)  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "Materialized 120 user(s)" in result.stdout and f"'{prefix}*'" in result.stdout
     store = FeatureStore(client, key_prefix=prefix)
@@ -57,7 +57,7 @@ def test_cli_without_a_url_says_it_used_a_temporary_server() -> None:
 
 
 def test_cli_reports_an_unreachable_redis_without_its_password() -> None:
-    result = run_cli("--count", "3", "--redis-url", f"redis://:hunter2@127.0.0.1:{free_port()}/0")
+    result = run_cli("--count", "3", redis_url=f"redis://:hunter2@127.0.0.1:{free_port()}/0")
     assert result.returncode == 2
     assert "cannot reach Redis at redis://:***@127.0.0.1" in result.stderr
     assert "hunter2" not in result.stderr + result.stdout and "Traceback" not in result.stderr
@@ -91,15 +91,17 @@ def assert_one_error_line(result: subprocess.CompletedProcess[str], *expected: s
 @needs_old_redis
 @pytest.mark.parametrize("via", ["--redis-url", "REDIS_URL"])
 def test_cli_refuses_a_too_old_redis_and_names_how_the_url_came(via: str) -> None:
-    with EmbeddedRedis(binary=OLD_REDIS, password=SECRET) as old:
-        url = f"redis://127.0.0.1:{old.port}/0?password={SECRET}"
-        if via == "--redis-url":
+    with EmbeddedRedis(binary=OLD_REDIS, password=SECRET) as old, redis.Redis.from_url(old.url) as admin:
+        if via == "--redis-url":  # a URL on the command line holds no password: this server drops its own
+            admin.config_set("requirepass", "")  # (admin's connection stays logged in)
+            url = f"redis://127.0.0.1:{old.port}/0"
             result = run_cli("--count", "3", "--redis-url", url)
         else:
+            url = f"redis://127.0.0.1:{old.port}/0?password={SECRET}"
             result = run_cli("--count", "3", redis_url=url)
-        line = assert_one_error_line(result, "too old", "7.4", f"Point {via} at", "password=***")
+        line = assert_one_error_line(result, "too old", "7.4", f"Point {via} at", mask_url(url))
         assert SECRET not in line
-        assert redis.Redis.from_url(old.url).dbsize() == 0
+        assert admin.dbsize() == 0
 
 
 @pytest.fixture
@@ -111,7 +113,7 @@ def protected_server() -> Iterator[EmbeddedRedis]:
 
 def test_cli_keeps_a_query_string_password_out_of_its_output(protected_server: EmbeddedRedis, prefix: str) -> None:
     url = f"redis://127.0.0.1:{protected_server.port}/0?password={SECRET}"
-    result = run_cli("--count", "5", "--redis-url", url, "--prefix", prefix)
+    result = run_cli("--count", "5", "--prefix", prefix, redis_url=url)
     assert result.returncode == 0, result.stderr
     assert "Materialized 5 user(s)" in result.stdout and "?password=***" in result.stdout
     assert SECRET not in result.stdout + result.stderr
@@ -129,8 +131,26 @@ def test_cli_keeps_a_query_string_password_out_of_its_output(protected_server: E
 )
 def test_cli_says_a_password_is_missing_or_wrong(protected_server: EmbeddedRedis, url: str, says: str) -> None:
     url = url.format(port=protected_server.port, secret=SECRET)
-    result = run_cli("--count", "3", "--redis-url", url)
+    result = run_cli("--count", "3", redis_url=url)
     line = assert_one_error_line(result, says, f"127.0.0.1:{protected_server.port}")
+    assert SECRET not in line and "cannot reach" not in line
+
+
+SECRET_URLS = [
+    f"redis://:{SECRET}@127.0.0.1:{{port}}/0",
+    f"redis://default:{SECRET}@127.0.0.1:{{port}}/0",
+    f"redis://127.0.0.1:{{port}}/0?password={SECRET}",
+    f"rediss://127.0.0.1:{{port}}/0?ssl_password={SECRET}",
+    f"unix://:{SECRET}@/tmp/redis.sock",
+]
+"""URLs with a secret, each on a port (``{port}``) where nothing listens."""
+
+
+@pytest.mark.parametrize("url", SECRET_URLS)
+def test_cli_refuses_a_password_in_redis_url_before_connecting(url: str) -> None:
+    """``/proc/<pid>/cmdline`` shows the command line to every local user: a secret goes in REDIS_URL."""
+    result = run_cli("--count", "3", "--redis-url", url.format(port=free_port()))
+    line = assert_one_error_line(result, "--redis-url", "holds a password", "REDIS_URL")
     assert SECRET not in line and "cannot reach" not in line
 
 
@@ -203,7 +223,8 @@ def test_cli_fails_when_redis_restarts_during_the_load() -> None:
     """The load Redis lost part of is never reported as done (the library raises LoadInterruptedError)."""
     with EmbeddedRedis() as server, redis.Redis.from_url(server.url) as watcher:
         env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
-        command = [sys.executable, "-m", "fslib.build_features", "--count", "100000", "--redis-url", server.url]
+        env["REDIS_URL"] = server.url
+        command = [sys.executable, "-m", "fslib.build_features", "--count", "100000"]
         with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) as cli:
             assert wait_until(lambda: watcher.dbsize() > 0, timeout=60), "the load never started"
             server.restart()

@@ -37,9 +37,13 @@ MakeClient = Callable[..., httpx.Client]
 
 
 @contextmanager
-def serving(app: FastAPI) -> Iterator[httpx.Client]:
-    """``app`` under uvicorn on a free loopback port, in a thread; shut down (lifespan included) on exit."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning"))
+def serving(app: FastAPI, **options: Any) -> Iterator[httpx.Client]:
+    """``app`` under uvicorn on a free loopback port, in a thread; shut down (lifespan included) on exit.
+
+    ``options`` go to ``uvicorn.Config`` (e.g. :func:`fslib.serve.limits.uvicorn_options`).
+    """
+    config = uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning", **options)
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="uvicorn-under-test")
     before = set(threading.enumerate())
     thread.start()
@@ -241,8 +245,8 @@ def test_the_worker_toggles_writes_and_reset_empties_the_prefix(make_client: Mak
     written = [u for u in synthesize_users(10).ids if direct.field_ttls_seconds(u, ["tx_count_5m"])["tx_count_5m"] > 0]
     assert written and all(direct.field_ttls_seconds(u, ["tx_count_5m"])["tx_count_5m"] <= 30 for u in written)
 
-    assert [http.post("/worker/toggle").json()["status"] for _ in range(3)] == ["paused", "running", "paused"]
-    assert http.post("/reset").json() == {"deleted": 10}
+    assert [http.post("/worker/toggle", json={}).json()["status"] for _ in range(3)] == ["paused", "running", "paused"]
+    assert http.post("/reset", json={}).json() == {"deleted": 10}
     state = http.get("/state").json()
     assert state["entity_count"] == 0 and state["worker"]["status"] == "paused"
     assert snapshot(direct) == {}
@@ -262,7 +266,7 @@ BAD_REQUESTS: dict[str, tuple[str, str, dict[str, Any], int]] = {
     "unknown key": ("POST", "/bulk-load", {"json": {"count": 3, "ttl": 60}}, 422),
     "malformed JSON": ("POST", "/bulk-load", raw(b'{"count": 3,'), 422),
     "not an object": ("POST", "/bulk-load", {"json": [3]}, 422),
-    "not JSON": ("POST", "/bulk-load", {"data": {"count": "3"}}, 422),
+    "not JSON": ("POST", "/bulk-load", {"data": {"count": "3"}}, 415),
     "body too large": ("POST", "/bulk-load", raw(b" " * (MAX_BODY_BYTES + 1)), 413),
     "chunked body too large": ("POST", "/bulk-load", raw(iter([b" " * 65536] * 5)), 413),
     "no entities": ("POST", ONLINE, ask([]), 422),
@@ -313,7 +317,7 @@ def test_error_messages_name_the_problem(http: httpx.Client) -> None:
     assert "'user_id'" in join_key.json()["detail"] and "driver_id" in join_key.json()["detail"]
     [colon] = http.get("/read", params={"id": "a:b"}).json()["detail"]
     assert colon["loc"] == ["query", "id"] and "must not contain ':'" in colon["msg"]
-    assert "262144 bytes" in http.post("/bulk-load", content=b" " * (MAX_BODY_BYTES + 1)).text
+    assert "262144 bytes" in http.post("/bulk-load", **raw(b" " * (MAX_BODY_BYTES + 1))).text
 
 
 def test_the_largest_allowed_request_is_served(http: httpx.Client, direct: FeatureStore) -> None:

@@ -1,20 +1,31 @@
 """``python -m fslib.serve``: the feature server on loopback, over the embedded Redis 8 or ``REDIS_URL``.
 
 $ python -m fslib.serve --port 8090 --streaming-ttl-seconds 30
-fslib feature server on http://127.0.0.1:8090 (docs: /docs), Redis at redis://127.0.0.1:41234/0, ...
+fslib feature server on http://127.0.0.1:8090 (docs: /docs), no token (loopback only), answers Host ...
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import redis
 import uvicorn
 
+from fslib.cli import exit_on_sigterm, secret_in_url_option
 from fslib.connection import connect, resolve_url
 from fslib.errors import RedisVersionError
 from fslib.serve.app import create_app
+from fslib.serve.limits import (
+    DEFAULT_LIMIT_CONCURRENCY,
+    DEFAULT_TIMEOUT_HEADERS,
+    DEFAULT_TIMEOUT_KEEP_ALIVE,
+    HTTP_PARSERS,
+    uvicorn_options,
+)
+from fslib.serve.security import TOKEN_VARIABLE, host_names
 from fslib.urls import mask_url
 
 __all__ = ["main", "parser"]
@@ -36,11 +47,34 @@ def _positive(kind: Callable[[str], float]) -> Callable[[str], float]:
 def parser() -> argparse.ArgumentParser:
     """The command line's options (``--help`` lists them)."""
     cli = argparse.ArgumentParser(prog="python -m fslib.serve", description=__doc__.split("\n")[0])
-    cli.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback; the API has no auth)")
+    cli.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to bind (default 127.0.0.1, loopback only); any address beyond loopback needs a token",
+    )
     cli.add_argument(
         "--port", type=int, default=8090, help="port to listen on (default 8090, as in the Redis docs demo)"
     )
-    cli.add_argument("--redis-url", help="one Redis >= 7.4 (default $REDIS_URL, else an embedded Redis 8)")
+    cli.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="one more name (or name:port) clients may give in the Host header, beside 127.0.0.1, localhost, "
+        "[::1] and --host; repeat for more (default: none)",
+    )
+    cli.add_argument(
+        "--token-file",
+        type=Path,
+        metavar="PATH",
+        help=f"file holding the bearer token clients must send (default: ${TOKEN_VARIABLE}, else no token); "
+        "required beyond loopback",
+    )
+    cli.add_argument(
+        "--redis-url",
+        help="one Redis >= 7.4 without a password (default $REDIS_URL, else an embedded Redis 8); "
+        "a URL with a password goes in $REDIS_URL",
+    )
     cli.add_argument("--key-prefix", default="fs:user:", help="where the entities live; /reset deletes only here")
     cli.add_argument("--batch-ttl-seconds", type=int, default=24 * 60 * 60, help="default key TTL of /bulk-load")
     cli.add_argument("--streaming-ttl-seconds", type=int, default=5 * 60, help="field TTL of the worker's writes")
@@ -48,19 +82,61 @@ def parser() -> argparse.ArgumentParser:
     cli.add_argument("--users-per-tick", type=_positive(int), default=5, help="users the worker updates per tick")
     cli.add_argument("--no-worker", action="store_true", help="start with the worker stopped (/worker/toggle)")
     cli.add_argument("--transport", choices=["pipeline", "packed"], default="pipeline", help="read transport")
+    cli.add_argument(
+        "--timeout-keep-alive",
+        type=_positive(int),
+        default=DEFAULT_TIMEOUT_KEEP_ALIVE,
+        metavar="SECONDS",
+        help=f"close a kept-alive connection idle this long (default {DEFAULT_TIMEOUT_KEEP_ALIVE})",
+    )
+    cli.add_argument(
+        "--timeout-headers",
+        type=_positive(float),
+        default=DEFAULT_TIMEOUT_HEADERS,
+        metavar="SECONDS",
+        help="close a connection whose request headers take longer, counted from the connection or the "
+        f"request's first byte (default {DEFAULT_TIMEOUT_HEADERS:g})",
+    )
+    cli.add_argument(
+        "--limit-concurrency",
+        type=_positive(int),
+        default=DEFAULT_LIMIT_CONCURRENCY,
+        metavar="N",
+        help=f"answer 503 while N connections or requests are open (default {DEFAULT_LIMIT_CONCURRENCY})",
+    )
+    cli.add_argument(
+        "--http",
+        choices=HTTP_PARSERS,
+        default="auto",
+        help="uvicorn's HTTP parser (default auto: httptools if installed)",
+    )
     cli.add_argument("--access-log", action="store_true", help="log every request (off: it costs at high rates)")
     cli.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     return cli
 
 
+def _token(token_file: Path | None) -> str | None:
+    """The bearer token: the file's text, else ``$FSLIB_SERVE_TOKEN``, else None (surrounding space dropped).
+
+    Raises:
+        OSError: The file cannot be read.
+    """
+    text = token_file.read_text() if token_file is not None else os.environ.get(TOKEN_VARIABLE)
+    return text.strip() if text is not None else None
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    """Parse the options, say where the server listens and what it serves, and run it until Ctrl+C."""
+    """Check the options, say where the server listens and who may call it, and run it until Ctrl+C or SIGTERM."""
+    exit_on_sigterm()  # then exit handlers run: they stop the embedded Redis
     cli = parser()
     args = cli.parse_args(argv)
-    url = resolve_url(args.redis_url)  # starts the embedded Redis in this process when no URL is given
+    secret = secret_in_url_option(args.redis_url)
+    if secret is not None:
+        cli.exit(2, f"error: {secret}\n")
     try:
+        token = _token(args.token_file)
         app = create_app(
-            url,
+            args.redis_url,  # resolved at the app's start to the same URL as below (one embedded server a process)
             key_prefix=args.key_prefix,
             batch_ttl_seconds=args.batch_ttl_seconds,
             streaming_ttl_seconds=args.streaming_ttl_seconds,
@@ -68,19 +144,31 @@ def main(argv: Sequence[str] | None = None) -> None:
             users_per_tick=args.users_per_tick,
             start_worker=not args.no_worker,
             transport=args.transport,
+            host=args.host,
+            allowed_hosts=args.allowed_host,
+            token=token,
         )
-    except (TypeError, ValueError) as exc:
+        options = uvicorn_options(
+            http=args.http,
+            timeout_keep_alive=args.timeout_keep_alive,
+            timeout_headers=args.timeout_headers,
+            limit_concurrency=args.limit_concurrency,
+        )
+    except (ImportError, OSError, TypeError, ValueError) as exc:  # ImportError: --http httptools, not installed
         cli.error(str(exc))
+    url = resolve_url(args.redis_url)  # starts the embedded Redis in this process when no URL is given
     try:  # one line that names the Redis, rather than a traceback from the app's start-up
         connect(url, cluster=False, retry_attempts=1).close()
     except (redis.ConnectionError, redis.TimeoutError, RedisVersionError) as exc:
         cli.exit(1, f"error: cannot serve from Redis at {mask_url(url)}: {exc}\n")
+    who = "token required" if token is not None else "no token (loopback only)"
     print(
-        f"fslib feature server on http://{args.host}:{args.port} (docs: /docs), Redis at {mask_url(url)}, "
-        f"entities under {args.key_prefix}*",
+        f"fslib feature server on http://{args.host}:{args.port} (docs: /docs), {who}, "
+        f"answers Host {', '.join(host_names(args.host, args.allowed_host))}; "
+        f"Redis at {mask_url(url)}, entities under {args.key_prefix}*",
         flush=True,
     )
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=args.access_log)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=args.access_log, **options)
 
 
 if __name__ == "__main__":

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+import json
+import math
+from collections.abc import AsyncIterator, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import redis
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from fslib.checks import check_prefix, check_ttl
@@ -19,17 +23,15 @@ from fslib.fast import AsyncFeatureStore
 from fslib.schema import DEFAULT_SCHEMA, Schema
 from fslib.serve.models import MAX_BODY_BYTES
 from fslib.serve.routes import Services, router
+from fslib.serve.security import ASGIApp, Message, Receive, RequestGuard, Scope, Send, check_token, host_names
 from fslib.store import FeatureStore
 from fslib.urls import mask_url
 from fslib.worker import StreamingWorker
 
-__all__ = ["BodyLimit", "create_app"]
+__all__ = ["MAX_ECHO_CHARS", "BodyLimit", "create_app"]
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+MAX_ECHO_CHARS = 500
+"""A 422 echoes at most this many characters of the input it refuses, and of each text in its errors."""
 
 
 def create_app(
@@ -45,6 +47,9 @@ def create_app(
     entity_key: str = "user_id",
     schema: Schema = DEFAULT_SCHEMA,
     max_body_bytes: int = MAX_BODY_BYTES,
+    host: str = "127.0.0.1",
+    allowed_hosts: Iterable[str] = (),
+    token: str | None = None,
 ) -> FastAPI:
     """The feature server as an ASGI app; serve it with uvicorn (``python -m fslib.serve`` does).
 
@@ -63,10 +68,17 @@ def create_app(
         entity_key: The join key of ``/get-online-features`` requests.
         schema: Feature names, kinds, types and defaults.
         max_body_bytes: Larger request bodies get a 413.
+        host: The address the server binds; beyond loopback a ``token`` is required.
+        allowed_hosts: More names (``name`` or ``name:port``) the ``Host`` header may give,
+            beside the loopback names and ``host`` (see :mod:`fslib.serve.security`).
+        token: The bearer token every endpoint but ``/health`` requires; None for none (loopback only).
 
     Raises:
-        ValueError, TypeError: A TTL, the prefix or ``max_body_bytes`` is out of range.
+        ValueError, TypeError: A TTL, the prefix, ``max_body_bytes``, an allowed host or the token
+            is out of range, or no token for a ``host`` beyond loopback.
     """
+    check_token(token, host)
+    names = host_names(host, allowed_hosts)
     check_prefix(key_prefix)
     check_ttl(batch_ttl_seconds, "batch_ttl_seconds")
     check_ttl(streaming_ttl_seconds, "streaming_ttl_seconds")
@@ -102,6 +114,8 @@ def create_app(
     )
     app.include_router(router)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.add_middleware(RequestGuard, host_names=names, token=token)  # added last: runs first
+    app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(redis.ConnectionError, _unavailable)
     app.add_exception_handler(redis.TimeoutError, _unavailable)
     app.add_exception_handler(TimeoutError, _unavailable)  # reset_store: a worker tick still in flight
@@ -116,6 +130,44 @@ async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
         status_code=503,
         content={"detail": f"{type(exc).__name__} (Redis at {services.redis_url}): {exc}; retry shortly"},
     )
+
+
+async def _invalid(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422, with what it echoes made JSON-safe and short.
+
+    pydantic's errors carry the refused ``input`` whole (all 1,001 ids of a
+    list too long), and may hold what JSON cannot carry (``NaN``, a lone
+    surrogate such as ``"\\ud800"``), which turned the 422 into a plain-text 500.
+    """
+    assert isinstance(exc, RequestValidationError)
+    return JSONResponse(status_code=422, content={"detail": _json_safe(jsonable_encoder(exc.errors()))})
+
+
+def _json_safe(value: Any) -> Any:
+    """JSON-like ``value`` with non-finite numbers as text, lone surrogates escaped and long texts cut."""
+    if isinstance(value, dict):
+        return {_json_safe(key): _echo(item) if key == "input" else _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, str):
+        return _cut(value.encode("utf-8", "backslashreplace").decode("utf-8"))
+    return value
+
+
+def _echo(value: Any) -> Any:
+    """The refused input as it came when short, else the start and end of its JSON text."""
+    text = json.dumps(value)  # ASCII, NaN and surrogates spelt out: never fails on JSON-like data
+    return _json_safe(value) if len(text) <= MAX_ECHO_CHARS else _cut(text)
+
+
+def _cut(text: str) -> str:
+    """``text`` if short, else its start and end: a message that quotes a long id still says what is wrong."""
+    if len(text) <= MAX_ECHO_CHARS:
+        return text
+    keep = MAX_ECHO_CHARS // 2 - 50
+    return f"{text[:keep]} ... ({len(text) - 2 * keep} characters cut) ... {text[-keep:]}"
 
 
 class BodyLimit:

@@ -20,6 +20,7 @@ import httpx
 
 from fslib.connection import resolve_url
 from fslib.local import free_port
+from fslib.serve.security import TOKEN_VARIABLE
 
 __all__ = ["ServerProcess"]
 
@@ -29,24 +30,29 @@ class ServerProcess:
 
     It serves the same Redis as this process (``redis_url``, else
     ``REDIS_URL``, else this process's embedded server), handed over in the
-    child's environment so a password never shows on a command line. A
-    child still running when this interpreter exits (a notebook's kernel
+    child's environment so a password never shows on a command line; so is
+    the ``token`` (``FSLIB_SERVE_TOKEN``; the child gets none when it is None).
+    A child still running when this interpreter exits (a notebook's kernel
     shut down) is stopped then.
 
     Args:
         *options: More ``python -m fslib.serve`` options, e.g. ``"--key-prefix", "nb09:user:"``.
         redis_url: The Redis to serve.
         port: The port; a free one when None.
+        token: The bearer token the server requires (``Authorization: Bearer ...``), or None.
 
     Example:
         >>> with ServerProcess("--no-worker") as server:
         ...     httpx.get(f"{server.url}/state").json()["entity_count"]
     """
 
-    def __init__(self, *options: str, redis_url: str | None = None, port: int | None = None) -> None:
+    def __init__(
+        self, *options: str, redis_url: str | None = None, port: int | None = None, token: str | None = None
+    ) -> None:
         self.options = list(options)
         self.redis_url = redis_url
         self.port = port or free_port()
+        self.token = token
         self._process: subprocess.Popen[bytes] | None = None
         self._log: Path | None = None
         self._output = ""
@@ -82,7 +88,10 @@ class ServerProcess:
         """
         if self.is_running:
             return self
-        env = {**os.environ, "REDIS_URL": resolve_url(self.redis_url)}
+        env = {name: value for name, value in os.environ.items() if name != TOKEN_VARIABLE}
+        env["REDIS_URL"] = resolve_url(self.redis_url)
+        if self.token is not None:
+            env[TOKEN_VARIABLE] = self.token
         self._log = Path(tempfile.mkstemp(prefix="fslib-serve-", suffix=".log")[1])
         with self._log.open("wb") as log:
             self._process = subprocess.Popen(self.command, env=env, stdout=log, stderr=subprocess.STDOUT)

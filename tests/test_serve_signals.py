@@ -30,11 +30,16 @@ BOUND = 60.0
 
 
 def redis_children(pid: int) -> list[int]:
-    """The ``redis-server`` processes whose parent is ``pid`` (``ps``: /proc/<pid>/children needs a kernel option)."""
+    """The ``redis-server`` processes descended from ``pid`` (the embedded server runs under a small supervisor)."""
     listed = subprocess.run(
-        ["ps", "--ppid", str(pid), "-o", "pid=,comm="], capture_output=True, text=True, timeout=10, check=False
+        ["ps", "-e", "-o", "pid=,ppid=,comm="], capture_output=True, text=True, timeout=10, check=False
     ).stdout.split("\n")
-    return [int(line.split()[0]) for line in listed if line.strip().endswith("redis-server")]
+    processes = [(int(p), int(pp), comm) for p, pp, comm in (line.split(None, 2) for line in listed if line.strip())]
+    family = {pid}
+    for _ in range(3):  # children, grandchildren, great-grandchildren
+        family |= {child for child, parent, _ in processes if parent in family}
+    found = [child for child, _, comm in processes if child in family and comm.strip() == "redis-server"]
+    return found
 
 
 def alive(pid: int) -> bool:

@@ -23,6 +23,7 @@ from fslib.errors import FeatureStoreError, InvariantError, LoadInterruptedError
 from fslib.freshness import FeatureStatus, FeatureVector
 from fslib.keys import hash_tag_prefix, key_placement
 from fslib.schema import DEFAULT_SCHEMA, FeatureKind, FeatureSpec, Schema
+from fslib.stats import WriteResult
 from fslib.store import FeatureStore
 from fslib.synth import streaming_features, synthesize_users
 from fslib.urls import mask_url
@@ -45,6 +46,7 @@ __all__ = [
     "StoredDataError",
     "StreamingWorker",
     "WorkerStatus",
+    "WriteResult",
     "connect",
     "connect_async",
     "hash_tag_prefix",

@@ -7,6 +7,7 @@ message wherever it is made. Feature values are checked by :mod:`fslib.schema`.
 
 from __future__ import annotations
 
+import datetime
 import math
 import numbers
 from collections.abc import Sequence
@@ -14,12 +15,14 @@ from collections.abc import Sequence
 from fslib.errors import InvariantError
 
 __all__ = [
+    "EVENT_TIME_SUFFIX",
     "MAX_TTL_SECONDS",
     "SEPARATOR",
     "check_chunk_size",
     "check_count",
     "check_entity_id",
     "check_entity_ids",
+    "check_event_time",
     "check_feature_name",
     "check_feature_names",
     "check_field_ttl_codes",
@@ -37,6 +40,14 @@ TTL. No batch cycle or streaming window comes near a year."""
 
 SEPARATOR = ":"
 """Ends every key prefix; never part of an entity id (see :mod:`fslib.keys`)."""
+
+EVENT_TIME_SUFFIX = "@event_time"
+"""``name + EVENT_TIME_SUFFIX`` is the hash field holding the event time of feature ``name``'s value
+(epoch milliseconds), written beside it by event-time writes; no feature name may end with it."""
+
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+_MAX_EVENT_MS = 2**53
+"""Event times stay exact in Lua, whose numbers are doubles (2**53 ms is about the year 287,000)."""
 
 
 def check_ttl(ttl_seconds: object, what: str = "ttl_seconds") -> int:
@@ -123,6 +134,8 @@ def check_feature_name(name: object) -> str:
         raise TypeError(f"feature name must be a string, got {type(name).__name__}: {name!r}")
     if not name:
         raise ValueError("feature name must not be empty")
+    if name.endswith(EVENT_TIME_SUFFIX):
+        raise ValueError(f"feature name {name!r} ends with {EVENT_TIME_SUFFIX!r}, the field of a feature's event time")
     return check_text(name)
 
 
@@ -137,9 +150,32 @@ def check_feature_names(names: Sequence[str]) -> list[str]:
         raise TypeError("feature names must be a list of strings, not one string")
     wanted = list(names)
     for name in wanted:
-        if type(name) is not str or not name:  # on every read: a call only for the odd name
+        if type(name) is not str or not name or name.endswith(EVENT_TIME_SUFFIX):  # a call only for the odd name
             check_feature_name(name)
     return wanted
+
+
+def check_event_time(event_time: object, what: str = "event_time") -> int:
+    """Return an event time as epoch milliseconds: from an int of milliseconds, or a timezone-aware datetime.
+
+    Raises:
+        TypeError: Neither (a float, text, a naive datetime: its moment is ambiguous).
+        ValueError: Not after 1970, or too far out for Lua to compare exactly.
+    """
+    if isinstance(event_time, datetime.datetime):
+        if event_time.utcoffset() is None:
+            raise TypeError(f"{what} {event_time!r} has no timezone: give one (e.g. datetime.UTC)")
+        milliseconds = (event_time - _EPOCH) // datetime.timedelta(milliseconds=1)
+    elif isinstance(event_time, numbers.Integral) and not isinstance(event_time, bool):
+        milliseconds = int(event_time)
+    else:
+        raise TypeError(
+            f"{what} must be epoch milliseconds (int) or a timezone-aware datetime, got {type(event_time).__name__}: "
+            f"{event_time!r}"
+        )
+    if not 0 < milliseconds < _MAX_EVENT_MS:
+        raise ValueError(f"{what} must be after 1970 and before {_MAX_EVENT_MS} ms, got {milliseconds}")
+    return milliseconds
 
 
 def check_entity_id(entity_id: object) -> str:
@@ -216,21 +252,21 @@ def check_field_ttl_codes(command: str, key: str, fields: Sequence[str], codes: 
         )
 
 
-def check_key_ttl_replies(rows: Sequence[tuple[str, object]], replies: Sequence[object]) -> None:
+def check_key_ttl_replies(rows: Sequence[Sequence[object]], replies: Sequence[object]) -> None:
     """Raise unless every ``EXPIRE`` of a bulk load answered 1 (the key got its TTL).
 
     ``EXPIRE`` answers 0 only for a key that does not exist, which the ``HSET``
     just before it wrote: another client deleted it, or Redis evicted it.
 
     Args:
-        rows: The ``(key, fields)`` rows written, in command order.
+        rows: The rows written (each starts with its key), in command order.
         replies: Their ``EXPIRE`` replies.
 
     Raises:
         InvariantError: Naming the keys that got no TTL.
     """
     if not all(replies):
-        missed = [key for (key, _), reply in zip(rows, replies) if not reply]
+        missed = [row[0] for row, reply in zip(rows, replies) if not reply]
         raise InvariantError(
             f"EXPIRE did not give {len(missed)} of {len(rows)} entities their key TTL (deleted or evicted "
             f"right after their HSET?): {missed[:5]}"

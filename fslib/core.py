@@ -15,19 +15,22 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from fslib.checks import (
+    EVENT_TIME_SUFFIX,
     check_entity_id,
     check_entity_ids,
+    check_event_time,
     check_feature_names,
     check_field_ttl_codes,
     check_prefix,
     check_ttl,
 )
 from fslib.connection import parse_version
-from fslib.errors import StoredDataError
+from fslib.errors import InvariantError, StoredDataError
 from fslib.freshness import FeatureVectors, VectorRead, unreadable_key
-from fslib.rows import CheckedChunks, EncodedRow, Rows
-from fslib.schema import DEFAULT_SCHEMA, EncodedFields, FeatureKind, FeatureValue, Schema
-from fslib.stats import Counters, StoreStats
+from fslib.rows import CheckedChunks, EncodedRow, EventTimes, Rows
+from fslib.schema import DEFAULT_SCHEMA, EncodedFields, FeatureKind, FeatureValue, Schema, Storable
+from fslib.scripts import GUARDED_WRITE
+from fslib.stats import Counters, StoreStats, WriteResult
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -133,6 +136,8 @@ class StoreCore(Generic[ClientT]):
         self._hsetex: bool | None = None if streaming_write == "auto" else streaming_write == "hsetex"
         self._counters = Counters()
         self._packed = self._packed_transport() if transport == "packed" else None
+        self._guarded_write = client.register_script(GUARDED_WRITE)  # type: ignore[attr-defined]
+        """``fslib/lua/guarded_write.lua`` as redis-py's Script: ``EVALSHA``, loaded again after a ``NOSCRIPT``."""
 
     def _check_client(self, client: ClientT) -> None:
         """Refuse a client this store cannot talk through (the asyncio store takes no sync client)."""
@@ -168,8 +173,11 @@ class StoreCore(Generic[ClientT]):
     def _ttl(self, ttl_seconds: int | None, default: int) -> int:
         return default if ttl_seconds is None else check_ttl(ttl_seconds)
 
-    def _chunks(self, rows: Rows, kind: FeatureKind, chunk_size: int, progress: bool) -> CheckedChunks:
-        """``rows`` checked for a ``kind`` write, each acknowledged chunk counted."""
+    def _chunks(
+        self, rows: Rows, kind: FeatureKind, chunk_size: int, progress: bool, event_time: EventTimes = None
+    ) -> CheckedChunks:
+        """``rows`` checked for a ``kind`` write; a bulk load counts each acknowledged chunk as it goes."""
+        batch = kind is FeatureKind.BATCH
         return CheckedChunks(
             rows,
             self.schema,
@@ -177,46 +185,63 @@ class StoreCore(Generic[ClientT]):
             self.key_prefix,
             chunk_size=chunk_size,
             progress=progress,
-            on_acknowledged=lambda entities: self._counters.wrote(kind.value, entities),
+            on_acknowledged=(lambda entities: self._counters.wrote("batch", entities)) if batch else None,
+            event_time=event_time,
         )
 
     def _batch_field(self, entity_id: str, name: str, value: FeatureValue) -> tuple[str, EncodedFields]:
         """The checked key and field of :meth:`~fslib.FeatureStore.update_batch_feature`."""
         return self.key_for(entity_id), self.schema.encode({name: value}, FeatureKind.BATCH, entity_id)
 
-    def _streaming_write(
-        self, entity_id: str, fields: Mapping[str, FeatureValue], ttl_seconds: int | None
-    ) -> tuple[str, EncodedFields, int]:
-        """The checked key, fields and TTL of one streaming write (empty fields: nothing to write)."""
-        key = self.key_for(entity_id)
-        ttl = self._ttl(ttl_seconds, self.streaming_ttl_seconds)
-        return key, self.schema.encode(fields, FeatureKind.STREAMING, entity_id), ttl
+    def _streaming_write(self, entity_id: str, fields: Mapping[str, FeatureValue], event_time: object) -> EncodedRow:
+        """The checked key, fields and event time (or None) of one streaming write; fields may be empty."""
+        event_ms = None if event_time is None else check_event_time(event_time)
+        return self.key_for(entity_id), self.schema.encode(fields, FeatureKind.STREAMING, entity_id), event_ms
 
-    def _check_ttl_codes(self, rows: Sequence[EncodedRow], codes: Sequence[Sequence[int]]) -> None:
-        """Check every entity's field-TTL codes (``HSETEX``'s one, or ``HEXPIRE``'s one per field).
+    def _guarded_args(self, ttl: int, event_ms: int, fields: EncodedFields) -> list[Storable]:
+        """``ARGV`` of ``fslib/lua/guarded_write.lua``: TTL, event time, write mode, suffix, then the fields.
+
+        The write mode comes from :attr:`uses_hsetex`, which the caller asked first.
+        """
+        args: list[Storable] = [ttl, event_ms, 1 if self._hsetex else 0, EVENT_TIME_SUFFIX]
+        for name, value in fields.items():
+            args += (name, value)
+        return args
+
+    def _streamed(self, rows: Sequence[EncodedRow], replies: Sequence[Any]) -> WriteResult:
+        """Check and count the replies of streaming writes, in the order the rows were sent.
+
+        Per row: the guarded script's ``[applied, late, replayed]`` (rows with an event time),
+        ``HSETEX``'s one code, or ``HSET``'s count then ``HEXPIRE``'s codes (Redis 7.4).
 
         Raises:
-            InvariantError: Redis did not give every field its TTL.
+            InvariantError: Redis did not give every written field its TTL.
+            redis.exceptions.ResponseError: A write failed (e.g. ``WRONGTYPE``).
         """
-        command = "HSETEX" if self._hsetex else "HEXPIRE"
-        for (key, fields), entity_codes in zip(rows, codes):
-            check_field_ttl_codes(command, key, list(fields), entity_codes)
-
-    def _streamed(self, key: str, fields: EncodedFields, codes: Sequence[int]) -> None:
-        """Check one streaming write's field-TTL codes, then count it.
-
-        Raises:
-            InvariantError: Redis did not give every field its TTL.
-        """
-        self._check_ttl_codes([(key, fields)], [codes])
-        self._counters.wrote("streaming", 1)
+        result, replies_of = WriteResult(), iter(replies)
+        for key, fields, event_ms in rows:
+            reply = next(replies_of)
+            if isinstance(reply, Exception):
+                raise InvariantError(str(reply)) if "did not" in str(reply) else reply
+            if event_ms is not None:
+                applied, late, replayed = reply
+                result += WriteResult(1, applied, late, replayed)
+                continue
+            if self._hsetex:
+                check_field_ttl_codes("HSETEX", key, list(fields), [reply])
+            else:  # HSET's count came first; HEXPIRE's codes follow
+                check_field_ttl_codes("HEXPIRE", key, list(fields), next(replies_of))
+            result += WriteResult(1, len(fields))
+        self._counters.streamed(result)
+        return result
 
     def _transactions(self, chunk: list[EncodedRow], cluster: bool) -> list[list[EncodedRow]]:
-        """The ``MULTI`` blocks of a Redis 7.4 streaming chunk: the whole chunk, or one per entity on a cluster.
+        """How a streaming chunk is sent: one pipeline, or with Redis 7.4's ``MULTI`` on a cluster one per entity.
 
-        A transaction cannot span hash slots, and each entity's key has its own.
+        ``HSET`` + ``HEXPIRE`` go in a ``MULTI`` (Redis 7.4), and a transaction cannot span
+        hash slots, where each entity's key has its own.
         """
-        return [[row] for row in chunk] if cluster else [chunk]
+        return [[row] for row in chunk] if cluster and not self._hsetex else [chunk]
 
     # -- reads ---------------------------------------------------------------------
 
@@ -285,14 +310,16 @@ class StoreCore(Generic[ClientT]):
                 data[name] = pd.array(values, dtype=spec.pandas_dtype)  # type: ignore[call-overload]
         return pd.DataFrame(data, index=index, columns=read.names)
 
-    def _vector_plan(self, entity_ids: Sequence[str], names: Sequence[str]) -> tuple[list[str], list[str], VectorRead]:
+    def _vector_plan(
+        self, entity_ids: Sequence[str], names: Sequence[str], max_age_seconds: float | None
+    ) -> tuple[list[str], list[str], VectorRead]:
         """Checked ids, the keys to read (none when no name is known), and the read's plan.
 
         Raises:
-            TypeError, ValueError: A bad id or name.
+            TypeError, ValueError: A bad id, name or ``max_age_seconds``.
         """
         ids, wanted = check_entity_ids(entity_ids), check_feature_names(names)
-        read = VectorRead(self.schema, wanted, self.key_prefix)
+        read = VectorRead(self.schema, wanted, self.key_prefix, max_age_seconds)
         return ids, [self.key_prefix + entity_id for entity_id in ids] if read.fields else [], read
 
     def _vectors(self, ids: list[str], read: VectorRead, replies: Sequence[Any], *, scripted: bool) -> FeatureVectors:

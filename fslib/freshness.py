@@ -25,17 +25,21 @@ status               meaning
 ===================  ==========================================================
 
 Whenever the status is not ``present``, the value is the feature's schema
-default (``None`` without one). Streaming features written with an event time
-carry it (epoch milliseconds) in ``event_times``.
+default (``None`` without one). A streaming feature written with an event time
+(:meth:`fslib.FeatureStore.update_streaming`) carries it in ``event_times``
+(epoch milliseconds; None where the value was written without one). Its age
+is judged against the reader's clock.
 """
 
 from __future__ import annotations
 
 import enum
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from fslib.checks import EVENT_TIME_SUFFIX, check_seconds
 from fslib.errors import StoredDataError
 from fslib.schema import FeatureKind, FeatureValue, Schema
 
@@ -129,16 +133,33 @@ class VectorRead:
         schema: Each feature's kind, type and default.
         names: The requested features, in order (unknown ones included).
         key_prefix: The store's prefix, to name an unreadable entity's key.
+        max_age_seconds: A present value whose event time is older than this is ``stale``.
+        now_ms: The time the read measures ages against (epoch ms); now by default.
+
+    Raises:
+        TypeError, ValueError: ``max_age_seconds`` is not a number > 0.
     """
 
-    def __init__(self, schema: Schema, names: Sequence[str], key_prefix: str) -> None:
+    def __init__(
+        self,
+        schema: Schema,
+        names: Sequence[str],
+        key_prefix: str,
+        max_age_seconds: float | None = None,
+        now_ms: int | None = None,
+    ) -> None:
         self.schema = schema
         self.key_prefix = key_prefix
         self.names = list(names)
         specs = {name: schema.get(name) for name in self.names}
-        self.fields = [name for name, spec in specs.items() if spec is not None]
-        """The hash fields to read: the known features (in request order, each once)."""
         self._kinds = {name: spec.kind for name, spec in specs.items() if spec is not None}
+        streaming = [name for name, kind in self._kinds.items() if kind is FeatureKind.STREAMING]
+        self.fields = [*self._kinds, *(name + EVENT_TIME_SUFFIX for name in streaming)]
+        """The hash fields to read: the known features (each once), then the streaming ones' event times."""
+        self._oldest_ms: int | None = None
+        if max_age_seconds is not None:
+            now = int(time.time() * 1000) if now_ms is None else now_ms
+            self._oldest_ms = now - int(check_seconds(max_age_seconds, "max_age_seconds") * 1000)
 
     def vector(self, entity_id: str, exists: object, values: Sequence[str | None] | Exception) -> FeatureVector:
         """The vector of one entity from its atomic read: ``EXISTS`` and ``HMGET`` of :attr:`fields`.
@@ -153,19 +174,29 @@ class VectorRead:
         read = dict(zip(self.fields, values))
         out: dict[str, FeatureValue | None] = {}
         statuses: dict[str, FeatureStatus] = {}
+        event_times: dict[str, int | None] = {}
         errors: dict[str, str] = {}
         for name in self.names:
             kind, text = self._kinds.get(name), read.get(name)
             if kind is None:
                 out[name], statuses[name] = None, FeatureStatus.UNKNOWN_FEATURE
-            elif text is not None:
-                try:
+                continue
+            out[name] = self.schema[name].default
+            try:
+                if kind is FeatureKind.STREAMING:
+                    event_times[name] = _event_ms(entity_id, name, read.get(name + EVENT_TIME_SUFFIX))
+                if text is None:
+                    statuses[name] = self._absent(kind, exists)
+                elif self._too_old(event_times.get(name)):
+                    statuses[name] = FeatureStatus.STALE
+                else:
                     out[name], statuses[name] = self.schema.decode_one(name, text, entity_id), FeatureStatus.PRESENT
-                except StoredDataError as exc:
-                    out[name], statuses[name], errors[name] = self.schema[name].default, FeatureStatus.INVALID, str(exc)
-            else:
-                out[name], statuses[name] = self.schema[name].default, self._absent(kind, exists)
-        return FeatureVector(entity_id, out, statuses, errors=errors)
+            except StoredDataError as exc:
+                statuses[name], errors[name] = FeatureStatus.INVALID, str(exc)
+        return FeatureVector(entity_id, out, statuses, event_times, errors)
+
+    def _too_old(self, event_ms: int | None) -> bool:
+        return self._oldest_ms is not None and event_ms is not None and event_ms < self._oldest_ms
 
     @staticmethod
     def _absent(kind: FeatureKind, exists: object) -> FeatureStatus:
@@ -187,3 +218,19 @@ class VectorRead:
                 out[name], statuses[name] = spec.default, FeatureStatus.INVALID
                 errors[name] = problem
         return FeatureVector(entity_id, out, statuses, errors=errors)
+
+
+def _event_ms(entity_id: str, name: str, text: str | None) -> int | None:
+    """A stored event time (epoch ms), or None where the value was written without one.
+
+    Raises:
+        StoredDataError: The stored event time is not a whole number (another tool wrote it?).
+    """
+    if text is None:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise StoredDataError(
+            f"entity {entity_id!r}: feature {name!r}: stored event time {text[:40]!r} is not epoch milliseconds"
+        ) from None

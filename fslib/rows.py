@@ -12,17 +12,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, Union, cast
 
 from tqdm.auto import tqdm
 
-from fslib.checks import check_chunk_size, check_entity_id
+from fslib.checks import check_chunk_size, check_entity_id, check_event_time
 from fslib.schema import EncodedFields, FeatureKind, Schema
 
 if TYPE_CHECKING:
+    import datetime
+
     import pandas as pd
 
-__all__ = ["CheckedChunks", "EncodedRow", "Rows", "iter_rows"]
+__all__ = ["EVENT_TIME_COLUMN", "CheckedChunks", "EncodedRow", "EventTime", "EventTimes", "Rows", "iter_rows"]
 
 Rows = Union[
     Mapping[str, Mapping[str, object]],
@@ -31,8 +33,17 @@ Rows = Union[
 ]
 """What a write path takes: id -> features, ``(id, features)`` pairs, or a DataFrame indexed by id."""
 
-EncodedRow = tuple[str, EncodedFields]
-"""A checked row on its way to Redis: the entity's key and its fields."""
+EncodedRow = tuple[str, EncodedFields, int | None]
+"""A checked row on its way to Redis: the entity's key, its fields, and its event time (epoch ms) or None."""
+
+EventTime = Union[int, "datetime.datetime", None]
+"""When an event happened: epoch milliseconds, or a timezone-aware datetime (None: not given)."""
+
+EventTimes = EventTime | Mapping[Any, Union[int, "datetime.datetime"]]
+"""The event time of streaming rows: one for all, or entity id -> event time (or None for none)."""
+
+EVENT_TIME_COLUMN = "event_time"
+"""The DataFrame column a streaming write takes its rows' event times from."""
 
 
 def is_container(rows: object) -> bool:
@@ -85,9 +96,12 @@ class CheckedChunks:
         chunk_size: Entities per chunk.
         progress: Show a tqdm progress bar.
         on_acknowledged: Called with each acknowledged chunk's size (the store's counters).
+        event_time: Streaming rows only: one event time for every row, or entity id -> event time
+            (every row needs one). None: a DataFrame's ``event_time`` column if it has one, else no
+            event times. Event times are epoch milliseconds or timezone-aware datetimes.
 
     Raises:
-        TypeError, ValueError: A bad row (the message names the entity and feature) or chunk size.
+        TypeError, ValueError: A bad row (the message names the entity and feature), event time or chunk size.
     """
 
     def __init__(
@@ -100,9 +114,11 @@ class CheckedChunks:
         chunk_size: int,
         progress: bool = False,
         on_acknowledged: Callable[[int], None] | None = None,
+        event_time: EventTimes = None,
     ) -> None:
         self.rows, self.schema, self.kind, self.key_prefix = rows, schema, kind, key_prefix
         self.chunk_size = check_chunk_size(chunk_size)
+        self._event_times = _event_times(rows, event_time)
         self.progress = progress
         self.written = 0
         """Entities Redis acknowledged so far."""
@@ -141,16 +157,54 @@ class CheckedChunks:
         """The rows, checked and encoded, ``chunk_size`` at a time (a bad row raises when it is reached)."""
         chunk: list[EncodedRow] = []
         schema, kind, prefix, size = self.schema, self.kind, self.key_prefix, self.chunk_size
-        for entity_id, features in iter_rows(self.rows, schema, size):
+        times, event_ms = self._event_times, None
+        for entity_id, row in iter_rows(self.rows, schema, size):
+            features = row
+            if times is not None:
+                features, event_ms = _timed(entity_id, row, times)
             fields = schema.encode(features, kind, entity_id)
             if not fields:
                 raise ValueError(f"entity {entity_id!r}: no features to write")
-            chunk.append((prefix + check_entity_id(entity_id), fields))
+            chunk.append((prefix + check_entity_id(entity_id), fields, event_ms))
             if len(chunk) == size:
                 yield chunk
                 chunk = []
         if chunk:
             yield chunk
+
+
+def _event_times(rows: Rows, event_time: EventTimes) -> int | dict[str, int] | str | None:
+    """The event times as one number, a checked id -> ms mapping, or :data:`EVENT_TIME_COLUMN`."""
+    import pandas as pd
+
+    if event_time is None:
+        has_column = isinstance(rows, pd.DataFrame) and EVENT_TIME_COLUMN in rows.columns
+        return EVENT_TIME_COLUMN if has_column else None
+    if isinstance(event_time, Mapping):
+        return {
+            check_entity_id(key): check_event_time(value, f"event_time of {key!r}") for key, value in event_time.items()
+        }
+    return check_event_time(event_time)
+
+
+def _timed(
+    entity_id: object, features: Mapping[str, object], times: int | dict[str, int] | str
+) -> tuple[Mapping[str, object], int]:
+    """One row's features (without the event-time column) and its event time in epoch ms."""
+    if isinstance(times, int):
+        return features, times
+    if isinstance(times, dict):
+        event_ms = times.get(check_entity_id(entity_id))
+        if event_ms is None:
+            raise ValueError(f"entity {entity_id!r}: no event time in the event_time mapping")
+        return features, event_ms
+    import pandas as pd
+
+    rest = dict(features)
+    stamp = rest.pop(EVENT_TIME_COLUMN)
+    if pd.isna(cast(Any, stamp)):  # None, NaN, NaT: a hole in the column
+        raise ValueError(f"entity {entity_id!r}: no {EVENT_TIME_COLUMN} in its row")
+    return rest, check_event_time(stamp, f"entity {entity_id!r}: {EVENT_TIME_COLUMN}")
 
 
 def _frame_rows(frame: pd.DataFrame, schema: Schema, chunk_size: int) -> Iterator[tuple[object, Mapping[str, object]]]:

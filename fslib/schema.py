@@ -28,6 +28,7 @@ __all__ = [
     "FeatureKind",
     "FeatureSpec",
     "FeatureValue",
+    "Features",
     "Schema",
     "Storable",
     "decode_value",
@@ -36,6 +37,9 @@ __all__ = [
 
 FeatureValue = bool | int | float | str
 """What a feature may hold. ``None``, containers and NaN/inf are refused."""
+
+Features = Mapping[str, FeatureValue]
+"""Feature name -> value, as a write takes them."""
 
 Storable = str | int | float
 """A checked value as fslib hands it to redis-py (see :func:`to_storable`)."""

@@ -31,7 +31,7 @@ answers, less Python per command.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
@@ -45,9 +45,10 @@ from fslib.errors import LoadInterruptedError, StoredDataError
 from fslib.freshness import FeatureVector, FeatureVectors, unreadable_key
 from fslib.inspection import EntityInspection, FieldState
 from fslib.keys import entity_id_of, scan_pattern
-from fslib.rows import Rows
-from fslib.schema import FeatureKind, FeatureValue
-from fslib.scripts import READ_VECTOR
+from fslib.rows import EventTime, EventTimes, Rows
+from fslib.schema import FeatureKind, Features, FeatureValue
+from fslib.scripts import GUARDED_WRITE, READ_VECTOR
+from fslib.stats import WriteResult
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -131,7 +132,7 @@ class FeatureStore(StoreCore[Client]):
             else:
                 for chunk in chunks:
                     pipe = self.client.pipeline(transaction=False)
-                    for key, fields in chunk:
+                    for key, fields, _ in chunk:
                         pipe.hset(key, mapping=fields)
                         pipe.expire(key, ttl)
                     check_key_ttl_replies(chunk, pipe.execute()[1::2])
@@ -169,78 +170,94 @@ class FeatureStore(StoreCore[Client]):
         return self._hsetex
 
     def update_streaming(
-        self, entity_id: str, fields: Mapping[str, FeatureValue], ttl_seconds: int | None = None
-    ) -> None:
+        self, entity_id: str, fields: Features, ttl_seconds: int | None = None, *, event_time: EventTime = None
+    ) -> WriteResult:
         """Write streaming features and give each exactly ``ttl_seconds``, atomically, in one round trip.
+
+        Without ``event_time`` the last write wins: ``HSETEX`` (or ``HSET`` + ``HEXPIRE``).
+        With one, a field is written (with its event time beside it, both with the field
+        TTL) only if it is newer than the event that wrote the stored value; an older
+        event is late and a replay of the same one changes nothing (``fslib/lua/guarded_write.lua``).
 
         Args:
             entity_id: The entity.
             fields: Streaming feature name -> value; empty writes nothing.
             ttl_seconds: Field TTL; defaults to ``streaming_ttl_seconds``.
+            event_time: When the event happened: epoch milliseconds, or a timezone-aware datetime.
+
+        Returns:
+            How many fields were applied, late or replayed.
 
         Raises:
-            TypeError, ValueError: Bad id, name, value or TTL, or a batch feature.
+            TypeError, ValueError: Bad id, name, value, TTL or event time, or a batch feature.
             InvariantError: Redis did not give every field its TTL.
         """
-        key, values, ttl = self._streaming_write(entity_id, fields, ttl_seconds)
+        ttl, hsetex = self._ttl(ttl_seconds, self.streaming_ttl_seconds), self.uses_hsetex
+        row = key, values, event_ms = self._streaming_write(entity_id, fields, event_time)
         if not values:
-            return
-        if self.uses_hsetex:  # HSETEX key EX ttl FIELDS n field value ...: set and expire in one command
-            codes = [self.client.hsetex(key, mapping=values, ex=ttl)]
+            return WriteResult()
+        if event_ms is not None:  # newer events only, compared and written in one script (EVALSHA)
+            replies = [self._guarded_write(keys=[key], args=self._guarded_args(ttl, event_ms, values))]
+        elif hsetex:  # HSETEX key EX ttl FIELDS n field value ...: set and expire in one command
+            replies = [self.client.hsetex(key, mapping=values, ex=ttl)]
         else:  # Redis 7.4: HSET, then HEXPIRE on the same fields, atomic in MULTI/EXEC
             pipe = self.client.pipeline(transaction=True)
             pipe.hset(key, mapping=values)
             pipe.hexpire(key, ttl, *values)
-            codes = pipe.execute()[1]
-        self._streamed(key, values, codes)
+            replies = pipe.execute()
+        return self._streamed([row], replies)
 
     def update_streaming_many(
         self,
         rows: Rows,
         ttl_seconds: int | None = None,
         *,
+        event_time: EventTimes = None,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         progress: bool = False,
-    ) -> int:
+    ) -> WriteResult:
         """:meth:`update_streaming` for many entities, one round trip per chunk.
 
-        ``HSETEX`` per entity in one pipeline (Redis >= 8.0), or ``HSET`` +
-        ``HEXPIRE`` per entity in one ``MULTI`` per chunk (Redis 7.4; per entity
-        on a cluster, where a transaction cannot span slots). Every reply is
-        checked, and rows are checked as :meth:`bulk_load` checks them.
+        Per entity ``HSETEX`` (Redis >= 8.0), ``HSET`` + ``HEXPIRE`` in ``MULTI`` (Redis 7.4:
+        one ``MULTI`` per chunk, per entity on a cluster, where a transaction cannot span
+        slots), or with an event time one ``EVAL`` of ``fslib/lua/guarded_write.lua``.
+        Every reply is checked, and rows are checked as :meth:`bulk_load` checks them.
 
         Args:
-            rows: id -> streaming features, ``(id, features)`` pairs, or a DataFrame indexed by id.
+            rows: id -> streaming features, ``(id, features)`` pairs, or a DataFrame indexed by id
+                (its ``event_time`` column, if any, gives each row's event time).
             ttl_seconds: Field TTL; defaults to ``streaming_ttl_seconds``.
+            event_time: One event time for every row, or entity id -> event time.
             chunk_size: Entities per round trip.
             progress: Show a tqdm progress bar.
 
         Returns:
-            The number of entities written.
+            How many entities were written, and how many fields were applied, late or replayed.
 
         Raises:
-            TypeError, ValueError: A row is malformed, or holds a batch feature.
+            TypeError, ValueError: A row is malformed, holds a batch feature, or lacks its event time.
             InvariantError: Redis did not give every field its TTL.
         """
-        ttl = self._ttl(ttl_seconds, self.streaming_ttl_seconds)
-        with self._chunks(rows, FeatureKind.STREAMING, chunk_size, progress) as chunks:
+        ttl, hsetex = self._ttl(ttl_seconds, self.streaming_ttl_seconds), self.uses_hsetex
+        result = WriteResult()
+        with self._chunks(rows, FeatureKind.STREAMING, chunk_size, progress, event_time) as chunks:
             for chunk in chunks:
-                if self.uses_hsetex:  # HSETEX per entity, one pipeline
-                    pipe = self.client.pipeline(transaction=False)
-                    for key, fields in chunk:
-                        pipe.hsetex(key, mapping=fields, ex=ttl)
-                    codes = [[code] for code in pipe.execute()]
-                else:  # Redis 7.4: HSET + HEXPIRE per entity inside MULTI
-                    codes = []
-                    for transaction in self._transactions(chunk, self.cluster):
-                        pipe = self.client.pipeline(transaction=True)
-                        for key, fields in transaction:
+                replies: list[Any] = []
+                for part in self._transactions(chunk, self.cluster):  # the chunk, or per entity (see there)
+                    pipe = self.client.pipeline(transaction=not hsetex)
+                    for key, fields, event_ms in part:
+                        if event_ms is not None:  # newer events only; EVAL: the cluster pipeline has no eval()
+                            args = self._guarded_args(ttl, event_ms, fields)
+                            pipe.execute_command("EVAL", GUARDED_WRITE, 1, key, *args)
+                        elif hsetex:  # HSETEX per entity, one pipeline
+                            pipe.hsetex(key, mapping=fields, ex=ttl)
+                        else:  # Redis 7.4: HSET + HEXPIRE per entity inside MULTI
                             pipe.hset(key, mapping=fields)
                             pipe.hexpire(key, ttl, *fields)
-                        codes += pipe.execute()[1::2]
-                self._check_ttl_codes(chunk, codes)
+                    replies += pipe.execute(raise_on_error=False)
+                result += self._streamed(chunk, replies)
                 chunks.acknowledged(len(chunk))
-        return chunks.written
+        return result
 
     # -- inference path ----------------------------------------------------
 
@@ -306,16 +323,27 @@ class FeatureStore(StoreCore[Client]):
         read = self._read_plan(entity_ids, names)
         return self._frame(read, self.batch_get_features(read.ids, read.names), decode)
 
-    def get_feature_vector(self, entity_id: str, names: Sequence[str]) -> FeatureVector:
+    def get_feature_vector(
+        self, entity_id: str, names: Sequence[str], *, max_age_seconds: float | None = None
+    ) -> FeatureVector:
         """Read features with their freshness: ``EXISTS`` + ``HMGET`` at one moment, one round trip.
 
-        Each feature comes back with a status (present, expired, missing, entity
-        missing, unknown feature, invalid) and its typed value or schema default:
-        see :mod:`fslib.freshness`.
-        """
-        return self.batch_get_feature_vectors([entity_id], names)[check_entity_id(entity_id)]
+        Each feature comes back with a status (present, stale, expired, missing, entity
+        missing, unknown feature, invalid), its typed value or schema default, and its
+        event time where it was written with one: see :mod:`fslib.freshness`.
 
-    def batch_get_feature_vectors(self, entity_ids: Sequence[str], names: Sequence[str]) -> FeatureVectors:
+        Args:
+            entity_id: The entity.
+            names: The features the model needs.
+            max_age_seconds: A value whose event time is older than this reads ``stale``
+                (while its TTL has not run out yet); None: no age limit.
+        """
+        vectors = self.batch_get_feature_vectors([entity_id], names, max_age_seconds=max_age_seconds)
+        return vectors[check_entity_id(entity_id)]
+
+    def batch_get_feature_vectors(
+        self, entity_ids: Sequence[str], names: Sequence[str], *, max_age_seconds: float | None = None
+    ) -> FeatureVectors:
         """:meth:`get_feature_vector` for many entities in one round trip.
 
         Each entity's ``EXISTS`` and ``HMGET`` must see the same moment, or a
@@ -328,7 +356,7 @@ class FeatureStore(StoreCore[Client]):
             Entity id -> :class:`~fslib.freshness.FeatureVector`; ``.to_frame()`` for a DataFrame.
             A key that is not a hash gives its entity the status ``invalid``; the others are served.
         """
-        ids, keys, read = self._vector_plan(entity_ids, names)
+        ids, keys, read = self._vector_plan(entity_ids, names, max_age_seconds)
         if self.cluster:
             pipe = self.client.pipeline(transaction=False)
             for (

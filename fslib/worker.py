@@ -2,8 +2,9 @@
 
 The stand-in for a Flink / Kafka Streams job (the Redis docs demo's ``streaming_worker.rs``).
 Every tick it picks a few entities that exist under the store's prefix and
-writes fresh streaming features through :meth:`FeatureStore.update_streaming_many`,
-so every write carries its field TTL. Pause it for longer than the streaming
+writes fresh streaming features through :meth:`FeatureStore.update_streaming_many`
+with the tick's time as their event time, so every write carries its field TTL
+and no older event can overwrite it. Pause it for longer than the streaming
 TTL and the streaming fields drop out while the batch fields stay.
 
     >>> with StreamingWorker(store, tick_seconds=0.5) as worker:
@@ -349,9 +350,11 @@ class StreamingWorker(BackgroundThread):
     def _tick(self) -> None:
         writes = 0
         try:
-            events = {entity_id: streaming_features(self._rng) for entity_id in self._pick_entities()}
-            if events:  # a streaming write per entity, one round trip per chunk
-                writes = self.store.update_streaming_many(events, self.streaming_ttl_seconds)
+            now_ms = int(time.time() * 1000)
+            events = {entity_id: streaming_features(self._rng, now_ms) for entity_id in self._pick_entities()}
+            if events:  # a streaming write per entity with the tick's event time, one round trip per chunk
+                result = self.store.update_streaming_many(events, self.streaming_ttl_seconds, event_time=now_ms)
+                writes = result.entities
         except Exception as exc:  # counted while still in flight, so a reset after it zeroes the count
             self._record(errors=1, last_error=f"{type(exc).__name__}: {exc}")
             self.forget_entities()  # a restarted server may have lost them

@@ -119,7 +119,7 @@ def test_update_streaming_many_checks_every_row_before_the_first_write(store: Fe
         store.update_streaming_many(rows)
     assert store.count_entities() == 0
     del rows["u249"]
-    assert store.update_streaming_many(rows, ttl_seconds=60) == 249
+    assert store.update_streaming_many(rows, ttl_seconds=60) == fslib.WriteResult(entities=249, applied=498)
     assert store.stats().streaming_writes == 249
     assert store.get_features("u7", list(EVENT), decode=True) == EVENT
 
@@ -142,7 +142,7 @@ def test_the_asyncio_store_refuses_the_same_ttls(redis_server: fslib.local.Embed
 
 def test_pandas_frame_of_streaming_rows(store: FeatureStore) -> None:
     frame = pd.DataFrame({"tx_count_5m": [1, 2], "session_country": ["US", "DE"]}, index=["a", "b"])
-    assert store.update_streaming_many(frame, ttl_seconds=60) == 2
+    assert store.update_streaming_many(frame, ttl_seconds=60).entities == 2
     assert store.batch_get_features(["a", "b"], ["tx_count_5m"]) == {
         "a": {"tx_count_5m": "1"},
         "b": {"tx_count_5m": "2"},

@@ -55,9 +55,9 @@ def test_the_packers_write_exactly_the_bytes_of_redis_pys_own_pack_commands() ->
     fields = [*ODD_FIELDS, "tx_count_7d"]
     expected = b"".join(connection.pack_commands([("HMGET", key, *fields) for key in keys]))
     assert pack_hmgets(keys, fields, connection.encoder) == expected
-    rows = [("fs:user:u1", {"a": "x", "n": 5, "f": 9.25, "big": -(2**63)}), ("fs:user:ü", dict(ODD_FIELDS))]
+    rows = [("fs:user:u1", {"a": "x", "n": 5, "f": 9.25, "big": -(2**63)}, None), ("fs:user:ü", dict(ODD_FIELDS), None)]
     commands = []
-    for key, mapping in rows:
+    for key, mapping, _ in rows:
         commands += [("HSET", key, *(part for pair in mapping.items() for part in pair)), ("EXPIRE", key, 600)]
     assert pack_bulk_load(rows, 600, connection.encoder) == b"".join(connection.pack_commands(commands))
 

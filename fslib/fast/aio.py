@@ -12,7 +12,7 @@ One Redis server only: a ``redis.asyncio.cluster.RedisCluster`` is refused
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import redis.asyncio
@@ -23,7 +23,9 @@ from fslib.connection import version_in_info
 from fslib.core import StoreCore, hsetex_available
 from fslib.fast.transport import AsyncPackedTransport
 from fslib.freshness import FeatureVector, FeatureVectors
-from fslib.schema import FeatureValue
+from fslib.rows import EventTime
+from fslib.schema import Features, FeatureValue
+from fslib.stats import WriteResult
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -75,20 +77,23 @@ class AsyncFeatureStore(StoreCore[redis.asyncio.Redis]):
         return self._hsetex
 
     async def update_streaming(
-        self, entity_id: str, fields: Mapping[str, FeatureValue], ttl_seconds: int | None = None
-    ) -> None:
-        """See :meth:`fslib.FeatureStore.update_streaming` (same checks, errors and commands)."""
-        key, values, ttl = self._streaming_write(entity_id, fields, ttl_seconds)
+        self, entity_id: str, fields: Features, ttl_seconds: int | None = None, *, event_time: EventTime = None
+    ) -> WriteResult:
+        """See :meth:`fslib.FeatureStore.update_streaming` (same checks, commands, script and result)."""
+        row = key, values, event_ms = self._streaming_write(entity_id, fields, event_time)
+        ttl, hsetex = self._ttl(ttl_seconds, self.streaming_ttl_seconds), await self.uses_hsetex()
         if not values:
-            return
-        if await self.uses_hsetex():
-            codes = [await self.client.hsetex(key, mapping=values, ex=ttl)]
+            return WriteResult()
+        if event_ms is not None:
+            replies = [await self._guarded_write(keys=[key], args=self._guarded_args(ttl, event_ms, values))]
+        elif hsetex:
+            replies = [await self.client.hsetex(key, mapping=values, ex=ttl)]
         else:
             async with self.client.pipeline(transaction=True) as pipe:
                 pipe.hset(key, mapping=values)
                 pipe.hexpire(key, ttl, *values)
-                codes = (await pipe.execute())[1]
-        self._streamed(key, values, codes)
+                replies = await pipe.execute()
+        return self._streamed([row], replies)
 
     # -- reads ---------------------------------------------------------------------
 
@@ -122,13 +127,18 @@ class AsyncFeatureStore(StoreCore[redis.asyncio.Redis]):
         read = self._read_plan(entity_ids, names)
         return self._frame(read, await self.batch_get_features(read.ids, read.names), decode)
 
-    async def get_feature_vector(self, entity_id: str, names: Sequence[str]) -> FeatureVector:
+    async def get_feature_vector(
+        self, entity_id: str, names: Sequence[str], *, max_age_seconds: float | None = None
+    ) -> FeatureVector:
         """See :meth:`fslib.FeatureStore.get_feature_vector`."""
-        return (await self.batch_get_feature_vectors([entity_id], names))[check_entity_id(entity_id)]
+        vectors = await self.batch_get_feature_vectors([entity_id], names, max_age_seconds=max_age_seconds)
+        return vectors[check_entity_id(entity_id)]
 
-    async def batch_get_feature_vectors(self, entity_ids: Sequence[str], names: Sequence[str]) -> FeatureVectors:
+    async def batch_get_feature_vectors(
+        self, entity_ids: Sequence[str], names: Sequence[str], *, max_age_seconds: float | None = None
+    ) -> FeatureVectors:
         """See :meth:`fslib.FeatureStore.batch_get_feature_vectors`: ``EXISTS`` + ``HMGET`` each, in one ``MULTI``."""
-        ids, keys, read = self._vector_plan(entity_ids, names)
+        ids, keys, read = self._vector_plan(entity_ids, names, max_age_seconds)
         async with self.client.pipeline(transaction=True) as pipe:
             for key in keys:
                 pipe.exists(key)

@@ -12,7 +12,7 @@ refreshes its slot table and retries: only commands safe to repeat belong here
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from redis.cluster import ClusterNode, RedisCluster
@@ -22,7 +22,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from fslib.fast.resp import pack_bulk_load, pack_hmgets, read_replies
-from fslib.schema import Storable
+from fslib.rows import EncodedRow
 
 __all__ = ["bulk_load_by_node", "execute_by_node", "hmget_by_node"]
 
@@ -48,7 +48,7 @@ def hmget_by_node(client: RedisCluster, keys: Sequence[str], fields: Sequence[st
     return replies
 
 
-def bulk_load_by_node(client: RedisCluster, rows: Sequence[tuple[str, Mapping[str, Storable]]], ttl: int) -> list[Any]:
+def bulk_load_by_node(client: RedisCluster, rows: Sequence[EncodedRow], ttl: int) -> list[Any]:
     """``HSET`` + ``EXPIRE`` per row, by :func:`execute_by_node`, else the cluster pipeline.
 
     The rows are idempotent writes, so the cluster pipeline may write again what
@@ -62,10 +62,10 @@ def bulk_load_by_node(client: RedisCluster, rows: Sequence[tuple[str, Mapping[st
     def pack(part: list[int]) -> bytes:
         return pack_bulk_load([rows[i] for i in part], ttl, encoder)
 
-    replies = execute_by_node(client, [key for key, _ in rows], pack, 2)
+    replies = execute_by_node(client, [key for key, _, _ in rows], pack, 2)
     if replies is None:
         pipe = _fallback_pipeline(client, len(rows))
-        for key, mapping in rows:
+        for key, mapping, _ in rows:
             pipe.hset(key, mapping=mapping)
             pipe.expire(key, ttl)
         return pipe.execute(raise_on_error=False)

@@ -11,13 +11,13 @@ are read with the connection's own ``read_response`` (hiredis parses them).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from redis.connection import AbstractConnection
 from redis.exceptions import ResponseError
 
-from fslib.schema import Storable
+from fslib.rows import EncodedRow
 
 __all__ = ["Encoder", "bulk", "first_error", "pack_bulk_load", "pack_hmgets", "read_replies"]
 
@@ -52,12 +52,12 @@ def pack_hmgets(keys: Sequence[str], fields: Sequence[str], encoder: Encoder) ->
     return b"".join([head + bulk(key.encode(encoding, errors)) + tail for key in keys])
 
 
-def pack_bulk_load(rows: Sequence[tuple[str, Mapping[str, Storable]]], ttl_seconds: int, encoder: Encoder) -> bytes:
+def pack_bulk_load(rows: Sequence[EncodedRow], ttl_seconds: int, encoder: Encoder) -> bytes:
     """``HSET key field value ...`` and ``EXPIRE key ttl_seconds`` per row, as one RESP request buffer.
 
     Args:
-        rows: ``(key, {field: value})`` pairs, each with at least one field; values
-            are text, or numbers written as redis-py writes them (``repr``).
+        rows: ``(key, {field: value}, _)`` rows as a bulk load checks them, each with at least one
+            field; values are text, or numbers written as redis-py writes them (``repr``).
         ttl_seconds: The key-level TTL.
         encoder: The client's ``get_encoder()``.
 
@@ -68,7 +68,7 @@ def pack_bulk_load(rows: Sequence[tuple[str, Mapping[str, Storable]]], ttl_secon
     ttl = bulk(b"%d" % ttl_seconds)
     names: dict[str, bytes] = {}  # the rows share their feature names: encode each once
     parts: list[bytes] = []
-    for key, mapping in rows:
+    for key, mapping, _ in rows:
         key_bulk = bulk(key.encode(encoding, errors))
         parts.append(b"*%d\r\n$4\r\nHSET\r\n%b" % (2 + 2 * len(mapping), key_bulk))
         for name, value in mapping.items():

@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # JupyterLab refuses to run as root unless told it may.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: install system-deps lab test paced lint bench clean-notebooks
+.PHONY: install system-deps lab test paced lint bench book clean-notebooks
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -66,3 +66,9 @@ clean-notebooks: install
 
 bench: install
 	$(BIN)/python -m benchmarks
+
+# The notebooks as a static site (book/): each one executed once, on the embedded Redis, then built by Sphinx
+# offline into build/book/html; it prints where the site is and how to open it. `make test` builds it too
+# (tests/test_book.py).
+book: install
+	$(BIN)/python -m book

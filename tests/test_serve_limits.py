@@ -18,13 +18,13 @@ from typing import Any
 
 import httpx
 import pytest
-from test_serve import serving
 
 from fslib.local import EmbeddedRedis
 from fslib.serve import ServerProcess, create_app
 from fslib.serve.limits import uvicorn_options
 
 from polling import wait_until
+from test_serve import serving
 
 BOUND = 30.0
 """Seconds a socket waits for the server at most; a test that gets there fails."""

@@ -12,12 +12,12 @@ import threading
 import time
 
 import httpx
-import test_serve
-from test_serve import MakeClient
 
 from fslib import FeatureStore
 
+import test_serve
 from polling import wait_until
+from test_serve import MakeClient
 
 direct = test_serve.direct  # the fixtures of test_serve.py: the test's own store, a server with options
 make_client = test_serve.make_client

@@ -18,9 +18,6 @@ from typing import Any
 
 import httpx
 import pytest
-import test_serve
-from test_build_features import SECRET, SECRET_URLS
-from test_serve import ONLINE, MakeClient, ask, raw, snapshot
 
 from fslib import FeatureStore, synthesize_users
 from fslib.local import EmbeddedRedis, free_port
@@ -29,7 +26,10 @@ from fslib.serve.app import MAX_ECHO_CHARS
 from fslib.serve.models import MAX_ENTITIES
 from fslib.serve.security import TOKEN_VARIABLE
 
+import test_serve
 from system_deps import CHROMIUM, needs_chromium
+from test_build_features import SECRET, SECRET_URLS
+from test_serve import ONLINE, MakeClient, ask, raw, snapshot
 
 direct = test_serve.direct  # the fixtures of test_serve.py: the test's own store, a server with options
 make_client = test_serve.make_client

@@ -25,7 +25,8 @@ from fslib import FeatureStore, synthesize_users
 from fslib.checks import MAX_TTL_SECONDS
 from fslib.local import EmbeddedRedis, free_port
 from fslib.serve import ServerProcess, create_app
-from fslib.serve.models import MAX_BODY_BYTES, MAX_ENTITIES, MAX_FEATURES, MAX_LOAD_USERS
+from fslib.serve.demo_api import MAX_LOAD_USERS
+from fslib.serve.models import MAX_BODY_BYTES, MAX_ENTITIES, MAX_FEATURES
 
 from polling import wait_until
 

@@ -21,9 +21,10 @@ from fslib.core import Transport
 from fslib.errors import LoadInterruptedError
 from fslib.fast import AsyncFeatureStore
 from fslib.schema import DEFAULT_SCHEMA, Schema
+from fslib.serve import demo_api, model_server
 from fslib.serve.models import MAX_BODY_BYTES
-from fslib.serve.routes import Services, router
 from fslib.serve.security import ASGIApp, Message, Receive, RequestGuard, Scope, Send, check_token, host_names
+from fslib.serve.services import Services
 from fslib.store import FeatureStore
 from fslib.urls import mask_url
 from fslib.worker import StreamingWorker
@@ -112,7 +113,8 @@ def create_app(
         version="0.1.0",
         lifespan=lifespan,
     )
-    app.include_router(router)
+    app.include_router(model_server.router)
+    app.include_router(demo_api.router)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.add_middleware(RequestGuard, host_names=names, token=token)  # added last: runs first
     app.add_exception_handler(RequestValidationError, _invalid)

@@ -1,0 +1,272 @@
+"""The Redis docs demo's API: state, bulk load, worker toggle, read, batch read, inspect, reset.
+
+The reads (``/read``, ``/batch-read``) are ``async`` on the event loop, through
+:class:`~fslib.fast.AsyncFeatureStore`. Batch and housekeeping work (``/state``,
+``/bulk-load``, ``/worker/toggle``, ``/inspect``, ``/reset``) are plain ``def``
+endpoints, which FastAPI runs in its threadpool, through the sync
+:class:`~fslib.FeatureStore` and :class:`~fslib.StreamingWorker`: a bulk load
+never blocks the loop that serves the model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import astuple
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+from fslib.checks import MAX_TTL_SECONDS
+from fslib.freshness import FeatureStatus
+from fslib.inspection import EntityInspection
+from fslib.schema import Schema
+from fslib.serve.models import MAX_ENTITIES, MAX_FEATURES, FeatureName, StrictBody, Value
+from fslib.serve.services import IdQuery, Svc, known_names
+from fslib.stats import StoreStats
+from fslib.synth import entity_id as nth_user
+from fslib.synth import synthesize_users
+from fslib.worker import WorkerStats, WorkerStatus, reset_store
+
+__all__ = [
+    "MAX_LOAD_USERS",
+    "BatchReadRequest",
+    "BatchReadResponse",
+    "BulkLoadRequest",
+    "BulkLoadResponse",
+    "FeatureReading",
+    "FieldOut",
+    "InspectResponse",
+    "ReadResponse",
+    "ResetResponse",
+    "StateResponse",
+    "Vector",
+    "WorkerResponse",
+    "WorkerState",
+    "router",
+]
+
+router = APIRouter(tags=["demo"])
+
+MAX_LOAD_USERS = 100_000
+"""Synthetic users one ``POST /bulk-load`` may write."""
+
+
+class BulkLoadRequest(StrictBody):
+    """``POST /bulk-load``: synthetic users ``u0001``.. with a key-level TTL (the Redis docs demo's materializer)."""
+
+    count: int = Field(200, ge=1, le=MAX_LOAD_USERS, description="Users to write.")
+    ttl_seconds: int | None = Field(
+        None, ge=1, le=MAX_TTL_SECONDS, description="Key-level TTL; the server's batch TTL when omitted."
+    )
+    seed: int = Field(42, description="Same seed, same feature values.")
+
+
+class BatchReadRequest(StrictBody):
+    """``POST /batch-read``: the Redis docs demo's batch scoring, users ``u0001``..``u{count}`` in one round trip."""
+
+    count: int = Field(100, ge=1, le=MAX_ENTITIES, description="Users to read.")
+    features: list[FeatureName] | None = Field(
+        None, min_length=1, max_length=MAX_FEATURES, description="Features to read; every feature when omitted."
+    )
+
+
+class WorkerState(BaseModel):
+    """The streaming worker: stopped, running or paused, and its counters."""
+
+    status: WorkerStatus
+    stats: WorkerStats
+
+
+class StateResponse(BaseModel):
+    """``GET /state``: the Redis docs demo's store-state panel."""
+
+    redis_url: str = Field(description="Password masked.")
+    key_prefix: str
+    entity_count: int
+    batch_ttl_seconds: int
+    streaming_ttl_seconds: int
+    store_stats: StoreStats = Field(description="Writes of the bulk loads and the worker, reads of the request path.")
+    worker: WorkerState
+
+
+class BulkLoadResponse(BaseModel):
+    """What ``POST /bulk-load`` wrote."""
+
+    written: int
+    ttl_seconds: int
+    elapsed_seconds: float
+
+
+class WorkerResponse(BaseModel):
+    """``POST /worker/toggle``: the worker's status after the toggle."""
+
+    status: WorkerStatus
+
+
+class ResetResponse(BaseModel):
+    """``POST /reset``: how many entities under the prefix were deleted."""
+
+    deleted: int
+
+
+class FeatureReading(BaseModel):
+    """One feature of ``GET /read``."""
+
+    name: str
+    kind: str = Field(description="``batch`` or ``streaming``.")
+    value: Value
+    status: FeatureStatus
+    field_ttl_seconds: int = Field(description="``HTTL``: seconds left, -1 key TTL only, -2 absent.")
+
+
+class ReadResponse(BaseModel):
+    """``GET /read``: one entity's features with their statuses and TTLs."""
+
+    entity_id: str
+    key_ttl_seconds: int = Field(description="``TTL``: seconds left, -1 no expiry, -2 no such entity.")
+    latency_seconds: float = Field(description="Of the freshness read (``EXISTS`` + ``HMGET``) alone.")
+    features: list[FeatureReading]
+
+
+class Vector(BaseModel):
+    """One entity's values and statuses (:meth:`fslib.FeatureVector.as_dict`)."""
+
+    entity_id: str
+    values: dict[str, Value]
+    statuses: dict[str, FeatureStatus]
+
+
+class BatchReadResponse(BaseModel):
+    """``POST /batch-read``: one pipelined round trip over many users."""
+
+    requested: int
+    found: int = Field(description="Entities that exist.")
+    fields_present: int
+    latency_seconds: float
+    vectors: list[Vector]
+
+
+class FieldOut(BaseModel):
+    """One field of an inspected hash."""
+
+    value: str
+    kind: str = Field(description="``batch``, ``streaming``, or ``unknown`` (not in the server's schema).")
+    field_ttl_seconds: int = Field(description="-1 when only the key TTL covers it.")
+
+
+class InspectResponse(BaseModel):
+    """``GET /inspect``: the whole hash (``HGETALL`` + ``TTL`` + ``HTTL``), for debugging only."""
+
+    entity_id: str
+    key: str
+    exists: bool
+    key_ttl_seconds: int
+    fields: dict[str, FieldOut]
+
+    @classmethod
+    def of(cls, inspection: EntityInspection, schema: Schema) -> InspectResponse:
+        """The response for what :meth:`fslib.FeatureStore.inspect` found."""
+        fields = {
+            name: FieldOut(
+                value=state.value,
+                kind=spec.kind.value if (spec := schema.get(name)) else "unknown",
+                field_ttl_seconds=state.ttl_seconds,
+            )
+            for name, state in inspection.fields.items()
+        }
+        return cls(
+            entity_id=inspection.entity_id,
+            key=inspection.key,
+            exists=inspection.exists,
+            key_ttl_seconds=inspection.key_ttl_seconds,
+            fields=fields,
+        )
+
+
+@router.get("/read")
+async def read(
+    svc: Svc,
+    entity_id: IdQuery,
+    features: Annotated[list[FeatureName] | None, Query(max_length=MAX_FEATURES)] = None,
+) -> ReadResponse:
+    """One entity's features with statuses, field TTLs and the key TTL (``?id=u0001&features=tx_count_5m``)."""
+    names = known_names(svc.schema, features)
+    started = time.perf_counter()
+    vector = await svc.reads.get_feature_vector(entity_id, names)
+    latency = time.perf_counter() - started
+    ttls, key_ttl = await asyncio.gather(
+        svc.reads.field_ttls_seconds(entity_id, names), svc.reads.key_ttl_seconds(entity_id)
+    )
+    readings = [
+        FeatureReading(
+            name=name,
+            kind=svc.schema[name].kind.value,
+            value=vector.values[name],
+            status=vector.statuses[name],
+            field_ttl_seconds=ttls[name],
+        )
+        for name in names
+    ]
+    return ReadResponse(entity_id=entity_id, key_ttl_seconds=key_ttl, latency_seconds=latency, features=readings)
+
+
+@router.post("/batch-read")
+async def batch_read(body: BatchReadRequest, svc: Svc) -> BatchReadResponse:
+    """Users ``u0001``..``u{count}`` in one pipelined round trip, as batch scoring reads them."""
+    names = known_names(svc.schema, body.features)
+    ids = [nth_user(i) for i in range(1, body.count + 1)]
+    started = time.perf_counter()
+    vectors = await svc.reads.batch_get_feature_vectors(ids, names)
+    latency = time.perf_counter() - started
+    return BatchReadResponse(
+        requested=len(ids),
+        found=sum(vector.entity_exists for vector in vectors.values()),
+        fields_present=vectors.present_count(),
+        latency_seconds=latency,
+        vectors=[Vector.model_validate(vector.as_dict()) for vector in vectors.values()],
+    )
+
+
+@router.get("/state")
+def state(svc: Svc) -> StateResponse:
+    """Entity count (``SCAN``), TTLs, read/write counters and the worker's status."""
+    store = svc.store
+    totals = StoreStats(*(a + b for a, b in zip(astuple(store.stats()), astuple(svc.reads.stats()))))
+    return StateResponse(
+        redis_url=svc.redis_url,
+        key_prefix=store.key_prefix,
+        entity_count=store.count_entities(),
+        batch_ttl_seconds=store.batch_ttl_seconds,
+        streaming_ttl_seconds=store.streaming_ttl_seconds,
+        store_stats=totals,
+        worker=WorkerState(status=svc.worker.status, stats=svc.worker.stats()),
+    )
+
+
+@router.post("/bulk-load")
+def bulk_load(body: BulkLoadRequest, svc: Svc) -> BulkLoadResponse:
+    """Write synthetic users ``u0001``..``u{count}``: ``HSET`` + ``EXPIRE`` each, one round trip per chunk."""
+    ttl = svc.store.batch_ttl_seconds if body.ttl_seconds is None else body.ttl_seconds
+    started = time.perf_counter()
+    written = svc.store.bulk_load(synthesize_users(body.count, seed=body.seed), ttl)
+    return BulkLoadResponse(written=written, ttl_seconds=ttl, elapsed_seconds=time.perf_counter() - started)
+
+
+@router.post("/worker/toggle")
+def toggle_worker(svc: Svc) -> WorkerResponse:
+    """Start a stopped streaming worker, pause a running one, resume a paused one."""
+    return WorkerResponse(status=svc.worker.toggle())
+
+
+@router.get("/inspect")
+def inspect(svc: Svc, entity_id: IdQuery) -> InspectResponse:
+    """The whole hash with every field's TTL (``HGETALL`` + ``TTL`` + ``HTTL``): debugging, never the request path."""
+    return InspectResponse.of(svc.store.inspect(entity_id), svc.schema)
+
+
+@router.post("/reset")
+def reset(svc: Svc) -> ResetResponse:
+    """Delete every entity under the prefix (``SCAN`` + ``UNLINK``), with the worker paused and idle."""
+    return ResetResponse(deleted=reset_store(svc.store, svc.worker))

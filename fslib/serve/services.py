@@ -1,0 +1,58 @@
+"""What every endpoint is handed: the stores, the worker and the settings of one running server."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Query, Request
+
+from fslib.fast import AsyncFeatureStore
+from fslib.schema import Schema
+from fslib.serve.models import EntityId
+from fslib.store import FeatureStore
+from fslib.worker import StreamingWorker
+
+__all__ = ["IdQuery", "Services", "Svc", "known_names"]
+
+
+@dataclass(frozen=True)
+class Services:
+    """What the endpoints use: two stores over one Redis, and the worker writing to it."""
+
+    redis_url: str
+    """Password masked: safe to show."""
+    store: FeatureStore
+    """Bulk loads, inspection, reset and the worker: blocking work, run in the threadpool."""
+    reads: AsyncFeatureStore
+    """The request path: reads on the event loop."""
+    worker: StreamingWorker
+    entity_key: str
+    """The join key ``POST /get-online-features`` expects in ``entities``."""
+
+    @property
+    def schema(self) -> Schema:
+        """The features served (the stores' schema)."""
+        return self.store.schema
+
+
+def _services(request: Request) -> Services:
+    services: Services = request.app.state.services  # set by the app's lifespan
+    return services
+
+
+Svc = Annotated[Services, Depends(_services)]
+
+
+IdQuery = Annotated[EntityId, Query(alias="id", description="The entity id, e.g. u0001.")]
+
+
+def known_names(schema: Schema, names: Sequence[str] | None) -> list[str]:
+    """The requested feature names (every feature when None); a 422 naming any the schema lacks."""
+    if names is None:
+        return schema.names
+    unknown = [name for name in names if name not in schema]
+    if unknown:
+        raise HTTPException(status_code=422, detail=f"unknown features {unknown}; this server serves {schema.names}")
+    return list(names)

@@ -20,6 +20,7 @@ SECTIONS: dict[str, Callable[[Config, redis.Redis, Report], None]] = {
     "ping": reads.ping_floor,
     "single": reads.single_read,
     "batch": reads.batch_read,
+    "freshness": reads.freshness_read,
     "wide": reads.wide_hash,
     "asyncio": aio.sync_vs_asyncio,
     "http": serving.http_load,

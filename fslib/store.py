@@ -11,8 +11,8 @@ streaming, per      ``HSETEX key EX ttl FIELDS ...`` (Redis 8), or   :meth:`~Fea
 event               ``HSET`` + ``HEXPIRE`` in ``MULTI`` (Redis 7.4)
 inference           one ``HMGET``                                    :meth:`~FeatureStore.get_features`
 batch scoring       one ``HMGET`` per entity, one pipeline           :meth:`~FeatureStore.batch_get_features`
-with freshness      ``EXISTS`` + ``HMGET`` per entity in one         :meth:`~FeatureStore.batch_get_feature_vectors`
-                    ``MULTI`` (a script per entity on a cluster)
+with freshness      ``EXISTS`` + ``HMGET`` of each entity at one     :meth:`~FeatureStore.batch_get_feature_vectors`
+                    moment: ``fslib/lua/read_vector.lua``
 debugging           ``HGETALL``, ``TTL``, ``HTTL``                   :meth:`~FeatureStore.inspect`
 housekeeping        ``SCAN`` + ``UNLINK``                            :meth:`~FeatureStore.reset`
 ==================  ===============================================  ==========================
@@ -348,27 +348,23 @@ class FeatureStore(StoreCore[Client]):
 
         Each entity's ``EXISTS`` and ``HMGET`` must see the same moment, or a
         concurrent delete would show an entity that exists with none of its
-        features. On one server the whole batch is one ``MULTI``/``EXEC``; on a
-        cluster, where a transaction cannot span hash slots, each entity is one
-        ``EVAL`` of ``fslib/lua/read_vector.lua`` (the same two commands).
+        features. ``fslib/lua/read_vector.lua`` reads them as one step: one
+        ``EVAL`` per :data:`~fslib.core.READ_GROUP` entities (on a cluster, per
+        hash slot), all in one pipeline. The packed transport sends the same calls.
 
         Returns:
             Entity id -> :class:`~fslib.freshness.FeatureVector`; ``.to_frame()`` for a DataFrame.
             A key that is not a hash gives its entity the status ``invalid``; the others are served.
         """
-        ids, keys, read = self._vector_plan(entity_ids, names, max_age_seconds)
-        if self.cluster:
-            pipe = self.client.pipeline(transaction=False)
-            for (
-                key
-            ) in keys:  # EVAL script 1 key fields...: the cluster pipeline has no eval(), but routes this by its key
-                pipe.execute_command("EVAL", READ_VECTOR, 1, key, *read.fields)
+        ids, groups, read = self._vector_plan(entity_ids, names, max_age_seconds, self.cluster)
+        if self._packed is not None:  # the same EVALs as one pre-encoded buffer (fslib.fast)
+            replies = self._packed.eval_many(READ_VECTOR, groups, read.fields)
         else:
-            pipe = self.client.pipeline(transaction=True)
-            for key in keys:
-                pipe.exists(key)
-                pipe.hmget(key, read.fields)
-        return self._vectors(ids, read, pipe.execute(raise_on_error=False), scripted=self.cluster)
+            pipe = self.client.pipeline(transaction=False)
+            for keys in groups:  # EVAL script n key... field...: the cluster pipeline has no eval()
+                pipe.execute_command("EVAL", READ_VECTOR, len(keys), *keys, *read.fields)
+            replies = pipe.execute(raise_on_error=False)
+        return self._vectors(ids, read, groups, replies)
 
     # -- TTLs and inspection -------------------------------------------------
 

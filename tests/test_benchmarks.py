@@ -56,7 +56,7 @@ def variants(results: dict[str, Any], section: str) -> set[str]:
 
 @pytest.mark.timeout(300)
 def test_quick_read_sections_compare_both_transports(redis_server: EmbeddedRedis, tmp_path: Path) -> None:
-    results, stdout = run_bench("ping,single,batch,wide", tmp_path, redis_server.url)
+    results, stdout = run_bench("ping,single,batch,freshness,wide", tmp_path, redis_server.url)
     assert results["quick"] is True
     assert variants(results, "round-trip floor") == {"PING"}
     assert variants(results, "single read") >= {"raw hmget", "get_features (pipeline)", "get_features (packed)"}
@@ -74,8 +74,11 @@ def test_quick_read_sections_compare_both_transports(redis_server: EmbeddedRedis
         "pipeline: batch_get_features p50 / raw pipeline p50 (N=10)",
         "packed: batch_get_features p50 / raw pipeline p50 (N=10)",
         "pipeline: 10 sequential hmget p50 / batch_get_features p50",
+        "pipeline: batch_get_feature_vectors p50 / batch_get_features (pipeline) p50 (N=10)",
+        "packed: batch_get_feature_vectors p50 / batch_get_features (pipeline) p50 (N=10)",
     ]
     assert results["machine"]["raw pipeline of execute_command('HMGET') / of pipe.hmget, p50 (N=10)"] > 0
+    assert results["machine"]["Redis time per entity, freshness read (us)"] > 0
     check_verdicts(results, stdout)
     markdown = (tmp_path / "results.md").read_text()
     assert "## single read" in markdown and "## Targets" in markdown

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -12,6 +13,7 @@ import redis
 
 import fslib
 from fslib import DEFAULT_SCHEMA, FeatureStatus, FeatureStore, synthesize_users
+from fslib.core import READ_GROUP, Transport
 from fslib.fast import AsyncFeatureStore
 from fslib.freshness import FeatureVectors
 
@@ -63,16 +65,37 @@ def test_the_batch_form_and_its_frame(store: FeatureStore) -> None:
 
 
 @pytest.mark.single_server
-def test_a_batch_of_vectors_is_one_round_trip(redis_server: fslib.local.EmbeddedRedis, prefix: str) -> None:
+@pytest.mark.parametrize("transport", ["pipeline", "packed"])
+def test_a_batch_of_vectors_is_one_round_trip(
+    redis_server: fslib.local.EmbeddedRedis, prefix: str, transport: Transport
+) -> None:
     pool = redis.ConnectionPool.from_url(redis_server.url, decode_responses=True, connection_class=CountingConnection)
-    store = FeatureStore(redis.Redis(connection_pool=pool), key_prefix=prefix)
+    store = FeatureStore(redis.Redis(connection_pool=pool), key_prefix=prefix, transport=transport)
     try:
         store.client.ping()
         CountingConnection.sends.clear()
-        store.batch_get_feature_vectors([f"u{i}" for i in range(50)], NAMES)
-        assert CountingConnection.sends == {redis_server.port: 1}
+        vectors = store.batch_get_feature_vectors([f"u{i}" for i in range(4 * READ_GROUP + 1)], NAMES)
+        assert CountingConnection.sends == {redis_server.port: 1}  # five script calls, one write
+        assert len(vectors) == 4 * READ_GROUP + 1
     finally:
         pool.disconnect()
+
+
+def test_both_transports_and_every_group_size_read_the_same_vectors(store: FeatureStore) -> None:
+    now = int(time.time() * 1000)
+    users = synthesize_users(3 * READ_GROUP)
+    store.bulk_load(users)
+    store.update_streaming_many({e: {"tx_count_5m": i} for i, e in enumerate(users.ids[::3])}, event_time=now)
+    store.client.set(store.key_for("stray"), "a string")
+    ids = ["nobody", *users.ids, "stray", users.ids[0]]  # absent, many groups, unreadable, repeated
+    other = FeatureStore(
+        store.client, key_prefix=store.key_prefix, transport="pipeline" if store.transport == "packed" else "packed"
+    )
+    batch = store.batch_get_feature_vectors(ids, NAMES, max_age_seconds=60)
+    assert batch == other.batch_get_feature_vectors(ids, NAMES, max_age_seconds=60)
+    assert batch == {e: store.get_feature_vector(e, NAMES, max_age_seconds=60) for e in ids}
+    assert batch[users.ids[3]].event_times["tx_count_5m"] == now and batch["stray"].statuses["country_iso"] is INVALID
+    store.client.delete(store.key_for("stray"))
 
 
 @pytest.mark.single_server

@@ -25,6 +25,7 @@ from fslib.fast.transport import AsyncPackedTransport
 from fslib.freshness import FeatureVector, FeatureVectors
 from fslib.rows import EventTime
 from fslib.schema import Features, FeatureValue
+from fslib.scripts import READ_VECTOR
 from fslib.stats import WriteResult
 
 if TYPE_CHECKING:
@@ -137,13 +138,16 @@ class AsyncFeatureStore(StoreCore[redis.asyncio.Redis]):
     async def batch_get_feature_vectors(
         self, entity_ids: Sequence[str], names: Sequence[str], *, max_age_seconds: float | None = None
     ) -> FeatureVectors:
-        """See :meth:`fslib.FeatureStore.batch_get_feature_vectors`: ``EXISTS`` + ``HMGET`` each, in one ``MULTI``."""
-        ids, keys, read = self._vector_plan(entity_ids, names, max_age_seconds)
-        async with self.client.pipeline(transaction=True) as pipe:
-            for key in keys:
-                pipe.exists(key)
-                pipe.hmget(key, read.fields)
-            return self._vectors(ids, read, await pipe.execute(raise_on_error=False), scripted=False)
+        """See :meth:`fslib.FeatureStore.batch_get_feature_vectors` (``fslib/lua/read_vector.lua``)."""
+        ids, groups, read = self._vector_plan(entity_ids, names, max_age_seconds, cluster=False)
+        if self._packed is not None:
+            replies = await self._packed.eval_many(READ_VECTOR, groups, read.fields)
+        else:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for keys in groups:
+                    pipe.eval(READ_VECTOR, len(keys), *keys, *read.fields)
+                replies = await pipe.execute(raise_on_error=False)
+        return self._vectors(ids, read, groups, replies)
 
     # -- TTLs ----------------------------------------------------------------
 

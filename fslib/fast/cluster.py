@@ -21,10 +21,10 @@ from redis.exceptions import AskError, ClusterDownError, SlotNotCoveredError, Tr
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from fslib.fast.resp import pack_bulk_load, pack_hmgets, read_replies
+from fslib.fast.resp import pack_bulk_load, pack_evals, pack_hmgets, read_replies
 from fslib.rows import EncodedRow
 
-__all__ = ["bulk_load_by_node", "execute_by_node", "hmget_by_node"]
+__all__ = ["bulk_load_by_node", "eval_by_node", "execute_by_node", "hmget_by_node"]
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +44,25 @@ def hmget_by_node(client: RedisCluster, keys: Sequence[str], fields: Sequence[st
         pipe = _fallback_pipeline(client, len(keys))
         for key in keys:
             pipe.hmget(key, fields)
+        return pipe.execute(raise_on_error=False)
+    return replies
+
+
+def eval_by_node(client: RedisCluster, script: str, groups: Sequence[Sequence[str]], args: Sequence[str]) -> list[Any]:
+    """One ``EVAL`` per group of keys (each group within one hash slot), by :func:`execute_by_node`.
+
+    Returns:
+        The replies in group order; an error reply in its place as the exception.
+    """
+    encoder = client.get_encoder()
+    first_keys = [keys[0] for keys in groups]  # a group's keys share a slot, hence a node
+    replies = execute_by_node(
+        client, first_keys, lambda part: pack_evals(script, [groups[i] for i in part], args, encoder), 1
+    )
+    if replies is None:
+        pipe = _fallback_pipeline(client, len(groups))
+        for keys in groups:
+            pipe.execute_command("EVAL", script, len(keys), *keys, *args)
         return pipe.execute(raise_on_error=False)
     return replies
 

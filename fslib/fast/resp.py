@@ -19,7 +19,7 @@ from redis.exceptions import ResponseError
 
 from fslib.rows import EncodedRow
 
-__all__ = ["Encoder", "bulk", "first_error", "pack_bulk_load", "pack_hmgets", "read_replies"]
+__all__ = ["Encoder", "bulk", "first_error", "pack_bulk_load", "pack_evals", "pack_hmgets", "read_replies"]
 
 
 class Encoder(Protocol):
@@ -50,6 +50,33 @@ def pack_hmgets(keys: Sequence[str], fields: Sequence[str], encoder: Encoder) ->
     tail = b"".join([bulk(name.encode(encoding, errors)) for name in fields])
     head = b"*%d\r\n$5\r\nHMGET\r\n" % (len(fields) + 2)
     return b"".join([head + bulk(key.encode(encoding, errors)) + tail for key in keys])
+
+
+def pack_evals(script: str, groups: Sequence[Sequence[str]], args: Sequence[str], encoder: Encoder) -> bytes:
+    """``EVAL script n key... arg...`` for every group of keys, as one RESP request buffer.
+
+    Args:
+        script: The Lua text (encoded once for every call).
+        groups: The keys of each call, in reply order.
+        args: The ``ARGV`` of every call.
+        encoder: The client's ``get_encoder()``.
+
+    Returns:
+        The request bytes; ``len(groups)`` replies follow.
+    """
+    encoding, errors = encoder.encoding, encoder.encoding_errors
+    head = bulk(b"EVAL") + bulk(script.encode(encoding, errors))
+    tail = b"".join([bulk(arg.encode(encoding, errors)) for arg in args])
+    return b"".join(
+        [
+            b"*%d\r\n" % (3 + len(keys) + len(args))
+            + head
+            + bulk(b"%d" % len(keys))
+            + b"".join([bulk(key.encode(encoding, errors)) for key in keys])
+            + tail
+            for keys in groups
+        ]
+    )
 
 
 def pack_bulk_load(rows: Sequence[EncodedRow], ttl_seconds: int, encoder: Encoder) -> bytes:

@@ -33,8 +33,8 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from fslib.checks import check_key_ttl_replies
-from fslib.fast.cluster import bulk_load_by_node, hmget_by_node
-from fslib.fast.resp import first_error, pack_bulk_load, pack_hmgets, read_replies
+from fslib.fast.cluster import bulk_load_by_node, eval_by_node, hmget_by_node
+from fslib.fast.resp import first_error, pack_bulk_load, pack_evals, pack_hmgets, read_replies
 from fslib.rows import CheckedChunks, EncodedRow
 
 __all__ = ["AsyncPackedTransport", "PackedStream", "PackedTransport", "execute_packed", "execute_packed_async"]
@@ -198,6 +198,18 @@ class PackedTransport:
             return hmget_by_node(self.client, keys, fields)
         return execute_packed(self.client, pack_hmgets(keys, fields, self.client.get_encoder()), len(keys))
 
+    def eval_many(self, script: str, groups: Sequence[Sequence[str]], args: Sequence[str]) -> list[Any]:
+        """``EVAL script n key... arg...`` per group of keys, in one round trip (one per primary).
+
+        Returns:
+            The replies in group order; an error reply in its place as the exception. No groups, no round trip.
+        """
+        if not groups:
+            return []
+        if isinstance(self.client, RedisCluster):
+            return eval_by_node(self.client, script, groups, args)
+        return execute_packed(self.client, pack_evals(script, groups, args, self.client.get_encoder()), len(groups))
+
     def bulk_load(self, chunks: CheckedChunks, ttl_seconds: int) -> None:
         """Write every chunk's ``HSET`` + ``EXPIRE`` pairs, checking and acknowledging each as Redis answers.
 
@@ -257,6 +269,11 @@ class AsyncPackedTransport:
 
     async def hmget_many(self, keys: Sequence[str], fields: Sequence[str]) -> list[Any]:
         """As :meth:`PackedTransport.hmget_many`, awaited."""
-        if not keys:
-            return []
-        return await execute_packed_async(self.client, pack_hmgets(keys, fields, self.client.get_encoder()), len(keys))
+        return await self._execute(pack_hmgets(keys, fields, self.client.get_encoder()), len(keys))
+
+    async def eval_many(self, script: str, groups: Sequence[Sequence[str]], args: Sequence[str]) -> list[Any]:
+        """As :meth:`PackedTransport.eval_many`, awaited."""
+        return await self._execute(pack_evals(script, groups, args, self.client.get_encoder()), len(groups))
+
+    async def _execute(self, payload: bytes, replies: int) -> list[Any]:
+        return await execute_packed_async(self.client, payload, replies) if replies else []

@@ -81,3 +81,23 @@ print("ok", fslib.__file__)
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("ok") and str(tmp_path) in done.stdout
+
+
+def test_the_two_stores_share_one_core_and_keep_only_their_redis_py_calls() -> None:
+    # What does not touch the socket comes from StoreCore: a store's own private methods are its hooks,
+    # and _scan_keys (the SCAN behind count, list and reset: redis-py calls itself).
+    from fslib.core import StoreCore
+    from fslib.fast import AsyncFeatureStore
+
+    for store in (fslib.FeatureStore, AsyncFeatureStore):
+        assert issubclass(store, StoreCore)
+        own = {name for name in vars(store) if name.startswith("_") and not name.startswith("__")}
+        assert own <= {"_packed_transport", "_check_client", "_scan_keys"}, f"{store.__name__} defines {sorted(own)}"
+        assert "__init__" not in vars(store), f"{store.__name__} repeats the constructor of StoreCore"
+
+
+def test_the_lua_scripts_ship_in_the_package() -> None:
+    from fslib.scripts import GUARDED_WRITE, READ_VECTOR
+
+    assert "redis.call('HSETEX'" in GUARDED_WRITE and "redis.pcall('HMGET'" in READ_VECTOR
+    assert sorted(p.name for p in (PACKAGE / "lua").glob("*.lua")) == ["guarded_write.lua", "read_vector.lua"]

@@ -1,18 +1,20 @@
 """Fixtures: one real embedded redis-server for the session, a fresh key prefix per test.
 
-``store`` is parametrized over ``single`` and ``cluster`` (and so is
-``client`` in a test that uses ``store``, and everywhere in test_store.py):
-the same tests run on one server and on a 3-primary local Redis Cluster,
-started once per session on first use; and over both transports
-(``pipeline``, ``packed``), which must give the same answers. Mark a test
-``@pytest.mark.single_server`` when it only makes sense on one server.
+``client`` is the single server's client. ``store`` and ``make_store`` run
+on ``store_client``, parametrized over ``single`` and ``cluster``: the same
+tests run on one server and on a 3-primary local Redis Cluster, started once
+per session on first use; ``store`` also over both transports (``pipeline``,
+``packed``), which must give the same answers. A test that needs the store's
+own client uses ``store.client``. Mark a test ``@pytest.mark.single_server``
+when it only makes sense on one server.
 """
 
 from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 import redis
@@ -43,10 +45,8 @@ def single_client(redis_server: EmbeddedRedis) -> Iterator[redis.Redis]:
 
 
 @pytest.fixture
-def client(request: pytest.FixtureRequest, single_client: redis.Redis) -> redis.Redis | RedisCluster:
-    """The single server's client; in a test that also uses ``store``, the store's own client."""
-    if "store_client" in request.fixturenames:
-        return request.getfixturevalue("store_client")
+def client(single_client: redis.Redis) -> redis.Redis:
+    """The single server's client."""
     return single_client
 
 
@@ -90,6 +90,26 @@ def store(store_client: redis.Redis | RedisCluster, prefix: str, transport: Tran
     store = FeatureStore(store_client, key_prefix=prefix, transport=transport)
     yield store
     store.reset()
+
+
+MakeStore = Callable[..., FeatureStore]
+
+
+@pytest.fixture
+def make_store(store_client: redis.Redis | RedisCluster, prefix: str) -> Iterator[MakeStore]:
+    """``make_store(**options)``: a FeatureStore on the test's client (single, then cluster), reset after the test.
+
+    The key prefix is the test's own unless ``key_prefix`` is given.
+    """
+    made: list[FeatureStore] = []
+
+    def make(**options: Any) -> FeatureStore:
+        made.append(FeatureStore(store_client, **{"key_prefix": prefix, **options}))
+        return made[-1]
+
+    yield make
+    for store in made:
+        store.reset()
 
 
 @pytest.fixture(autouse=True)

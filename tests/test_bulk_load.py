@@ -18,6 +18,7 @@ import fslib
 from fslib import DEFAULT_SCHEMA, FeatureStore, streaming_features, synthesize_users
 from fslib.core import Transport
 
+from conftest import MakeStore
 from counting import CountingConnection
 from stored import stored_row
 
@@ -26,18 +27,9 @@ BATCH = DEFAULT_SCHEMA.batch_names
 ODD_ROW = {"país": "España", "line\r\nbreak": "a\r\nb", "emoji 🚀": "✓", "empty": "", "$3": "*2", "tx_count_7d": 7}
 
 
-@pytest.fixture
-def reference(client: redis.Redis) -> Iterator[FeatureStore]:
-    """A second prefix on the same server (or cluster), for the reference writes."""
-    store = FeatureStore(client, key_prefix=f"test:{uuid.uuid4().hex[:10]}:")
-    yield store
-    store.reset()
-
-
-def test_bulk_load_writes_what_a_redis_py_pipeline_writes(
-    store: FeatureStore, reference: FeatureStore, client: Any
-) -> None:
-    users = [*synthesize_users(57), ("odd-ü", ODD_ROW)]
+def test_bulk_load_writes_what_a_redis_py_pipeline_writes(store: FeatureStore, make_store: MakeStore) -> None:
+    reference = make_store(key_prefix=f"test:{uuid.uuid4().hex[:10]}:")  # the same server (or cluster)
+    client, users = store.client, [*synthesize_users(57), ("odd-ü", ODD_ROW)]
     assert store.bulk_load(users, ttl_seconds=700, chunk_size=10) == 58
     pipe = client.pipeline(transaction=False)
     for entity_id, features in users:
@@ -150,7 +142,8 @@ def test_a_readers_own_error_keeps_its_type_and_traceback_and_says_how_much_was_
     assert store.count_entities() == 20
 
 
-def test_an_error_mid_load_raises_and_leaves_the_pool_usable(store: FeatureStore, client: redis.Redis) -> None:
+def test_an_error_mid_load_raises_and_leaves_the_pool_usable(store: FeatureStore) -> None:
+    client = store.client
     users = synthesize_users(60)
     client.set(store.key_for("u0035"), "not a hash")  # in the 4th chunk of 10
     with pytest.raises(redis.ResponseError, match="WRONGTYPE"):

@@ -15,17 +15,17 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pandas as pd
 import pytest
-import redis
 
 import fslib
 from fslib import FeatureStatus, FeatureStore, WriteResult
 from fslib.checks import EVENT_TIME_SUFFIX
 from fslib.fast import AsyncFeatureStore
+
+from conftest import MakeStore
 
 T0 = 1_800_000_000_000
 """An event time in epoch ms (2027-01-15): fixed, so the tests say which event is newer."""
@@ -33,11 +33,9 @@ FIELDS = ["tx_count_5m", "last_device_id"]
 
 
 @pytest.fixture(params=["hsetex", "multi"])
-def events(store_client: redis.Redis, prefix: str, request: pytest.FixtureRequest) -> Iterator[FeatureStore]:
+def events(make_store: MakeStore, request: pytest.FixtureRequest) -> FeatureStore:
     """A store on one server, then a cluster, writing with HSETEX, then with MULTI (HSET + HEXPIRE)."""
-    store = FeatureStore(store_client, key_prefix=prefix, streaming_write=request.param)
-    yield store
-    store.reset()
+    return make_store(streaming_write=request.param)
 
 
 def stored(store: FeatureStore, entity_id: str) -> dict[str, str]:

@@ -12,6 +12,7 @@ from fslib import DEFAULT_SCHEMA, FeatureStore, InvariantError, synthesize_users
 from fslib.checks import check_field_ttl_codes
 from fslib.local import free_port
 
+from conftest import MakeStore
 from polling import wait_until
 from stored import stored_row
 
@@ -19,12 +20,6 @@ BATCH = DEFAULT_SCHEMA.batch_names
 STREAMING = DEFAULT_SCHEMA.streaming_names
 ROW = {"country_iso": "US", "risk_segment": "low", "tx_count_7d": 14, "avg_amount_30d": 92.4}
 EVENT = {"last_login_ts": 1716998413541, "tx_count_5m": 3, "last_device_id": "ios-9f02"}
-
-
-@pytest.fixture
-def client(store_client: redis.Redis) -> redis.Redis:
-    """Here ``client`` is parametrized like ``store``: the single server, then the cluster."""
-    return store_client
 
 
 def test_key_for_and_bad_ids(store: FeatureStore, prefix: str) -> None:
@@ -37,11 +32,11 @@ def test_key_for_and_bad_ids(store: FeatureStore, prefix: str) -> None:
 
 
 @pytest.mark.parametrize("bad", [0, -5, 1.5, "60", True])
-def test_constructor_refuses_bad_ttls(client: redis.Redis, bad: object) -> None:
+def test_constructor_refuses_bad_ttls(store_client: redis.Redis, bad: object) -> None:
     with pytest.raises((TypeError, ValueError), match="batch_ttl_seconds"):
-        FeatureStore(client, batch_ttl_seconds=bad)  # type: ignore[arg-type]
+        FeatureStore(store_client, batch_ttl_seconds=bad)  # type: ignore[arg-type]
     with pytest.raises((TypeError, ValueError), match="streaming_ttl_seconds"):
-        FeatureStore(client, streaming_ttl_seconds=bad)  # type: ignore[arg-type]
+        FeatureStore(store_client, streaming_ttl_seconds=bad)  # type: ignore[arg-type]
 
 
 def _rows_as(kind: str, users: fslib.synth.SyntheticUsers) -> Any:
@@ -57,10 +52,8 @@ def _rows_as(kind: str, users: fslib.synth.SyntheticUsers) -> Any:
 
 
 @pytest.mark.parametrize("kind", ["mapping", "pairs", "iterator", "lazy", "frame"])
-def test_bulk_load_writes_every_field_with_a_key_ttl_and_no_field_ttl(
-    store: FeatureStore, client: redis.Redis, kind: str
-) -> None:
-    users = synthesize_users(40, seed=3)
+def test_bulk_load_writes_every_field_with_a_key_ttl_and_no_field_ttl(store: FeatureStore, kind: str) -> None:
+    client, users = store.client, synthesize_users(40, seed=3)
     assert store.bulk_load(_rows_as(kind, users), ttl_seconds=600, chunk_size=7) == 40
     assert store.count_entities() == 40
     for entity_id, features in users:
@@ -129,7 +122,8 @@ def test_a_dataframe_with_a_missing_value_writes_nothing(store: FeatureStore) ->
     assert store.count_entities() == 0
 
 
-def test_update_batch_feature_keeps_the_key_ttl(store: FeatureStore, client: redis.Redis) -> None:
+def test_update_batch_feature_keeps_the_key_ttl(store: FeatureStore) -> None:
+    client = store.client
     store.bulk_load({"u1": ROW}, ttl_seconds=1000)
     client.expire(store.key_for("u1"), 500)  # a TTL bulk_load did not give: it must survive
     store.update_batch_feature("u1", "risk_segment", "high")
@@ -149,25 +143,20 @@ def test_update_batch_feature_on_a_new_entity_gives_it_the_batch_ttl(store: Feat
 
 
 @pytest.mark.parametrize("mode", ["hsetex", "multi"])
-def test_update_streaming_gives_each_field_its_ttl_and_leaves_the_rest(
-    client: redis.Redis, prefix: str, mode: str
-) -> None:
-    store = FeatureStore(client, key_prefix=prefix, streaming_write=mode)  # type: ignore[arg-type]
-    try:
-        assert store.uses_hsetex is (mode == "hsetex")
-        store.bulk_load({"u1": ROW}, ttl_seconds=3600)
-        store.update_streaming("u1", EVENT, ttl_seconds=120)
-        ttls = store.field_ttls_seconds("u1", [*EVENT, *ROW, "session_country"])
-        assert all(110 <= ttls[name] <= 120 for name in EVENT)
-        assert all(ttls[name] == -1 for name in ROW)
-        assert ttls["session_country"] == -2
-        assert 3590 <= store.key_ttl_seconds("u1") <= 3600
-        assert store.get_features("u1", list(EVENT), decode=True) == EVENT
-        store.update_streaming("u1", {"tx_count_5m": 4})  # default TTL, renewed on every write
-        assert store.streaming_ttl_seconds - 10 <= store.field_ttls_seconds("u1", ["tx_count_5m"])["tx_count_5m"]
-        assert store.stats().streaming_writes == 2
-    finally:
-        store.reset()
+def test_update_streaming_gives_each_field_its_ttl_and_leaves_the_rest(make_store: MakeStore, mode: str) -> None:
+    store = make_store(streaming_write=mode)  # reset after the test by the fixture
+    assert store.uses_hsetex is (mode == "hsetex")
+    store.bulk_load({"u1": ROW}, ttl_seconds=3600)
+    store.update_streaming("u1", EVENT, ttl_seconds=120)
+    ttls = store.field_ttls_seconds("u1", [*EVENT, *ROW, "session_country"])
+    assert all(110 <= ttls[name] <= 120 for name in EVENT)
+    assert all(ttls[name] == -1 for name in ROW)
+    assert ttls["session_country"] == -2
+    assert 3590 <= store.key_ttl_seconds("u1") <= 3600
+    assert store.get_features("u1", list(EVENT), decode=True) == EVENT
+    store.update_streaming("u1", {"tx_count_5m": 4})  # default TTL, renewed on every write
+    assert store.streaming_ttl_seconds - 10 <= store.field_ttls_seconds("u1", ["tx_count_5m"])["tx_count_5m"]
+    assert store.stats().streaming_writes == 2
 
 
 def test_auto_mode_uses_hsetex_on_redis_8(store: FeatureStore) -> None:
@@ -281,7 +270,8 @@ def test_inspect_shows_the_whole_hash_with_ttls(store: FeatureStore) -> None:
     assert frame.set_index("feature").loc["tx_count_5m", "kind"] == "streaming"
 
 
-def test_count_list_delete_and_reset_stay_under_the_prefix(client: redis.Redis, prefix: str) -> None:
+def test_count_list_delete_and_reset_stay_under_the_prefix(store_client: redis.Redis, prefix: str) -> None:
+    client = store_client
     store = FeatureStore(client, key_prefix=prefix + "a:")
     neighbour = FeatureStore(client, key_prefix=prefix + "b:")
     tricky = FeatureStore(client, key_prefix=prefix + "[a]*:")  # glob characters are literal

@@ -5,7 +5,7 @@ redis-py pipeline encodes every command of a batch afresh; fslib's batches repea
 themselves (the same ``HMGET`` field list on every key, the same feature names
 and TTL in every row of a bulk load), so these encoders encode the repeated
 parts once and join the rest into one buffer. The bytes are exactly those of
-redis-py's own ``pack_commands`` (tests/test_packed.py checks it). The replies
+redis-py's own ``pack_commands`` (tests/test_fast_transport.py checks it). The replies
 are read with the connection's own ``read_response`` (hiredis parses them).
 """
 

@@ -10,7 +10,7 @@ with other clients' commands, and reads may go to read-only replicas.
 
 The answers, error replies and reply checks are the default transport's: the
 store checks both the same way. Relies on redis-py's connection API, pinned in
-``pyproject.toml`` and tested in tests/test_packed.py.
+``pyproject.toml`` and tested in tests/test_fast_transport.py.
 """
 
 from __future__ import annotations

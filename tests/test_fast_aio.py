@@ -7,7 +7,7 @@ client before the loop ends; the sync store on the same keys is the reference.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import pandas as pd
@@ -21,6 +21,7 @@ from fslib import FeatureStore, RedisVersionError, connect_async, synthesize_use
 from fslib.fast import AsyncFeatureStore
 from fslib.local import EmbeddedRedis
 
+from conftest import MakeStore
 from system_deps import OLD_REDIS, needs_old_redis
 
 T = TypeVar("T")
@@ -43,11 +44,13 @@ def run(url: str, body: Callable[[AsyncFeatureStore], Awaitable[T]], prefix: str
     return asyncio.run(main())
 
 
+pytestmark = pytest.mark.single_server  # the asyncio store serves one server
+
+
 @pytest.fixture
-def sync_store(client: redis.Redis, prefix: str) -> Iterator[FeatureStore]:
-    store = FeatureStore(client, key_prefix=prefix)
-    yield store
-    store.reset()
+def sync_store(make_store: MakeStore) -> FeatureStore:
+    """The reference: the sync store on the same server and keys."""
+    return make_store()
 
 
 @pytest.fixture

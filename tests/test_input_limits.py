@@ -29,9 +29,8 @@ def client(store_client: redis.Redis) -> redis.Redis:
 
 
 @pytest.mark.parametrize("ttl", [MAX_TTL_SECONDS + 1, EPOCH_SECONDS, 10**16])
-def test_ttls_above_the_limit_are_refused_on_every_write_path(
-    store: FeatureStore, client: redis.Redis, ttl: int
-) -> None:
+def test_ttls_above_the_limit_are_refused_on_every_write_path(store: FeatureStore, ttl: int) -> None:
+    client = store.client
     with pytest.raises(ValueError, match=r"at most 31536000 s \(365 days\)"):
         store.bulk_load({"u1": ROW}, ttl_seconds=ttl)
     store.bulk_load({"u1": ROW})

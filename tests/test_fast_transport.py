@@ -79,7 +79,8 @@ def test_replies_are_those_of_a_redis_py_pipeline(
 
 
 @pytest.mark.parametrize("decode", [False, True])
-def test_store_batch_reads_match_plain_hmgets(store: FeatureStore, client: redis.Redis, decode: bool) -> None:
+def test_store_batch_reads_match_plain_hmgets(store: FeatureStore, decode: bool) -> None:
+    client = store.client
     store.bulk_load(synthesize_users(300))
     store.bulk_load({"u0002": {"country_iso": "DE", "extra": "x"}})
     store.update_streaming("u0003", {"tx_count_5m": 3, "last_device_id": "ios-9f02"})

@@ -262,8 +262,6 @@ class StreamingWorker(BackgroundThread):
         """The name of the worker thread (one per store prefix, for logs and leak checks)."""
         return f"fslib-worker[{self.store.key_prefix}]"
 
-    thread_name = name  # what callers knew it as before the base class named it
-
     @property
     def is_paused(self) -> bool:
         """True while running but paused."""

@@ -30,7 +30,7 @@ FAST = 0.005
 
 
 def worker_threads(worker: StreamingWorker) -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == worker.thread_name and t.is_alive()]
+    return [t for t in threading.enumerate() if t.name == worker.name and t.is_alive()]
 
 
 def streaming_snapshot(store: FeatureStore, ids: list[str]) -> dict[str, dict[str, str]]:

@@ -11,8 +11,7 @@ point (stores, worker, CLIs, HTTP server, dashboard) are defined here too.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, NamedTuple, TypeVar
 
 from fslib.checks import (
     EVENT_TIME_SUFFIX,
@@ -82,8 +81,7 @@ def hsetex_available(version: str) -> bool:
     return parse_version(version)[:1] >= (8,)
 
 
-@dataclass(frozen=True)
-class ReadPlan:
+class ReadPlan(NamedTuple):
     """What a batch read asks for: the checked ids, their keys and the feature names.
 
     ``keys`` is empty when no names were asked for: nothing to send, no round trip.
@@ -262,6 +260,18 @@ class StoreCore(Generic[ClientT]):
         ids, wanted = check_entity_ids(entity_ids), check_feature_names(names)
         prefix = self.key_prefix
         return ReadPlan(ids, [prefix + entity_id for entity_id in ids] if wanted else [], wanted)
+
+    def _present(self, entity_id: object, names: list[str], values: Sequence[Any], decode: bool) -> dict[str, Any]:
+        """One ``HMGET`` reply as name -> value, without the missing (None) values, typed when ``decode``.
+
+        Raises:
+            StoredDataError: (``decode``) a stored value is not its feature's type.
+        """
+        found: dict[str, Any] = {name: value for name, value in zip(names, values) if value is not None}
+        if decode:
+            found = self.schema.decode(found, entity_id)
+        self._counters.read(1, len(found))
+        return found
 
     def _found(self, read: ReadPlan, rows: Sequence[Any], decode: bool) -> dict[str, dict[str, Any]]:
         """Each ``HMGET`` reply as name -> value, without the missing (None) values, typed when ``decode``.

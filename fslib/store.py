@@ -277,12 +277,12 @@ class FeatureStore(StoreCore[Client]):
         Raises:
             StoredDataError: (``decode``) a stored value is not its feature's type.
         """
-        read = self._read_plan([entity_id], names)
+        key, wanted = self.key_for(entity_id), check_feature_names(names)
         if self._packed is not None:
-            rows = self._packed.hmget_many(read.keys, read.names)
+            values = self._packed.hmget_one(key, wanted)
         else:
-            rows = [self.client.hmget(key, read.names) for key in read.keys]
-        return self._found(read, rows, decode)[read.ids[0]]
+            values = self.client.hmget(key, wanted) if wanted else []  # no names, no round trip
+        return self._present(entity_id, wanted, values, decode)
 
     def batch_get_features(
         self, entity_ids: Sequence[str], names: Sequence[str], *, decode: bool = False

@@ -100,12 +100,12 @@ class AsyncFeatureStore(StoreCore[redis.asyncio.Redis]):
 
     async def get_features(self, entity_id: str, names: Sequence[str], *, decode: bool = False) -> dict[str, Any]:
         """See :meth:`fslib.FeatureStore.get_features` (one ``HMGET``)."""
-        read = self._read_plan([entity_id], names)
+        key, wanted = self.key_for(entity_id), check_feature_names(names)
         if self._packed is not None:
-            rows = await self._packed.hmget_many(read.keys, read.names)
+            values = await self._packed.hmget_one(key, wanted)
         else:
-            rows = [await self.client.hmget(key, read.names) for key in read.keys]
-        return self._found(read, rows, decode)[read.ids[0]]
+            values = await self.client.hmget(key, wanted) if wanted else []
+        return self._present(entity_id, wanted, values, decode)
 
     async def batch_get_features(
         self, entity_ids: Sequence[str], names: Sequence[str], *, decode: bool = False

@@ -198,6 +198,10 @@ class PackedTransport:
             return hmget_by_node(self.client, keys, fields)
         return execute_packed(self.client, pack_hmgets(keys, fields, self.client.get_encoder()), len(keys))
 
+    def hmget_one(self, key: str, fields: Sequence[str]) -> list[Any]:
+        """``HMGET key fields...`` (no fields, no round trip)."""
+        return self.hmget_many([key], fields)[0] if fields else []
+
     def eval_many(self, script: str, groups: Sequence[Sequence[str]], args: Sequence[str]) -> list[Any]:
         """``EVAL script n key... arg...`` per group of keys, in one round trip (one per primary).
 
@@ -270,6 +274,10 @@ class AsyncPackedTransport:
     async def hmget_many(self, keys: Sequence[str], fields: Sequence[str]) -> list[Any]:
         """As :meth:`PackedTransport.hmget_many`, awaited."""
         return await self._execute(pack_hmgets(keys, fields, self.client.get_encoder()), len(keys))
+
+    async def hmget_one(self, key: str, fields: Sequence[str]) -> list[Any]:
+        """As :meth:`PackedTransport.hmget_one`, awaited."""
+        return (await self.hmget_many([key], fields))[0] if fields else []
 
     async def eval_many(self, script: str, groups: Sequence[Sequence[str]], args: Sequence[str]) -> list[Any]:
         """As :meth:`PackedTransport.eval_many`, awaited."""

@@ -31,7 +31,7 @@ from fslib.serve.models import MAX_BODY_BYTES, MAX_ENTITIES, MAX_FEATURES
 from polling import wait_until
 
 FEATURES = ["risk_segment", "account_age_days", "tx_count_5m", "last_device_id"]
-ENDPOINTS = {"/health", "/get-online-features"} | {
+ENDPOINTS = {"/health", "/get-online-features", "/push"} | {
     "/state", "/bulk-load", "/worker/toggle", "/read", "/batch-read", "/inspect", "/reset"  # the seed's demo API
 }  # fmt: skip
 MakeClient = Callable[..., httpx.Client]
@@ -106,8 +106,9 @@ def online(http: httpx.Client, ids: list[Any], names: list[str]) -> dict[str, An
 
 
 def column(body: dict[str, Any], name: str) -> dict[str, list[Any]]:
-    """The values and statuses of one column of a ``/get-online-features`` answer."""
-    return body["results"][body["metadata"]["feature_names"].index(name)]
+    """The values and statuses of one column of a ``/get-online-features`` answer (its event times aside)."""
+    found = body["results"][body["metadata"]["feature_names"].index(name)]
+    return {part: found[part] for part in found if part != "event_timestamps"}
 
 
 def snapshot(store: FeatureStore) -> dict[str, dict[str, str]]:

@@ -23,6 +23,7 @@ from fslib import FeatureStore, synthesize_users
 from fslib.local import EmbeddedRedis, free_port
 from fslib.serve import ServerProcess, create_app
 from fslib.serve.app import MAX_ECHO_CHARS
+from fslib.serve.model_server import PUSH_SOURCE
 from fslib.serve.models import MAX_ENTITIES
 from fslib.serve.security import TOKEN_VARIABLE
 
@@ -58,8 +59,9 @@ def assert_refused(response: httpx.Response, status: int, says: str) -> None:
 
 
 def assert_untouched(http: httpx.Client, direct: FeatureStore) -> None:
-    """The users are still there and the worker was not started (read past the guard, as the server itself)."""
+    """The users are still there, no push landed, the worker was not started (read past the guard, as the server)."""
     assert direct.count_entities() == USERS
+    assert direct.field_ttls_seconds("u0001", ["tx_count_5m"]) == {"tx_count_5m": -2}
     assert http.get("/state").json()["worker"]["status"] == "stopped"
 
 
@@ -74,7 +76,7 @@ NOT_JSON: dict[str, dict[str, Any]] = {
 }
 
 
-@pytest.mark.parametrize("path", ["/reset", "/worker/toggle"])
+@pytest.mark.parametrize("path", ["/reset", "/worker/toggle", "/push"])
 @pytest.mark.parametrize("body", list(NOT_JSON))
 def test_a_state_change_that_is_not_json_gets_a_415(
     http: httpx.Client, direct: FeatureStore, path: str, body: str
@@ -188,6 +190,10 @@ def test_a_cross_site_page_in_a_real_browser_cannot_reset_or_toggle(
 
 # -- 2. DNS rebinding: only the server's own names in Host --------------------------------------
 
+PUSH = {
+    "push_source_name": PUSH_SOURCE,
+    "df": {"user_id": ["u0001"], "event_timestamp": ["2026-12-02T10:00:00Z"], "tx_count_5m": [1]},
+}
 HOSTILE_REQUESTS = [
     ("GET", "/state", {}),
     ("GET", "/inspect", {"params": {"id": "u0001"}}),
@@ -195,6 +201,7 @@ HOSTILE_REQUESTS = [
     ("POST", ONLINE, ask(["u0001"])),
     ("POST", "/reset", {"json": {}}),
     ("POST", "/worker/toggle", {"json": {}}),
+    ("POST", "/push", {"json": PUSH}),
     ("GET", "/openapi.json", {}),
 ]
 

@@ -1,32 +1,55 @@
-"""The model server: ``GET /health`` and ``POST /get-online-features``, in the shape of Feast's feature server.
+"""The model server: ``GET /health``, ``POST /get-online-features`` and ``POST /push``, in the shape of Feast's.
 
-The request path is ``async`` and reads through :class:`~fslib.fast.AsyncFeatureStore`
-on the event loop.
+Reads are ``async`` on the event loop, through :class:`~fslib.fast.AsyncFeatureStore`.
+Their answer is built as plain lists and serialized once by pydantic-core
+(:class:`JSONBytes`): the response models below describe it in the OpenAPI
+schema, but no model object is built per value, which halved the requests/s.
+Pushes run in the threadpool through the sync store's guarded write (newer
+events only).
 """
 
 from __future__ import annotations
 
+import datetime
+import functools
+import time
 from collections.abc import Sequence
-from typing import Annotated
+from typing import Annotated, Any, Literal, get_args
 
+import pandas as pd
+import pydantic_core
 from fastapi import APIRouter, HTTPException
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from fslib.freshness import FeatureStatus, FeatureVectors
+from fslib.rows import EVENT_TIME_COLUMN
+from fslib.schema import FeatureValue
 from fslib.serve.models import MAX_ENTITIES, MAX_FEATURES, EntityId, FeatureName, StrictBody, Value
 from fslib.serve.services import Svc, known_names
+from fslib.stats import WriteResult
 
 __all__ = [
+    "EVENT_TIMESTAMP",
+    "PUSH_SOURCE",
     "FeatureColumn",
     "Health",
+    "JSONBytes",
     "OnlineFeaturesMetadata",
     "OnlineFeaturesRequest",
     "OnlineFeaturesResponse",
+    "PushRequest",
     "online_features",
     "router",
 ]
 
 router = APIRouter(tags=["model server"])
+
+PushSourceName = Literal["streaming_features"]
+PUSH_SOURCE: str = get_args(PushSourceName)[0]
+"""The server's one push source: the streaming features of its schema."""
+EVENT_TIMESTAMP = "event_timestamp"
+"""The column of a push's ``df`` that gives each row's event time (Feast's name)."""
 
 
 class OnlineFeaturesRequest(StrictBody):
@@ -39,6 +62,25 @@ class OnlineFeaturesRequest(StrictBody):
         description="One join key (the server's entity key, ``user_id`` by default) -> the ids to read."
     )
     features: list[FeatureName] = Field(min_length=1, max_length=MAX_FEATURES, description="Feature names to read.")
+    max_age_seconds: float | None = Field(
+        None, gt=0, allow_inf_nan=False, description="A value whose event is older is ``stale`` (served as default)."
+    )
+
+
+class PushRequest(StrictBody):
+    """``POST /push``, in the shape of Feast's: rows of streaming features as columns, each with its event time.
+
+    ``{"push_source_name": "streaming_features", "df": {"user_id": ["u0001"],
+    "event_timestamp": ["2026-12-02T10:00:00Z"], "tx_count_5m": [3]}}``
+    """
+
+    push_source_name: PushSourceName = Field(description="The server's one push source.")
+    df: dict[str, Annotated[list[FeatureValue], Field(min_length=1, max_length=MAX_ENTITIES)]] = Field(
+        max_length=MAX_FEATURES + 2,
+        description="Columns of equal length: the entity key, ``event_timestamp`` (RFC 3339 with a timezone) "
+        "and streaming features.",
+    )
+    to: Literal["online"] = Field("online", description="Where to write: this server has an online store only.")
 
 
 class Health(BaseModel):
@@ -54,13 +96,20 @@ class OnlineFeaturesMetadata(BaseModel):
 
 
 class FeatureColumn(BaseModel):
-    """One column of ``POST /get-online-features``: a value and a status per requested entity, in request order.
+    """One column of ``POST /get-online-features``: a value, a status and an event time per entity, in request order.
 
     The entity-key column holds the ids, with status ``present`` or ``entity_missing``.
     """
 
     values: list[Value]
     statuses: list[FeatureStatus]
+    event_timestamps: list[str | None] = Field(
+        description="RFC 3339 (UTC) time of each value's event; null where none is stored (batch features, values "
+        "written without one), where Feast gives 1970-01-01T00:00:00Z."
+    )
+    errors: list[str | None] | None = Field(
+        None, description="Only in a column with an ``invalid`` value: what Redis holds there, null elsewhere."
+    )
 
 
 class OnlineFeaturesResponse(BaseModel):
@@ -70,6 +119,15 @@ class OnlineFeaturesResponse(BaseModel):
     results: list[FeatureColumn]
 
 
+class JSONBytes(Response):
+    """A JSON answer serialized from plain data by pydantic-core in one call (enums as their values)."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return pydantic_core.to_json(content)
+
+
 @router.get("/health")
 async def health(svc: Svc) -> Health:
     """Up, and Redis answers ``PING``."""
@@ -77,9 +135,9 @@ async def health(svc: Svc) -> Health:
     return Health()
 
 
-@router.post("/get-online-features")
-async def get_online_features(body: OnlineFeaturesRequest, svc: Svc) -> OnlineFeaturesResponse:
-    """Features of many entities with a status each, in one Redis round trip (``EXISTS`` + ``HMGET`` per entity).
+@router.post("/get-online-features", response_model=OnlineFeaturesResponse)
+async def get_online_features(body: OnlineFeaturesRequest, svc: Svc) -> Response:
+    """Features of many entities with a status and event time each, in one atomic Redis read.
 
     A feature that is not ``present`` carries the schema's default value.
     """
@@ -89,19 +147,93 @@ async def get_online_features(body: OnlineFeaturesRequest, svc: Svc) -> OnlineFe
             detail=f"entities must have exactly one key, {svc.entity_key!r}; got {list(body.entities)}",
         )
     ids, names = body.entities[svc.entity_key], known_names(svc.schema, body.features)
-    vectors = await svc.reads.batch_get_feature_vectors(ids, names)
-    return online_features(svc.entity_key, ids, names, vectors)
+    vectors = await svc.reads.batch_get_feature_vectors(ids, names, max_age_seconds=body.max_age_seconds)
+    return JSONBytes(online_features(svc.entity_key, ids, names, vectors))
 
 
-def online_features(
-    key: str, ids: Sequence[str], names: Sequence[str], vectors: FeatureVectors
-) -> OnlineFeaturesResponse:
-    """Feast's column layout: the entity-key column, then one column per feature, rows in request order."""
+def online_features(key: str, ids: Sequence[str], names: Sequence[str], vectors: FeatureVectors) -> dict[str, Any]:
+    """Feast's column layout as plain data: the entity-key column, then a column per feature, rows in request order."""
     rows = [vectors[entity_id] for entity_id in ids]  # a repeated id gets its row each time
     exists = [FeatureStatus.PRESENT if row.entity_exists else FeatureStatus.ENTITY_MISSING for row in rows]
-    columns = [FeatureColumn(values=list(ids), statuses=exists)]
-    columns += [
-        FeatureColumn(values=[row.values[name] for row in rows], statuses=[row.statuses[name] for row in rows])
-        for name in names
+    columns: list[dict[str, list[Any]]] = [
+        {"values": list(ids), "statuses": exists, "event_timestamps": [None] * len(rows)}
     ]
-    return OnlineFeaturesResponse(metadata=OnlineFeaturesMetadata(feature_names=[key, *names]), results=columns)
+    for name in names:
+        column: dict[str, list[Any]] = {
+            "values": [row.values[name] for row in rows],
+            "statuses": [row.statuses[name] for row in rows],
+            "event_timestamps": [rfc3339(row.event_times.get(name)) for row in rows],
+        }
+        if any(name in row.errors for row in rows):
+            column["errors"] = [row.errors.get(name) for row in rows]
+        columns.append(column)
+    return {"metadata": {"feature_names": [key, *names]}, "results": columns}
+
+
+def rfc3339(event_ms: int | None) -> str | None:
+    """Epoch milliseconds as RFC 3339 UTC text (``2026-12-02T10:00:00.250Z``), None as None."""
+    if event_ms is None:
+        return None
+    return f"{_utc_second(event_ms // 1000)}.{event_ms % 1000:03d}Z"
+
+
+@functools.lru_cache(maxsize=1024)
+def _utc_second(seconds: int) -> str:
+    """The date and time of one second: the values of one worker tick share it, so it is formatted once."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+
+
+@router.post("/push")
+def push(body: PushRequest, svc: Svc) -> WriteResult:
+    """Write streaming features with their event times: a field whose stored event is newer is ``late``, the same
+    event is ``replayed``, and neither is written. A bad row gets a 422 and nothing is written."""
+    frame = _push_frame(body.df, svc.entity_key, svc.schema.names)
+    try:
+        return svc.store.update_streaming_many(frame)
+    except (TypeError, ValueError) as exc:  # a row the store refuses: checked whole before the first write
+        raise HTTPException(status_code=422, detail=str(exc)) from None
+
+
+def _push_frame(df: dict[str, list[FeatureValue]], key: str, known: list[str]) -> pd.DataFrame:
+    """The push as the store's DataFrame: indexed by id, an ``event_time`` column of aware datetimes.
+
+    Raises:
+        HTTPException: 422 for a missing or unknown column, columns of unequal length, or a bad event time.
+    """
+    missing = [name for name in (key, EVENT_TIMESTAMP) if name not in df]
+    unknown = [name for name in df if name not in (key, EVENT_TIMESTAMP, *known)]
+    lengths = sorted({len(values) for values in df.values()})
+    if missing or unknown or len(lengths) > 1:
+        wrong = (
+            f"misses {missing}"
+            if missing
+            else f"has unknown columns {unknown}"
+            if unknown
+            else f"has lengths {lengths}"
+        )
+        raise HTTPException(
+            status_code=422,
+            detail=f"df {wrong}: it takes {key!r}, {EVENT_TIMESTAMP!r} and streaming features, columns of one length",
+        )
+    times = [_event_time(row, text) for row, text in enumerate(df[EVENT_TIMESTAMP])]
+    columns = {
+        name: pd.Series(values, dtype=object) for name, values in df.items() if name not in (key, EVENT_TIMESTAMP)
+    }
+    frame = pd.DataFrame(columns)
+    frame.index = pd.Index(df[key], dtype=object)
+    frame[EVENT_TIME_COLUMN] = pd.Series(times, index=frame.index, dtype=object)
+    return frame
+
+
+def _event_time(row: int, text: object) -> datetime.datetime:
+    try:
+        stamp = datetime.datetime.fromisoformat(text) if isinstance(text, str) else None
+    except ValueError:
+        stamp = None
+    if stamp is None or stamp.utcoffset() is None:
+        raise HTTPException(
+            status_code=422,
+            detail=f"row {row}: {EVENT_TIMESTAMP} {text!r} is not RFC 3339 text with a timezone "
+            "(e.g. 2026-12-02T10:00:00Z)",
+        )
+    return stamp

@@ -26,7 +26,7 @@ from polling import wait_until
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="watches processes through /proc")
 
 OWNER = """
-import json, sys, threading, time
+import json, signal, sys, threading, time
 from fslib.local import EmbeddedRedis, LocalCluster
 
 kind, where, on_interrupt = sys.argv[1:]
@@ -43,14 +43,13 @@ if where == "thread":
 else:
     start()
 servers = started[0].servers if kind == "cluster" else started
+if on_interrupt == "continue":
+    # As a Jupyter kernel does: its own SIGINT handler stops the cell and the kernel lives on. Set
+    # before the servers are announced, so no interrupt can land outside it.
+    signal.signal(signal.SIGINT, lambda *_: print("interrupted", flush=True))
 print(json.dumps([[s.url, s.log_path] for s in servers]), flush=True)
 while True:
-    try:
-        time.sleep(60)
-    except KeyboardInterrupt:
-        if on_interrupt == "end":
-            raise
-        print("interrupted", flush=True)  # as a Jupyter kernel does: the cell stops, the kernel lives on
+    time.sleep(60)
 """
 
 

@@ -24,8 +24,6 @@ direct = test_serve.direct  # the fixtures of test_serve.py: the test's own stor
 make_client = test_serve.make_client
 churned = test_freshness.churned  # another process deletes and reloads the users, as fast as it can
 
-NOW_MS = int(time.time() * 1000)
-
 
 @pytest.fixture
 def http(make_client: MakeClient) -> httpx.Client:
@@ -98,7 +96,8 @@ def test_event_timestamps_in_feasts_shape_and_max_age_makes_old_values_stale(
     http: httpx.Client, direct: FeatureStore
 ) -> None:
     direct.bulk_load({"u1": {"country_iso": "US"}, "u2": {"country_iso": "DE"}})
-    old, fresh = NOW_MS - 600_000, NOW_MS
+    fresh = int(time.time() * 1000)  # now, not at import: the suite may reach this test minutes later
+    old = fresh - 600_000
     direct.update_streaming("u1", {"tx_count_5m": 3}, event_time=old)
     direct.update_streaming("u2", {"tx_count_5m": 4}, event_time=fresh)
     direct.update_streaming("u2", {"last_device_id": "ios-2"})  # written without an event time

@@ -205,7 +205,8 @@ def test_read_reports_statuses_field_ttls_and_the_key_ttl(http: httpx.Client, di
     assert by_name["risk_segment"]["kind"] == "batch" and by_name["risk_segment"]["field_ttl_seconds"] == -1
     assert by_name["tx_count_5m"]["value"] == 2 and 0 < by_name["tx_count_5m"]["field_ttl_seconds"] <= 60
     assert by_name["last_device_id"] | {"name": "x"} == {
-        "name": "x", "kind": "streaming", "value": None, "status": "expired", "field_ttl_seconds": -2
+        "name": "x", "kind": "streaming", "value": None, "status": "expired", "field_ttl_seconds": -2,
+        "error": None,
     }  # fmt: skip
 
     everything = http.get("/read", params={"id": "u0002"}).json()

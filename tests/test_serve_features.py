@@ -71,6 +71,40 @@ def test_a_stray_key_or_an_unparsable_value_is_invalid_named_and_the_rest_served
     assert "feature 'tx_count_5m': stored event time 'soon' is not epoch milliseconds" in counts["errors"][0]
 
 
+def test_read_and_inspect_name_a_stray_key_or_an_unparsable_value_in_json(
+    http: httpx.Client, direct: FeatureStore
+) -> None:
+    direct.client.set(direct.key_for("u2"), "a string, not a hash")
+    direct.bulk_load({"u3": {"country_iso": "DE"}})
+    direct.client.hset(direct.key_for("u3"), "account_age_days", "3.5")  # another tool's float in an int feature
+
+    stray = http.get("/read", params={"id": "u2", "features": ["country_iso", "tx_count_5m"]})
+    assert stray.status_code == 200, stray.text
+    readings = {f["name"]: f for f in stray.json()["features"]}
+    assert {f["status"] for f in readings.values()} == {"invalid"}
+    assert {f["field_ttl_seconds"] for f in readings.values()} == {-2}
+    assert all("u2" in f["error"] and "WRONGTYPE" in f["error"] for f in readings.values())
+
+    unparsable = http.get("/read", params={"id": "u3", "features": ["country_iso", "account_age_days"]}).json()
+    by_name = {f["name"]: f for f in unparsable["features"]}
+    assert by_name["country_iso"] | {"field_ttl_seconds": 0} == {
+        "name": "country_iso", "kind": "batch", "value": "DE", "status": "present", "field_ttl_seconds": 0,
+        "error": None,
+    }  # fmt: skip
+    assert by_name["account_age_days"]["status"] == "invalid"
+    assert (
+        by_name["account_age_days"]["error"]
+        == "entity 'u3': feature 'account_age_days': stored text '3.5' is not an int"
+    )
+
+    inspected = http.get("/inspect", params={"id": "u2"})
+    assert inspected.status_code == 409 and inspected.headers["content-type"] == "application/json"
+    detail = inspected.json()["detail"]
+    assert detail.startswith(f"entity 'u2': the key '{direct.key_for('u2')}'") and "WRONGTYPE" in detail
+    shown = http.get("/inspect", params={"id": "u3"}).json()["fields"]
+    assert shown["account_age_days"]["value"] == "3.5"  # inspect shows what Redis holds, as text
+
+
 READS_UNDER_CHURN = 100
 
 

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from fslib.checks import check_prefix, check_ttl
 from fslib.connection import connect, connect_async, resolve_url
 from fslib.core import Transport
-from fslib.errors import LoadInterruptedError
+from fslib.errors import LoadInterruptedError, StoredDataError
 from fslib.fast import AsyncFeatureStore
 from fslib.schema import DEFAULT_SCHEMA, Schema
 from fslib.serve import demo_api, model_server
@@ -122,7 +122,13 @@ def create_app(
     app.add_exception_handler(redis.TimeoutError, _unavailable)
     app.add_exception_handler(TimeoutError, _unavailable)  # reset_store: a worker tick still in flight
     app.add_exception_handler(LoadInterruptedError, _unavailable)
+    app.add_exception_handler(StoredDataError, _unreadable)
     return app
+
+
+async def _unreadable(request: Request, exc: Exception) -> JSONResponse:
+    """409 naming what another tool stored under the prefix (``WRONGTYPE``, a value not of its type)."""
+    return JSONResponse(status_code=409, content={"detail": _cut(str(exc))})
 
 
 async def _unavailable(request: Request, exc: Exception) -> JSONResponse:

@@ -15,6 +15,7 @@ import time
 from dataclasses import astuple
 from typing import Annotated
 
+import redis
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
@@ -118,7 +119,8 @@ class FeatureReading(BaseModel):
     kind: str = Field(description="``batch`` or ``streaming``.")
     value: Value
     status: FeatureStatus
-    field_ttl_seconds: int = Field(description="``HTTL``: seconds left, -1 key TTL only, -2 absent.")
+    field_ttl_seconds: int = Field(description="``HTTL``: seconds left, -1 key TTL only, -2 absent or unreadable.")
+    error: str | None = Field(None, description="What Redis holds that could not be read (status ``invalid``).")
 
 
 class ReadResponse(BaseModel):
@@ -197,8 +199,14 @@ async def read(
     vector = await svc.reads.get_feature_vector(entity_id, names)
     latency = time.perf_counter() - started
     ttls, key_ttl = await asyncio.gather(
-        svc.reads.field_ttls_seconds(entity_id, names), svc.reads.key_ttl_seconds(entity_id)
+        svc.reads.field_ttls_seconds(entity_id, names), svc.reads.key_ttl_seconds(entity_id), return_exceptions=True
     )
+    if isinstance(key_ttl, BaseException):
+        raise key_ttl
+    if isinstance(ttls, redis.ResponseError) and str(ttls).startswith("WRONGTYPE"):
+        ttls = dict.fromkeys(names, -2)  # no hash at the key: each feature's error says so
+    elif isinstance(ttls, BaseException):
+        raise ttls
     readings = [
         FeatureReading(
             name=name,
@@ -206,6 +214,7 @@ async def read(
             value=vector.values[name],
             status=vector.statuses[name],
             field_ttl_seconds=ttls[name],
+            error=vector.errors.get(name),
         )
         for name in names
     ]
@@ -262,7 +271,10 @@ def toggle_worker(svc: Svc) -> WorkerResponse:
 
 @router.get("/inspect")
 def inspect(svc: Svc, entity_id: IdQuery) -> InspectResponse:
-    """The whole hash with every field's TTL (``HGETALL`` + ``TTL`` + ``HTTL``): debugging, never the request path."""
+    """The whole hash with every field's TTL (``HGETALL`` + ``TTL`` + ``HTTL``): debugging, never the request path.
+
+    A key that holds no hash (``WRONGTYPE``) answers a JSON 409 naming the entity and the key.
+    """
     return InspectResponse.of(svc.store.inspect(entity_id), svc.schema)
 
 

@@ -95,17 +95,17 @@ def check_chunk_size(chunk_size: object) -> int:
     return chunk_size
 
 
-def check_seconds(value: object, what: str) -> float:
-    """Return ``value`` as a float if it is a finite number of seconds > 0 (a tick, an interval, a timeout).
+def check_seconds(value: object, what: str, *, allow_zero: bool = False) -> float:
+    """Return ``value`` as a float if it is a finite number of seconds > 0 (>= 0 with ``allow_zero``).
 
     Raises:
         TypeError: Not a number.
-        ValueError: Not finite, or not above zero.
+        ValueError: Not finite, or not above zero (below zero, with ``allow_zero``).
     """
     if not isinstance(value, numbers.Real) or isinstance(value, bool):
         raise TypeError(f"{what} must be a number of seconds, got {value!r}")
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{what} must be a finite number > 0, got {value!r}")
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        raise ValueError(f"{what} must be a finite number {'>= 0' if allow_zero else '> 0'}, got {value!r}")
     return float(value)
 
 

@@ -196,9 +196,9 @@ def test_recorder_reports_a_failed_sample() -> None:
     [
         ({"features": ["nope"]}, r"unknown \['nope'\]"),
         ({"features": []}, "none at all"),
-        ({"interval_seconds": 0}, "interval_seconds must be > 0"),
-        ({"max_seconds": -1}, "max_seconds must be > 0"),
-        ({"tail_seconds": -1}, "tail_seconds must be >= 0"),
+        ({"interval_seconds": 0}, "interval_seconds must be a finite number > 0"),
+        ({"max_seconds": -1}, "max_seconds must be a finite number > 0"),
+        ({"tail_seconds": -1}, "tail_seconds must be a finite number >= 0"),
     ],
 )
 def test_recorder_refuses_bad_arguments(single_client: redis.Redis, kwargs: dict[str, object], message: str) -> None:

@@ -355,8 +355,8 @@ def test_python_m_fslib_serve_serves_and_shuts_down_cleanly(redis_server: Embedd
             assert http.post("/bulk-load", json={"count": 5, "ttl_seconds": 0}).status_code == 422
             assert wait_until(lambda: http.get("/state").json()["worker"]["stats"]["writes"] > 0)
     finally:
-        exit_code = server.stop()
-    assert exit_code == 0 and not server.is_running
+        assert server.stop()
+    assert server.exit_code == 0 and not server.is_running
     assert direct.count_entities() == 5 and 0 < direct.key_ttl_seconds("u0001") <= 600
     out = server.output()
     assert f"Redis at redis://:***@127.0.0.1:{redis_server.port}/0" in out and redis_server.password not in out

@@ -16,10 +16,10 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
-from types import TracebackType
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING
 
-from fslib.checks import check_entity_ids
+from fslib.background import BackgroundThread
+from fslib.checks import check_entity_ids, check_seconds
 from fslib.freshness import FeatureVectors
 from fslib.store import FeatureStore
 
@@ -159,14 +159,14 @@ def expiry_times(counts: pd.DataFrame, after: float = 0.0) -> pd.DataFrame:
     )
 
 
-class ExpiryRecorder:
+class ExpiryRecorder(BackgroundThread):
     """Sample TTLs and a model server's view of some entities in a background thread.
 
     Each sample is two round trips: :func:`snapshot_ttls` (``HPTTL`` + ``PTTL``
-    per entity) and :meth:`FeatureStore.batch_get_feature_vectors` (``EXISTS`` +
-    ``HMGET`` per entity: the status of each feature, as a model server reads it).
-    The thread ends on :meth:`stop`, by itself ``tail_seconds`` after it first
-    saw every entity gone (nothing more can change), or after ``max_seconds``.
+    per entity) and :meth:`FeatureStore.batch_get_feature_vectors` (the status
+    of each feature, as a model server reads it). The thread ends on
+    :meth:`stop`, by itself ``tail_seconds`` after it first saw every entity
+    gone (nothing more can change), after ``max_seconds``, or on a failed sample.
 
         >>> recorder = ExpiryRecorder(store, ids).start()
         >>> worker.pause(); recorder.mark("worker paused")
@@ -196,59 +196,45 @@ class ExpiryRecorder:
         max_seconds: float = 120.0,
         tail_seconds: float = 0.5,
     ) -> None:
+        super().__init__()
         self.store = store
         self.entity_ids = _check_ids(entity_ids)
         self.features = list(store.schema.names if features is None else features)
         unknown = [name for name in self.features if name not in store.schema]
         if unknown or not self.features:
             raise ValueError(f"features must be names the schema knows, got unknown {unknown or 'none at all'}")
-        for value, what in ((interval_seconds, "interval_seconds"), (max_seconds, "max_seconds")):
-            if not value > 0:
-                raise ValueError(f"{what} must be > 0, got {value!r}")
-        if not tail_seconds >= 0:
-            raise ValueError(f"tail_seconds must be >= 0, got {tail_seconds!r}")
-        self.interval_seconds, self.max_seconds, self.tail_seconds = interval_seconds, max_seconds, tail_seconds
+        self.interval_seconds = check_seconds(interval_seconds, "interval_seconds")
+        self.max_seconds = check_seconds(max_seconds, "max_seconds")
+        self.tail_seconds = check_seconds(tail_seconds, "tail_seconds", allow_zero=True)
         self._kinds = {name: store.schema[name].kind.value for name in self.features}
         self._lock = threading.Lock()
         self._ttl_rows: list[tuple[float, str, str, str, int, int]] = []
         self._vectors: list[tuple[float, FeatureVectors]] = []
         self._events: dict[str, float] = {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._t0 = 0.0
+        self._t0: float | None = None
+        self._next_at = 0.0
+        self._gone_at: float | None = None
         self._ended_because: str | None = None
-        self._error: BaseException | None = None
 
     def __repr__(self) -> str:
         state = "running" if self.is_running else (self._ended_because or "not started")
         return f"ExpiryRecorder({len(self.entity_ids)} entities, {len(self._vectors)} samples, {state})"
 
     @property
-    def thread_name(self) -> str:
+    def name(self) -> str:
         """The name of the sampling thread (one per store prefix)."""
         return f"fslib-expiry[{self.store.key_prefix}]"
 
-    @property
-    def is_running(self) -> bool:
-        """True while the sampling thread lives."""
-        return self._thread is not None and self._thread.is_alive()
-
-    def start(self) -> Self:
-        """Start sampling; ``t_s`` counts from now.
-
-        Raises:
-            RuntimeError: It was started before (a recorder records one story).
-        """
-        if self._thread is not None:
+    def _launch(self) -> None:
+        """Start sampling; ``t_s`` counts from now. A recorder records one story: a second start raises."""
+        if self._t0 is not None:
             raise RuntimeError(f"{self!r} was started already; make a new recorder for a new story")
-        self._t0 = time.monotonic()
-        self._thread = threading.Thread(target=self._run, name=self.thread_name, daemon=True)
-        self._thread.start()
-        return self
+        self._t0 = self._next_at = time.monotonic()
+        super()._launch()
 
     def now(self) -> float:
         """Seconds since :meth:`start`, on the clock of the samples' ``t_s``."""
-        return round(time.monotonic() - self._t0, 3)
+        return round(time.monotonic() - (self._t0 or 0.0), 3)
 
     def mark(self, label: str) -> float:
         """Note that something happened now (e.g. ``"worker paused"``); returns its ``t_s``."""
@@ -263,33 +249,31 @@ class ExpiryRecorder:
         with self._lock:
             return dict(self._events)
 
-    def _run(self) -> None:
-        gone_at: float | None = None
-        next_at = time.monotonic()
-        try:
-            while not self._stop.is_set():
-                now = time.monotonic()
-                t_s = round(now - self._t0, 3)
-                rows = _snapshot_rows(self.store, self.entity_ids, t_s)
-                vectors = self.store.batch_get_feature_vectors(self.entity_ids, self.features)
-                with self._lock:
-                    self._ttl_rows.extend(rows)
-                    self._vectors.append((t_s, vectors))
-                if gone_at is None and all(row[5] == -2 for row in rows):
-                    gone_at = now
-                if gone_at is not None and now - gone_at >= self.tail_seconds:
-                    self._ended_because = "gone"
-                    return
-                if now - self._t0 >= self.max_seconds:
-                    self._ended_because = "max_seconds"
-                    return
-                # A fixed grid; slots missed on a busy machine are skipped, not bunched up.
-                next_at = max(next_at + self.interval_seconds, time.monotonic())
-                self._stop.wait(next_at - time.monotonic())
-            self._ended_because = "stopped"
-        except Exception as exc:  # e.g. the connection was closed under it: end, and say why in wait_until_gone
-            self._error = exc
-            self._ended_because = "error"
+    def step(self) -> float | None:
+        """One sample; None once every entity was gone for ``tail_seconds``, or after ``max_seconds``."""
+        now = time.monotonic()
+        t_s = self.now()
+        rows = _snapshot_rows(self.store, self.entity_ids, t_s)
+        vectors = self.store.batch_get_feature_vectors(self.entity_ids, self.features)
+        with self._lock:
+            self._ttl_rows.extend(rows)
+            self._vectors.append((t_s, vectors))
+        if self._gone_at is None and all(row[5] == -2 for row in rows):
+            self._gone_at = now
+        if self._gone_at is not None and now - self._gone_at >= self.tail_seconds:
+            self._ended_because = "gone"
+            return None
+        if t_s >= self.max_seconds:
+            self._ended_because = "max_seconds"
+            return None
+        # A fixed grid; slots missed on a busy machine are skipped, not bunched up.
+        self._next_at = max(self._next_at + self.interval_seconds, time.monotonic())
+        return self._next_at - time.monotonic()
+
+    def on_error(self, exc: Exception, failures: int) -> float | None:
+        """End on a failed sample (the connection closed under it, say): :meth:`wait_until_gone` raises it."""
+        self._ended_because = "error"
+        return None
 
     def wait_until_gone(self, timeout: float) -> bool:
         """Block until the thread ends; True if it ended because every entity was gone.
@@ -299,27 +283,18 @@ class ExpiryRecorder:
         Raises:
             RuntimeError: The recorder was never started, or sampling failed (the error is chained).
         """
-        if self._thread is None:
+        if self._t0 is None:
             raise RuntimeError("the recorder was never started: call start() first")
-        self._thread.join(timeout)
-        if self._error is not None:
-            raise RuntimeError(f"sampling stopped on an error: {self._error!r}") from self._error
+        self.wait(timeout)
+        if self.last_error is not None:
+            raise RuntimeError(f"sampling stopped on an error: {self.last_error!r}") from self.last_error
         return self._ended_because == "gone"
 
     def stop(self, timeout: float = 5.0) -> bool:
         """Stop sampling and join the thread (a no-op once it ended); True when it is gone."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-        return not self.is_running
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
+        stopped = super().stop(timeout)
+        self._ended_because = self._ended_because or "stopped"
+        return stopped
 
     def ttls(self) -> pd.DataFrame:
         """Every TTL sample so far, columns :data:`SAMPLE_COLUMNS` (``t_s`` since :meth:`start`)."""

@@ -12,32 +12,28 @@ import redis
 from fslib.checks import check_entity_ids
 from fslib.lab.bench import (
     LatencyComparison,
-    LatencySummary,
     Spread,
     compare_latencies,
     compare_latencies_async,
     gc_paused,
     percentiles,
     profile_calls,
-    sample_latencies,
-    summaries_frame,
-    summarize,
 )
 
 
-def test_sample_latencies_calls_warmup_plus_n_and_returns_seconds() -> None:
+def test_one_variant_calls_warmup_plus_n_and_returns_seconds() -> None:
     calls: list[int] = []
-    samples = sample_latencies(lambda: calls.append(1), n=50, warmup=7)
+    [samples] = compare_latencies({"one": lambda: calls.append(1)}, n=50, warmup=7, repeats=1)["one"]
     assert len(calls) == 57
     assert samples.shape == (50,)
     assert samples.dtype == np.float64
     assert (samples >= 0).all()
 
 
-def test_sample_latencies_runs_with_gc_disabled_and_restores_it() -> None:
+def test_sampling_runs_with_gc_disabled_and_restores_it() -> None:
     seen: list[bool] = []
     assert gc.isenabled()
-    sample_latencies(lambda: seen.append(gc.isenabled()), n=5, warmup=0)
+    compare_latencies({"one": lambda: seen.append(gc.isenabled())}, n=5, warmup=0, repeats=1)
     assert seen == [False] * 5
     assert gc.isenabled()
     assert gc.get_freeze_count() == 0
@@ -54,9 +50,9 @@ def test_gc_paused_restores_a_disabled_collector_as_disabled() -> None:
 
 
 @pytest.mark.parametrize("n, warmup", [(0, 0), (-1, 0), (1.5, 0), (5, -1)])
-def test_sample_latencies_refuses_bad_counts(n: object, warmup: object) -> None:
+def test_compare_latencies_refuses_bad_counts(n: object, warmup: object) -> None:
     with pytest.raises(ValueError, match=r"n must|warmup must"):
-        sample_latencies(lambda: None, n=n, warmup=warmup)  # type: ignore[arg-type]
+        compare_latencies({"one": lambda: None}, n=n, warmup=warmup)  # type: ignore[arg-type]
 
 
 def test_percentiles_of_known_samples() -> None:
@@ -68,20 +64,6 @@ def test_percentiles_of_known_samples() -> None:
     assert pcts["p99"] == pytest.approx(99.01)
     with pytest.raises(ValueError, match="no samples"):
         percentiles([])
-
-
-def test_summarize_and_frame_in_microseconds() -> None:
-    summary = summarize("ping", [1e-6, 2e-6, 3e-6])
-    assert summary == LatencySummary(
-        "ping", 3, pytest.approx(2e-6), summary.p90, summary.p99, pytest.approx(2e-6), 3e-6
-    )
-    frame = summaries_frame([summary, summarize("hmget", [4e-6])], unit="us")
-    assert list(frame.index) == ["ping", "hmget"]
-    assert list(frame.columns) == ["n", "p50_us", "p90_us", "p99_us", "mean_us", "max_us"]
-    assert frame.loc["ping", "p50_us"] == pytest.approx(2.0)
-    assert frame.loc["hmget", "n"] == 1
-    with pytest.raises(ValueError, match="unit must be"):
-        summaries_frame([summary], unit="minutes")
 
 
 def test_compare_latencies_alternates_variants_call_by_call() -> None:

@@ -19,7 +19,7 @@ import pstats
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,20 +33,16 @@ if TYPE_CHECKING:
 
 __all__ = [
     "LatencyComparison",
-    "LatencySummary",
     "Spread",
     "compare_latencies",
     "compare_latencies_async",
     "gc_paused",
     "percentiles",
     "profile_calls",
-    "sample_latencies",
-    "summaries_frame",
-    "summarize",
 ]
 
 PERCENTILES: tuple[int, ...] = (50, 90, 99)
-"""The percentiles every summary reports."""
+"""The percentiles :func:`percentiles` reports by default."""
 
 
 @contextmanager
@@ -66,26 +62,6 @@ def gc_paused() -> Iterator[None]:
         gc.unfreeze()
         if was_enabled:
             gc.enable()
-
-
-def sample_latencies(fn: Callable[[], object], n: int = 2000, warmup: int = 200) -> np.ndarray:
-    """Call ``fn`` ``warmup`` times untimed, then ``n`` times timed.
-
-    Args:
-        fn: The operation, with no arguments (bind them with a lambda or partial).
-        n: Timed calls.
-        warmup: Untimed calls first (connection set-up, caches, script loading).
-
-    Returns:
-        ``n`` latencies in seconds (float64), in call order.
-
-    Raises:
-        ValueError: ``n`` < 1 or ``warmup`` < 0.
-    """
-    _check_counts(n, warmup)
-    for _ in range(warmup):
-        fn()
-    return _sample_alternating([fn], _round_orders(n, 1))[0]
 
 
 def _check_counts(n: object, warmup: object) -> None:
@@ -132,36 +108,6 @@ def percentiles(samples: Sequence[float] | np.ndarray, qs: Sequence[int] = PERCE
     if values.size == 0:
         raise ValueError("no samples")
     return {f"p{q}": float(v) for q, v in zip(qs, np.percentile(values, qs))}
-
-
-@dataclass(frozen=True)
-class LatencySummary:
-    """Percentiles of one sampled operation, in seconds."""
-
-    name: str
-    n: int
-    p50: float
-    p90: float
-    p99: float
-    mean: float
-    max: float
-
-    def as_dict(self, scale: float = 1.0) -> dict[str, object]:
-        """The fields as a dict; times multiplied by ``scale`` (1e6 for microseconds)."""
-        return {k: (v * scale if isinstance(v, float) else v) for k, v in asdict(self).items()}
-
-
-def summarize(name: str, samples: Sequence[float] | np.ndarray) -> LatencySummary:
-    """Reduce latency samples (seconds) to a :class:`LatencySummary`.
-
-    Raises:
-        ValueError: ``samples`` is empty.
-    """
-    values = np.asarray(samples, dtype=np.float64)
-    pcts = percentiles(values)
-    return LatencySummary(
-        name, int(values.size), pcts["p50"], pcts["p90"], pcts["p99"], float(values.mean()), float(values.max())
-    )
 
 
 @dataclass(frozen=True)
@@ -390,19 +336,6 @@ def _check_compare(fns: Mapping[str, Callable[[], object]], n: object, warmup: o
     if not isinstance(repeats, int) or repeats < 1:
         raise ValueError(f"repeats must be a positive integer, got {repeats!r}")
     _check_counts(n, warmup)
-
-
-def summaries_frame(summaries: Sequence[LatencySummary], unit: str = "us") -> pd.DataFrame:
-    """Summaries as a DataFrame indexed by name, times in ``unit`` (``"s"``, ``"ms"`` or ``"us"``).
-
-    Raises:
-        ValueError: Unknown ``unit``.
-    """
-    import pandas as pd
-
-    rows = [s.as_dict(_unit_scale(unit)) for s in summaries]
-    frame = pd.DataFrame(rows, columns=["name", "n", "p50", "p90", "p99", "mean", "max"])
-    return frame.set_index("name").rename(columns=lambda c: c if c == "n" else f"{c}_{unit}")
 
 
 _PACKAGES = {"fslib": Path(fslib.__file__).parent, "redis-py": Path(redis.__file__).parent}

@@ -21,8 +21,8 @@ from collections.abc import Sequence
 import redis
 from redis.connection import parse_url
 
-from fslib.checks import check_ttl
-from fslib.cli import exit_on_sigterm, secret_in_url_option
+from fslib.checks import check_count, check_ttl
+from fslib.cli import exit_on_sigterm, option_type, secret_in_url_option
 from fslib.connection import connect, require_version, server_version
 from fslib.core import DEFAULT_CHUNK_SIZE
 from fslib.errors import FeatureStoreError
@@ -38,28 +38,9 @@ _FAILED = 2
 _SOCKET_TIMEOUT = 5.0
 
 
-def _whole_number(text: str) -> int:
-    """``text`` as an int, refused in argparse's words (its own message would name this function)."""
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-
-
-def _positive_int(text: str) -> int:
-    """``text`` as an int > 0."""
-    value = _whole_number(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
-    return value
-
-
-def _ttl_seconds(text: str) -> int:
-    """A TTL the library accepts (:func:`fslib.checks.check_ttl`), refused before anything connects."""
-    try:
-        return check_ttl(_whole_number(text), "the TTL")
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+_COUNT = option_type(int, check_count, "the count")
+_TTL = option_type(int, check_ttl, "the TTL")
+_CHUNK_SIZE = option_type(int, check_count, "the chunk size")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -67,8 +48,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m fslib.build_features",
         description="Bulk-load synthetic users' batch features into Redis with a key-level TTL.",
     )
-    parser.add_argument("--count", type=_positive_int, default=500, help="users to write (default 500)")
-    parser.add_argument("--ttl-seconds", type=_ttl_seconds, default=24 * 60 * 60, help="key-level TTL (default 86400)")
+    parser.add_argument("--count", type=_COUNT, default=500, help="users to write (default 500)")
+    parser.add_argument("--ttl-seconds", type=_TTL, default=24 * 60 * 60, help="key-level TTL (default 86400)")
     parser.add_argument(
         "--redis-url",
         default=None,
@@ -76,8 +57,8 @@ def _parser() -> argparse.ArgumentParser:
         "ps shows arguments), else a temporary embedded Redis",
     )
     parser.add_argument("--prefix", default="fs:user:", help="key prefix (default fs:user:)")
-    parser.add_argument("--seed", type=_whole_number, default=42, help="random seed (default 42)")
-    parser.add_argument("--chunk-size", type=_positive_int, default=DEFAULT_CHUNK_SIZE, help="entities per round trip")
+    parser.add_argument("--seed", type=option_type(int), default=42, help="random seed (default 42)")
+    parser.add_argument("--chunk-size", type=_CHUNK_SIZE, default=DEFAULT_CHUNK_SIZE, help="entities per round trip")
     return parser
 
 

@@ -8,12 +8,17 @@ Redis it started.
 
 from __future__ import annotations
 
+import argparse
 import signal
+from collections.abc import Callable
 from types import FrameType
+from typing import TypeVar
 
 from fslib.urls import mask_url, url_secrets
 
-__all__ = ["SIGTERM_EXIT_CODE", "exit_on_sigterm", "secret_in_url_option"]
+__all__ = ["SIGTERM_EXIT_CODE", "exit_on_sigterm", "option_type", "secret_in_url_option"]
+
+Number = TypeVar("Number", int, float)
 
 SIGTERM_EXIT_CODE = 128 + signal.SIGTERM
 """143: how a shell reports a process ended by ``SIGTERM``; the exit code after one."""
@@ -34,6 +39,35 @@ def secret_in_url_option(url: str | None, option: str = "--redis-url") -> str | 
         f"{option} {mask_url(url)} holds a password or another secret, which every local user can read "
         f"on a command line (ps, /proc): put the URL in the REDIS_URL environment variable instead"
     )
+
+
+def option_type(
+    kind: type[Number], check: Callable[[Number, str], Number] | None = None, what: str = ""
+) -> Callable[[str], Number]:
+    """An argparse type: the text as ``kind`` (int or float), then one of :mod:`fslib.checks`' checks, if given.
+
+    A command line refuses what the library refuses, in the library's words, before anything connects.
+
+    Args:
+        kind: ``int`` or ``float``.
+        check: E.g. :func:`fslib.checks.check_count`, called as ``check(value, what)``.
+        what: The name the check's message gives the value (``"the TTL"``).
+    """
+
+    def convert(text: str) -> Number:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a {'whole ' if kind is int else ''}number: {text!r}") from None
+        if check is None:
+            return value
+        try:
+            return check(value, what)
+        except (TypeError, ValueError) as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = kind.__name__  # argparse names the type in its messages
+    return convert
 
 
 def exit_on_sigterm() -> None:

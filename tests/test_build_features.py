@@ -205,7 +205,7 @@ def test_cli_says_a_port_does_not_speak_redis(http_port: int) -> None:
 @pytest.mark.parametrize(
     ("args", "says"),
     [
-        (("--count", "0"), "argument --count: must be > 0, got 0"),
+        (("--count", "0"), "argument --count: the count must be >= 1, got 0"),
         (("--count", "many"), "argument --count: not a whole number: 'many'"),
         (("--ttl-seconds", "-1"), "argument --ttl-seconds: the TTL must be > 0, got -1"),
         (("--ttl-seconds", "1.5"), "argument --ttl-seconds: not a whole number: '1.5'"),

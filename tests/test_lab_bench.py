@@ -51,7 +51,7 @@ def test_gc_paused_restores_a_disabled_collector_as_disabled() -> None:
 
 @pytest.mark.parametrize("n, warmup", [(0, 0), (-1, 0), (1.5, 0), (5, -1)])
 def test_compare_latencies_refuses_bad_counts(n: object, warmup: object) -> None:
-    with pytest.raises(ValueError, match=r"n must|warmup must"):
+    with pytest.raises((TypeError, ValueError), match=r"^(n|warmup) must"):
         compare_latencies({"one": lambda: None}, n=n, warmup=warmup)  # type: ignore[arg-type]
 
 
@@ -158,5 +158,5 @@ def test_profile_calls_counts_per_call_and_names_the_area_of_each_function(singl
     ping = rows.loc[rows.index.str.endswith(" ping")]
     assert ping["area"].tolist() == ["redis-py"] and ping["calls"].tolist() == [1.0]
     assert "socket I/O (waiting on Redis)" in set(frame["area"])  # the reply was read from the socket
-    with pytest.raises(ValueError, match="n must"):
+    with pytest.raises(ValueError, match="calls must"):
         profile_calls(lambda: None, calls=0)

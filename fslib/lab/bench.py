@@ -27,6 +27,7 @@ import numpy as np
 import redis
 
 import fslib
+from fslib.checks import check_count
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -62,13 +63,6 @@ def gc_paused() -> Iterator[None]:
         gc.unfreeze()
         if was_enabled:
             gc.enable()
-
-
-def _check_counts(n: object, warmup: object) -> None:
-    if not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
-    if not isinstance(warmup, int) or warmup < 0:
-        raise ValueError(f"warmup must be a non-negative integer, got {warmup!r}")
 
 
 def _sample_alternating(fns: Sequence[Callable[[], object]], orders: list[list[int]]) -> np.ndarray:
@@ -333,9 +327,9 @@ def _comparison(fns: Mapping[str, object], rounds: Sequence[np.ndarray], baselin
 def _check_compare(fns: Mapping[str, Callable[[], object]], n: object, warmup: object, repeats: object) -> None:
     if not fns:
         raise ValueError("no operations to compare")
-    if not isinstance(repeats, int) or repeats < 1:
-        raise ValueError(f"repeats must be a positive integer, got {repeats!r}")
-    _check_counts(n, warmup)
+    check_count(repeats, "repeats")
+    check_count(n, "n")
+    check_count(warmup, "warmup", minimum=0)
 
 
 _PACKAGES = {"fslib": Path(fslib.__file__).parent, "redis-py": Path(redis.__file__).parent}
@@ -389,7 +383,7 @@ def profile_calls(fn: Callable[[], object], calls: int = 20) -> pd.DataFrame:
     """
     import pandas as pd
 
-    _check_counts(calls, 0)
+    check_count(calls, "calls")
     fn()  # connection set-up and first-use caches stay out of the profile
     profiler = cProfile.Profile()
     with gc_paused():

@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
-import numbers
 import time
 from collections.abc import Awaitable, Callable
 
 import ipywidgets as widgets
 
+from fslib.checks import check_seconds
 from fslib.worker import StreamingWorker, WorkerStatus
 
 __all__ = [
@@ -90,12 +89,8 @@ class Refresher:
     """
 
     def __init__(self, step: Callable[[], Awaitable[bool]], interval: float) -> None:
-        if not isinstance(interval, numbers.Real) or isinstance(interval, bool):
-            raise TypeError(f"refresh interval must be a number of seconds, got {interval!r}")
-        if not math.isfinite(interval) or interval <= 0:
-            raise ValueError(f"refresh interval must be a finite number > 0, got {interval!r}")
         self.step: Callable[[], Awaitable[bool]] = step
-        self.interval: float = float(interval)
+        self.interval: float = check_seconds(interval, "refresh interval")
         self.task: asyncio.Task[None] | None = None
 
     @property

@@ -21,7 +21,7 @@ from fslib.core import Transport
 from fslib.errors import LoadInterruptedError, StoredDataError
 from fslib.fast import AsyncFeatureStore
 from fslib.schema import DEFAULT_SCHEMA, Schema
-from fslib.serve import demo_api, model_server
+from fslib.serve import demo_api, docs, model_server, page
 from fslib.serve.models import MAX_BODY_BYTES
 from fslib.serve.security import ASGIApp, Message, Receive, RequestGuard, Scope, Send, check_token, host_names
 from fslib.serve.services import Services
@@ -112,9 +112,13 @@ def create_app(
         summary="Online features from Redis, each with a status that says how fresh it is.",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # fslib.serve.docs serves them offline
+        redoc_url=None,
     )
     app.include_router(model_server.router)
     app.include_router(demo_api.router)
+    app.include_router(docs.router)
+    app.include_router(page.router)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.add_middleware(RequestGuard, host_names=names, token=token)  # added last: runs first
     app.add_exception_handler(RequestValidationError, _invalid)

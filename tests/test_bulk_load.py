@@ -224,16 +224,17 @@ def test_a_restart_during_a_load_is_reported_and_a_rerun_restores_everything(tra
 @pytest.mark.parametrize("transport", ["pipeline", "packed"])
 def test_a_key_evicted_between_hset_and_expire_is_an_invariant_error_on_both_transports(transport: Transport) -> None:
     # allkeys-random evicts before every command once memory is full, the EXPIRE's own key among them (about
-    # 1 in 450 times here: some 20 times in 10,000 rows); a tenacity of 100 makes it evict right there, never
-    # later from a timer (as it may on a busy machine). Small chunks keep the query buffer small: a large one
-    # fills memory as it arrives, and Redis would then evict at the start of a chunk only.
+    # 1 in 450 times here: some 100 times in 50,000 rows; one CI run of 10,000 met none); a tenacity of 100
+    # makes it evict right there, never later from a timer (as it may on a busy machine). Small chunks keep
+    # the query buffer small: a large one fills memory as it arrives, and Redis would then evict at the start
+    # of a chunk only.
     evicting = ["--maxmemory-policy", "allkeys-random", "--maxmemory-eviction-tenacity", "100"]
     with fslib.local.EmbeddedRedis(extra_args=evicting) as server:
         client = fslib.connect(server.url)
         try:
             client.config_set("maxmemory", int(client.info("memory")["used_memory"]) + 1_000_000)
             store = FeatureStore(client, key_prefix="evict:", transport=transport)
-            padded = ((entity_id, {**row, "padding": "x" * 2000}) for entity_id, row in synthesize_users(10_000))
+            padded = ((entity_id, {**row, "padding": "x" * 2000}) for entity_id, row in synthesize_users(50_000))
             with pytest.raises(fslib.InvariantError, match=r"EXPIRE did not give \d+ of 5 entities their key TTL"):
                 store.bulk_load(padded, chunk_size=5)
             assert int(client.info("stats")["evicted_keys"]) > 0

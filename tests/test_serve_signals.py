@@ -104,7 +104,8 @@ def test_python_m_fslib_build_features_stops_its_embedded_redis_on_sigterm(tmp_p
     command = [sys.executable, "-m", "fslib.build_features", "--count", "2000000"]  # far more than a test waits for
     with started(command, log) as (build, embedded_redis):
         redis_pid = embedded_redis()
-        assert wait_until(lambda: "temporary embedded Redis" in log.read_text(), timeout=BOUND), log.read_text()
+        # Once its progress bar shows, the load is writing (its imports done): the signal lands mid-load.
+        assert wait_until(lambda: "batch write:" in log.read_text(), timeout=BOUND), log.read_text()
         build.send_signal(signal.SIGTERM)
         build.wait(BOUND)
         assert wait_until(lambda: not alive(redis_pid), timeout=BOUND), "the embedded redis-server outlived the load"

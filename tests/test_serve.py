@@ -23,6 +23,7 @@ from fastapi import FastAPI
 
 from fslib import FeatureStore, synthesize_users
 from fslib.checks import MAX_TTL_SECONDS
+from fslib.demo import BATCH_READ_RANGE
 from fslib.local import EmbeddedRedis, free_port
 from fslib.serve import ServerProcess, create_app
 from fslib.serve.demo_api import MAX_LOAD_USERS
@@ -291,7 +292,7 @@ BAD_REQUESTS: dict[str, tuple[str, str, dict[str, Any], int]] = {
     ),
     "online malformed JSON": ("POST", ONLINE, raw(b'{"entities": '), 422),
     "batch count zero": ("POST", "/batch-read", {"json": {"count": 0}}, 422),
-    "batch count too large": ("POST", "/batch-read", {"json": {"count": MAX_ENTITIES + 1}}, 422),
+    "batch count too large": ("POST", "/batch-read", {"json": {"count": BATCH_READ_RANGE[1] + 1}}, 422),
     "batch unknown feature": ("POST", "/batch-read", {"json": {"features": ["nope"]}}, 422),
     "read without id": ("GET", "/read", {}, 422),
     "read bad id": ("GET", "/read", {"params": {"id": "a:b"}}, 422),

@@ -1,11 +1,11 @@
 """StreamingWorker: a background thread that keeps streaming features fresh.
 
 The stand-in for a Flink / Kafka Streams job (the Redis docs demo's ``streaming_worker.rs``).
-Every tick it picks a few entities that exist under the store's prefix and
-writes fresh streaming features through :meth:`FeatureStore.update_streaming_many`
-with the tick's time as their event time, so every write carries its field TTL
-and no older event can overwrite it. Pause it for longer than the streaming
-TTL and the streaming fields drop out while the batch fields stay.
+Every tick it takes the next ``users_per_tick`` entities of a round (every entity under the
+store's prefix once, in a shuffled order) and writes fresh streaming features through
+:meth:`FeatureStore.update_streaming_many` with the tick's time as their event time, so
+every write carries its field TTL and no older event can overwrite it. Pause it for longer
+than the streaming TTL and the streaming fields drop out while the batch fields stay.
 
     >>> with StreamingWorker(store, tick_seconds=0.5) as worker:
     ...     ...                                  # the thread writes meanwhile
@@ -41,6 +41,7 @@ from fslib.store import FeatureStore
 from fslib.synth import streaming_features
 
 __all__ = [
+    "DEFAULT_USERS_PER_TICK",
     "StreamingWorker",
     "WorkerStats",
     "WorkerStatus",
@@ -50,8 +51,12 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+DEFAULT_USERS_PER_TICK = 50
+"""Entities a worker writes per tick by default: at one tick a second, a load of 200 users is
+covered within 4 ticks, and 15,000 well within the default 5 min streaming TTL."""
+
 _ID_REFRESH_SECONDS = 5.0
-"""How long the cached entity id list is trusted before a new ``SCAN``."""
+"""How long the cached entity id list is trusted before a new ``SCAN`` (which adds new entities to the round)."""
 
 _OUTAGE_ERRORS = (redis.ConnectionError, redis.TimeoutError, ClusterDownError)
 """What a tick raises while Redis cannot be reached: logged once per outage, without a traceback."""
@@ -102,6 +107,11 @@ class StreamingWorker(BackgroundThread):
     returns and :meth:`wait_for_idle` answered True, no write of this worker
     lands until :meth:`resume`.
 
+    Each entity is written once per round: a round is every known entity in a
+    shuffled order, so ``n`` entities are all written within ``ceil(n / users_per_tick)``
+    ticks of the round's start, and the entities a ``SCAN`` finds mid-round join it.
+    :meth:`forget_entities` (after a bulk load or a reset) starts a new round at the next tick.
+
     Only entities with a key TTL, i.e. of the batch cycle, are written (one
     pipelined ``TTL`` per tick). An entity that expires or is deleted in the
     instant between that check and the write comes back with streaming fields
@@ -111,7 +121,7 @@ class StreamingWorker(BackgroundThread):
     Args:
         store: The store to write to (its prefix bounds which entities are touched).
         tick_seconds: Time between ticks.
-        users_per_tick: Entities updated per tick (fewer if fewer exist).
+        users_per_tick: Entities updated per tick (fewer if fewer are left in the round).
         seed: Seed of the random stream (which entities, which values).
         streaming_ttl_seconds: Field TTL of each write; the store's default when None.
         max_backoff_seconds: Upper bound of the wait after consecutive failed ticks.
@@ -124,7 +134,7 @@ class StreamingWorker(BackgroundThread):
         self,
         store: FeatureStore,
         tick_seconds: float = 1.0,
-        users_per_tick: int = 5,
+        users_per_tick: int = DEFAULT_USERS_PER_TICK,
         seed: int | None = 1337,
         streaming_ttl_seconds: int | None = None,
         *,
@@ -151,9 +161,11 @@ class StreamingWorker(BackgroundThread):
         self._in_flight = False
         self._holds = 0  # hold() blocks open: ticks do not write, start/resume/toggle wait
         self._stats = WorkerStats()
-        self._slot = -math.inf  # when the current tick was due, on time.monotonic()'s clock
+        self._slot = time.monotonic()  # when the current tick was due; step() may run without the thread
         self._ids: list[str] = []
         self._ids_fetched_at = -math.inf
+        self._round: list[str] = []  # the entities still to write this round, in order
+        self._forgotten = 0  # bumped by forget_entities(): a tick's SCAN from before it is not kept
         self._outage: tuple[float, int] | None = None  # (started at, failed ticks) while Redis is unreachable
 
     def __repr__(self) -> str:
@@ -287,10 +299,14 @@ class StreamingWorker(BackgroundThread):
             self._stats = WorkerStats()
 
     def forget_entities(self) -> None:
-        """Drop the cached entity ids, so the next tick looks them up again (after a reset)."""
+        """Drop the cached entity ids and the round: the next tick looks them up and starts a new round.
+
+        Call it after a bulk load (the new entities are written from the next tick on) or a reset.
+        """
         with self._state:
-            self._ids = []
+            self._ids, self._round = [], []
             self._ids_fetched_at = -math.inf
+            self._forgotten += 1
 
     # -- the thread ----------------------------------------------------------
 
@@ -361,17 +377,23 @@ class StreamingWorker(BackgroundThread):
             self._record(ticks=1, writes=writes)
 
     def _pick_entities(self) -> list[str]:
-        """Up to ``users_per_tick`` distinct entities of the batch cycle: existing, with a key TTL."""
+        """The next ``users_per_tick`` entities of the round that are of the batch cycle (with a key TTL)."""
         now = time.monotonic()
         with self._state:
-            ids, fetched_at = self._ids, self._ids_fetched_at
+            ids, fetched_at, round_, forgotten = self._ids, self._ids_fetched_at, self._round, self._forgotten
         if not ids or now - fetched_at > _ID_REFRESH_SECONDS:
+            known, fetched_at = set(ids), now
             ids = self.store.list_entity_ids()
-            with self._state:
-                self._ids, self._ids_fetched_at = ids, now
-        if not ids:
+            added = [entity_id for entity_id in ids if entity_id not in known]
+            round_ = round_ + self._rng.sample(added, len(added))  # new entities join this round
+        if not round_:  # a new round: every entity once
+            round_ = self._rng.sample(ids, len(ids))
+        picked, round_ = round_[: self.users_per_tick], round_[self.users_per_tick :]
+        with self._state:
+            if forgotten == self._forgotten:  # else a reset or a load came meanwhile: the next tick looks again
+                self._ids, self._ids_fetched_at, self._round = ids, fetched_at, round_
+        if not picked:
             return []
-        picked = self._rng.sample(ids, min(self.users_per_tick, len(ids)))
         # Writing to a deleted or expired entity creates a hash of streaming fields
         # only, without a key TTL; so write only entities with a key TTL (one round
         # trip). Such a hash, made when an entity expires between this check and the
@@ -379,9 +401,7 @@ class StreamingWorker(BackgroundThread):
         pipe = self.store.client.pipeline(transaction=False)
         for entity_id in picked:
             pipe.ttl(self.store.key_for(entity_id))
-        key_ttls = pipe.execute()
-        if not all(ttl > 0 for ttl in key_ttls):
-            self.forget_entities()
+        key_ttls = pipe.execute()  # an entity deleted or expired since the SCAN drops out of the round
         return [entity_id for entity_id, ttl in zip(picked, key_ttls, strict=True) if ttl > 0]
 
     def _record(self, *, ticks: int = 0, writes: int = 0, errors: int = 0, last_error: str | None = None) -> None:

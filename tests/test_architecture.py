@@ -36,6 +36,16 @@ def test_the_core_imports_no_opt_in_layer_except_the_transport_it_is_asked_for()
         assert opt_in <= allowed, f"{path.name} imports {sorted(opt_in - allowed)}"
 
 
+def test_the_demo_model_is_core_and_its_views_stand_on_it() -> None:
+    # One model behind the dashboard and the HTTP demo API: it knows neither view, nor their libraries.
+    demo = PACKAGE / "demo.py"
+    assert demo in CORE
+    outside = {m for m in imported_modules(demo) if m.startswith((*OPT_IN, "ipywidgets", "fastapi", "pydantic"))}
+    assert not outside, f"demo.py imports {sorted(outside)}"
+    for view in (PACKAGE / "lab" / "dashboard.py", PACKAGE / "serve" / "demo_api.py"):
+        assert "fslib.demo" in imported_modules(view), f"{view.name} does not call the demo model"
+
+
 def test_local_servers_import_nothing_of_the_store() -> None:
     for path in sorted((PACKAGE / "local").glob("*.py")):
         ours = {m for m in imported_modules(path) if m.startswith("fslib")}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
 from collections.abc import Iterator
 from html.parser import HTMLParser
@@ -12,7 +13,10 @@ import pytest
 import redis
 
 from fslib import DEFAULT_SCHEMA, FeatureStore, synthesize_users
+from fslib.checks import MAX_TTL_SECONDS
+from fslib.freshness import FeatureStatus
 from fslib.lab.dashboard import Dashboard, clamp, describe_error
+from fslib.lab.dashboard_view import to_html
 from fslib.local import EmbeddedRedis, free_port
 from fslib.worker import WorkerStatus
 
@@ -180,7 +184,7 @@ def test_materialize_writes_users_with_the_key_ttl(dash: Dashboard) -> None:
     result = dash.materialize(50, ttl_seconds=60)
     assert (result.written, result.ttl_seconds, result.notes) == (50, 60, ())
     assert result.elapsed_seconds > 0
-    assert "Bulk-loaded 50 users with key TTL 60 s" in result.summary
+    assert "Bulk-loaded 50 users with key TTL 60 s" in to_html(result)
     assert dash.state().entity_count == 50  # u0001..u0020 were overwritten, not duplicated
     assert 0 < dash.store.key_ttl_seconds("u0050") <= 60
     assert dash.inspect("u0050").fields["country_iso"].value == dict(synthesize_users(50))["u0050"]["country_iso"]
@@ -191,13 +195,14 @@ def test_materialize_defaults_to_the_batch_ttl(dash: Dashboard) -> None:
 
 
 def test_materialize_clamps_out_of_range_input_with_a_note(dash: Dashboard) -> None:
-    low = dash.materialize(1, ttl_seconds=1)
-    assert (low.written, low.ttl_seconds) == (1, 5)
-    assert low.notes == ("TTL 1 is below the minimum 5: used 5",)
+    low = dash.materialize(1, ttl_seconds=0)
+    assert (low.written, low.ttl_seconds) == (1, 1)
+    assert low.notes == ("TTL 0 is below the minimum 1: used 1",)
     high = dash.materialize(2, ttl_seconds=10**9)
-    assert high.ttl_seconds == Dashboard.TTL_RANGE[1]
-    assert high.notes == ("TTL 1,000,000,000 is above the maximum 172,800: used 172,800",)
-    assert dash.state().batch_ttl_seconds == Dashboard.TTL_RANGE[1]  # what the last load used
+    assert high.ttl_seconds == Dashboard.TTL_RANGE[1] == MAX_TTL_SECONDS  # the limits of the HTTP API too
+    assert high.notes == ("TTL 1,000,000,000 is above the maximum 31,536,000: used 31,536,000",)
+    assert dash.state().last_load_ttl_seconds == Dashboard.TTL_RANGE[1]  # what the last load used
+    assert dash.state().batch_ttl_seconds == 3600  # the default of the next load
     # A count above the maximum is clamped the same way (not loaded here: 100,000 users).
     assert clamp(10**6, Dashboard.COUNT_RANGE, "count") == (
         100_000,
@@ -245,25 +250,37 @@ def test_read_features_shows_values_kinds_and_ttls(dash: Dashboard) -> None:
     assert list(by_name["kind"]) == ["batch", "streaming", "streaming"]
     assert by_name.loc["risk_segment", "field_ttl_seconds"] == -1
     assert 0 < by_name.loc["tx_count_5m", "field_ttl_seconds"] <= 30
-    assert by_name.loc["failed_logins_15m", "value"] is None
+    assert list(by_name["status"]) == ["present", "present", "expired"]  # never streamed: expired
+    assert by_name.loc["failed_logins_15m", "value"] == 0  # the schema default, as the HTTP API serves it
     assert by_name.loc["failed_logins_15m", "field_ttl_seconds"] == -2
     assert 0 < result.key_ttl_seconds <= 3600
     assert result.latency_seconds > 0
 
 
-def test_an_expired_streaming_field_reads_as_gone_while_batch_fields_stay(dash: Dashboard) -> None:
+def test_an_expired_streaming_field_reads_as_expired_while_batch_fields_stay(dash: Dashboard) -> None:
     dash.store.update_streaming("u0002", {"tx_count_5m": 1}, ttl_seconds=1)
     assert wait_until(lambda: "tx_count_5m" not in dash.read_features("u0002", ["tx_count_5m"]).values, timeout=5)
     result = dash.read_features("u0002", ["risk_segment", "tx_count_5m"])
     assert list(result.frame["field_ttl_seconds"]) == [-1, -2]
-    assert "risk_segment" in result.values
-    assert "gone" in result._repr_html_()
+    assert [f.status for f in result.features] == [FeatureStatus.PRESENT, FeatureStatus.EXPIRED]
+    assert table_rows(to_html(result))["tx_count_5m"][1][3:] == ["expired", "- (no field)"]
+
+
+def test_a_key_that_holds_no_hash_reads_invalid_with_its_error(dash: Dashboard, client: redis.Redis) -> None:
+    client.set(dash.store.key_for("stray"), "not a hash", ex=60)
+    result = dash.read_features("stray", ["risk_segment"])
+    [reading] = result.features
+    assert (reading.status, reading.field_ttl_seconds) == (FeatureStatus.INVALID, -2)
+    assert reading.error is not None and "holds no feature hash" in reading.error
+    status = table_rows(to_html(result))["risk_segment"][1][3]
+    assert status.startswith("invalid: ") and "holds no feature hash" in status
 
 
 def test_read_of_an_unknown_user_is_empty_and_says_fall_back(dash: Dashboard) -> None:
     result = dash.read_features("nobody", ["risk_segment"])
     assert (result.values, result.key_ttl_seconds) == ({}, -2)
-    assert "nobody: entity missing: fall back" in result._repr_html_()
+    assert "nobody: entity missing: fall back" in to_html(result)
+    assert {f.status for f in result.features} == {FeatureStatus.ENTITY_MISSING}
 
 
 @pytest.mark.parametrize(
@@ -287,20 +304,22 @@ def test_batch_score_reads_many_users_in_one_pipeline(dash: Dashboard) -> None:
     dash.store.update_streaming("u0003", {"tx_count_5m": 2})
     result = dash.batch_score(30)
     assert (result.requested, result.found) == (30, USERS)  # u0021..u0030 do not exist
-    assert result.fields_returned == USERS * len(DEFAULT_SCHEMA.batch_names) + 1
+    assert result.fields_present == USERS * len(DEFAULT_SCHEMA.batch_names) + 1
     assert result.per_entity_seconds == pytest.approx(result.latency_seconds / 30)
     assert list(result.frame.index[:5]) == ["u0001", "u0002", "u0003", "u0004", "u0005"]
-    assert list(result.frame.columns) == DEFAULT_SCHEMA.names
+    assert list(result.frame.columns[::2]) == DEFAULT_SCHEMA.names  # each beside its status
     assert result.frame.loc["u0003", "tx_count_5m"] == 2
-    assert str(result.frame["tx_count_5m"].dtype) == "Int64"  # integers stay integers next to <NA>
+    assert result.frame.loc["u0004", "tx_count_5m__status"] == "expired"
+    assert result.frame.loc["u0030", "risk_segment__status"] == "entity_missing"
+    assert str(result.frame["tx_count_5m"].dtype) == "Int64"  # integers stay integers
     subset = dash.batch_score(2, ["risk_segment"])
-    assert subset.fields_returned == 2 and list(subset.frame.columns) == ["risk_segment"]
+    assert subset.fields_present == 2 and list(subset.frame.columns) == ["risk_segment", "risk_segment__status"]
 
 
 def test_batch_score_clamps_and_rejects(dash: Dashboard) -> None:
     with pytest.raises(ValueError, match="count must be at least 1, got 0: nothing was read"):
         dash.batch_score(0)
-    assert clamp(10**5, Dashboard.SCORE_RANGE, "count")[0] == 10_000  # above the maximum: clamped with a note
+    assert clamp(10**5, Dashboard.SCORE_RANGE, "count")[0] == 1_000  # above the maximum: clamped with a note
     with pytest.raises(TypeError, match="whole number"):
         dash.batch_score("100")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="pick at least one feature"):
@@ -365,15 +384,15 @@ def test_bulk_load_button(dash: Dashboard) -> None:
 
 def test_bulk_load_button_refuses_zero_and_shows_clamping_notes(dash: Dashboard) -> None:
     view = view_of(dash)
-    view.count.value, view.ttl.value = 0, 999_999
+    view.count.value, view.ttl.value = 0, 10**9
     view.load_button.click()
     assert "fslib-error" in view.load_out.value
     assert "Bad input: count must be at least 1, got 0: nothing was loaded" in view.load_out.value
     assert table_rows(view.state_html.value)["batch TTL (key, last load)"][1][1] == "3,600 s"  # nothing loaded
     view.count.value = 2
     view.load_button.click()
-    assert "TTL 999,999 is above the maximum 172,800: used 172,800" in view.load_out.value
-    assert "Bulk-loaded 2 users with key TTL 172,800 s" in view.load_out.value
+    assert "TTL 1,000,000,000 is above the maximum 31,536,000: used 31,536,000" in view.load_out.value
+    assert "Bulk-loaded 2 users with key TTL 31,536,000 s" in view.load_out.value
 
 
 def test_pause_resume_button_is_the_worker_controls(dash: Dashboard) -> None:
@@ -400,7 +419,7 @@ def test_the_worker_status_is_shown_once(dash: Dashboard) -> None:
     assert shown.count("running") == 1
     assert view.controls.status_line.value.startswith("running · ")
     assert table_rows(view.state_html.value)["worker refresh"][1][1] == (
-        f"3 users per 0.02 s tick: each user about every {0.02 * USERS / 3:.3g} s"
+        f"3 users per 0.02 s tick: each user every {0.02 * math.ceil(USERS / 3):.3g} s"
     )
 
 
@@ -413,13 +432,17 @@ def test_read_features_button_marks_batch_and_streaming(dash: Dashboard) -> None
     out = view.read_out.value
     rows = table_rows(out)
     risk = dict(synthesize_users(USERS))["u0002"]["risk_segment"]
-    assert rows["risk_segment"] == ("fslib-batch", ["risk_segment", "batch", risk, "- (key TTL only)"])
-    css, (_, kind, value, ttl) = rows["tx_count_5m"]
-    assert (css, kind, value) == ("fslib-streaming", "streaming", "9")  # not "9.0"
+    assert rows["risk_segment"] == ("fslib-batch", ["risk_segment", "batch", risk, "present", "- (key TTL only)"])
+    css, (_, kind, value, status, ttl) = rows["tx_count_5m"]
+    assert (css, kind, value, status) == ("fslib-streaming", "streaming", "9", "present")  # not "9.0"
     assert 0 < int(ttl.removesuffix(" s")) <= 30
-    assert rows["session_country"] == ("fslib-streaming", ["session_country", "streaming", "missing", "gone"])
+    # The freshness statuses, as GET /read answers them: a streaming field the worker never wrote is expired.
+    assert rows["session_country"] == (
+        "fslib-streaming",
+        ["session_country", "streaming", "-", "expired", "- (no field)"],
+    )
     assert list(rows) == ["risk_segment", "tx_count_5m", "session_country"]
-    assert "u0002: key TTL" in out and "HMGET latency" in out and "2/3 features present" in out
+    assert "u0002: key TTL" in out and "EXISTS + HMGET latency" in out and "2/3 features present" in out
     view.read_user.value = "nobody"
     view.read_button.click()
     assert "nobody: entity missing: fall back" in view.read_out.value
@@ -453,7 +476,7 @@ def test_batch_scoring_button(dash: Dashboard) -> None:
     rows = table_rows(out)
     assert list(rows) == ["u0001", "u0002", "u0003", "u0004", "u0005"]  # the sample
     tx_count_7d, tx_count_5m = (1 + DEFAULT_SCHEMA.names.index(name) for name in ("tx_count_7d", "tx_count_5m"))
-    assert rows["u0001"][1][tx_count_5m] == "4" and rows["u0002"][1][tx_count_5m] == "missing"
+    assert rows["u0001"][1][tx_count_5m] == "4" and rows["u0002"][1][tx_count_5m] == "expired"
     assert rows["u0002"][1][tx_count_7d].isdigit()  # an integer column with holes still shows integers
     view.score_count.value = 1
     view.score_button.click()

@@ -7,6 +7,7 @@ options); the last ones start ``python -m fslib.serve`` as a child process.
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -23,10 +24,13 @@ from fastapi import FastAPI
 
 from fslib import FeatureStore, synthesize_users
 from fslib.checks import MAX_TTL_SECONDS
+from fslib.demo import BATCH_READ_RANGE
 from fslib.local import EmbeddedRedis, free_port
 from fslib.serve import ServerProcess, create_app
+from fslib.serve.__main__ import parser
 from fslib.serve.demo_api import MAX_LOAD_USERS
 from fslib.serve.models import MAX_BODY_BYTES, MAX_ENTITIES, MAX_FEATURES
+from fslib.worker import DEFAULT_USERS_PER_TICK
 
 from polling import wait_until
 
@@ -255,6 +259,42 @@ def test_the_worker_toggles_writes_and_reset_empties_the_prefix(make_client: Mak
     assert snapshot(direct) == {}
 
 
+def test_the_demo_endpoints_keep_their_json_shapes(http: httpx.Client, direct: FeatureStore) -> None:
+    # A web page is written against these: fields may be added, never renamed or dropped.
+    direct.client.set(direct.key_for("stray"), "not a hash", ex=60)
+    loaded = http.post("/bulk-load", json={"count": 2, "ttl_seconds": 600}).json()
+    assert set(loaded) == {"written", "ttl_seconds", "elapsed_seconds"}
+    state = http.get("/state").json()
+    assert set(state) >= {
+        "redis_url", "key_prefix", "entity_count", "batch_ttl_seconds", "streaming_ttl_seconds", "store_stats",
+        "worker",
+    }  # fmt: skip
+    assert (state["batch_ttl_seconds"], state["last_load_ttl_seconds"]) == (24 * 60 * 60, 600)
+    assert set(state["worker"]) >= {"status", "stats", "tick_seconds", "users_per_tick", "round_seconds"}
+    assert set(state["store_stats"]) >= {"batch_writes", "streaming_writes", "reads", "fields_read"}
+    read = http.get("/read", params={"id": "u0001", "features": ["risk_segment"]}).json()
+    assert set(read) == {"entity_id", "key_ttl_seconds", "latency_seconds", "features"}
+    assert set(read["features"][0]) == {"name", "kind", "value", "status", "field_ttl_seconds", "error"}
+    [stray] = http.get("/read", params={"id": "stray", "features": ["risk_segment"]}).json()["features"]
+    assert (stray["status"], stray["field_ttl_seconds"]) == ("invalid", -2) and "no feature hash" in stray["error"]
+    batch = http.post("/batch-read", json={"count": 3}).json()
+    assert set(batch) == {"requested", "found", "fields_present", "latency_seconds", "vectors"}
+    assert set(batch["vectors"][0]) == {"entity_id", "values", "statuses"}
+    inspected = http.get("/inspect", params={"id": "u0001"}).json()
+    assert set(inspected) == {"entity_id", "key", "exists", "key_ttl_seconds", "fields"}
+    refused = http.get("/inspect", params={"id": "stray"})
+    assert refused.status_code == 409 and "'stray'" in refused.json()["detail"]
+    assert set(http.post("/worker/toggle", json={}).json()) == {"status"}
+    assert http.post("/reset", json={}).json() == {"deleted": 3}
+
+
+def test_the_servers_default_worker_covers_a_load_of_200_users_within_5_seconds() -> None:
+    # Issue 22.5: python -m fslib.serve wrote 5 users a tick, so a fresh /bulk-load of 200 read `expired` ~40 s.
+    args = parser().parse_args([])
+    assert args.users_per_tick == DEFAULT_USERS_PER_TICK
+    assert math.ceil(200 / args.users_per_tick) * args.tick_seconds <= 5  # each tick: the next users of a round
+
+
 # -- bad requests: a 4xx with a JSON error, nothing written, nothing read ------------------
 
 TOO_MANY_NAMES = ["risk_segment"] * (MAX_FEATURES + 1)
@@ -291,7 +331,7 @@ BAD_REQUESTS: dict[str, tuple[str, str, dict[str, Any], int]] = {
     ),
     "online malformed JSON": ("POST", ONLINE, raw(b'{"entities": '), 422),
     "batch count zero": ("POST", "/batch-read", {"json": {"count": 0}}, 422),
-    "batch count too large": ("POST", "/batch-read", {"json": {"count": MAX_ENTITIES + 1}}, 422),
+    "batch count too large": ("POST", "/batch-read", {"json": {"count": BATCH_READ_RANGE[1] + 1}}, 422),
     "batch unknown feature": ("POST", "/batch-read", {"json": {"features": ["nope"]}}, 422),
     "read without id": ("GET", "/read", {}, 422),
     "read bad id": ("GET", "/read", {"params": {"id": "a:b"}}, 422),

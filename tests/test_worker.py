@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import random
 import threading
 import time
@@ -19,7 +20,14 @@ from fslib import DEFAULT_SCHEMA, FeatureStore, synthesize_users
 from fslib.connection import client_address
 from fslib.local import EmbeddedRedis, LocalCluster
 from fslib.synth import SyntheticUsers
-from fslib.worker import StreamingWorker, WorkerStats, WorkerStatus, next_slot, reset_store
+from fslib.worker import (
+    DEFAULT_USERS_PER_TICK,
+    StreamingWorker,
+    WorkerStats,
+    WorkerStatus,
+    next_slot,
+    reset_store,
+)
 
 from polling import wait_until
 from stored import stored_row
@@ -203,6 +211,43 @@ def test_streaming_fields_expire_while_batch_fields_remain(store: FeatureStore) 
         batch = store.batch_get_features(users.ids, BATCH)
         assert batch == {e: stored_row(f) for e, f in users}
     assert store.count_entities() == 5
+
+
+def streamed(store: FeatureStore, ids: list[str]) -> set[str]:
+    """The entities that hold streaming features."""
+    return {entity_id for entity_id, fields in streaming_snapshot(store, ids).items() if fields}
+
+
+def test_the_default_worker_covers_a_load_of_200_users_within_5_ticks_of_1_s(store: FeatureStore) -> None:
+    # Issue 22.5: at 5 random users a tick, a fresh load of 200 read `expired` for about 40 s.
+    # Each tick takes the next users of a round (every entity once), so ceil(n / users_per_tick) ticks cover n.
+    users = synthesize_users(200)
+    store.bulk_load(users)
+    worker = StreamingWorker(store)
+    assert worker.users_per_tick == DEFAULT_USERS_PER_TICK
+    ticks = math.ceil(len(users) / worker.users_per_tick)
+    assert ticks * worker.tick_seconds <= 5
+    for tick in range(1, ticks + 1):  # driven step by step: no thread, no timing
+        worker.step()
+        assert len(streamed(store, users.ids)) == min(len(users), tick * worker.users_per_tick)
+    assert streamed(store, users.ids) == set(users.ids)
+    assert worker.stats().writes == len(users)  # nobody twice before everybody once
+
+
+def test_every_round_writes_every_entity_once_and_forget_starts_a_new_one(store: FeatureStore) -> None:
+    first = synthesize_users(20)
+    store.bulk_load(first)
+    worker = StreamingWorker(store, users_per_tick=7, streaming_ttl_seconds=600)
+    for _ in range(2 * 3):  # two rounds of ceil(20 / 7) ticks
+        worker.step()
+    assert worker.stats().writes == 2 * 20 and streamed(store, first.ids) == set(first.ids)
+    worker.step()  # the third round begins; then a bulk load of more users, and forget_entities()
+    more = synthesize_users(50)
+    store.bulk_load(more)
+    worker.forget_entities()
+    for _ in range(math.ceil(50 / 7)):
+        worker.step()
+    assert streamed(store, more.ids) == set(more.ids)
 
 
 # -- pause, idle and reset races ---------------------------------------------------

@@ -1,9 +1,10 @@
-"""The widgets of a :class:`~fslib.lab.dashboard.Dashboard`: its panels and the HTML they show.
+"""The widgets of a :class:`~fslib.lab.dashboard.Dashboard`, and the HTML of the demo's results.
 
-Every button calls one method of the dashboard and renders what it returns (its ``_repr_html_``, or
-the error as one line from :func:`describe_error`, no traceback; its public home is
-:mod:`fslib.lab.dashboard`). The results' ``_repr_html_`` use the small HTML helpers here. Nothing here
-talks to Redis but through the dashboard, which this module imports only for type checking.
+Every button calls one method of the dashboard and shows what it returns as HTML (:func:`to_html`,
+one renderer per result of :mod:`fslib.demo`), or the error as one line from :func:`describe_error`,
+no traceback (its public home is :mod:`fslib.lab.dashboard`). Statuses are the freshness statuses of
+:class:`~fslib.freshness.FeatureStatus`, the words the HTTP demo API answers. Nothing here talks to
+Redis but through the dashboard, which this module imports only for type checking.
 """
 
 from __future__ import annotations
@@ -18,21 +19,23 @@ import ipywidgets as w
 import pandas as pd
 import redis
 
+from fslib.demo import BatchReadResult, DemoState, MaterializeResult, ReadResult, kind_of
 from fslib.errors import FeatureStoreError
+from fslib.freshness import FeatureStatus
 from fslib.lab.widgets import WorkerControls, plural
 from fslib.urls import mask_url
 
 if TYPE_CHECKING:
-    from fslib.lab.dashboard import Dashboard, DashboardState, MaterializeResult, ReadResult
+    from fslib.lab.dashboard import Dashboard
 
 __all__ = [
     "DashboardView",
     "describe_error",
-    "features_html",
     "format_duration",
     "html_line",
-    "html_notes",
     "html_table",
+    "register_html",
+    "to_html",
     "ttl_text",
 ]
 
@@ -66,8 +69,8 @@ def format_duration(seconds: float) -> str:
 
 
 def ttl_text(seconds: int, none: str = "- (key TTL only)") -> str:
-    """A TTL reply as words: -2 is "gone", -1 is ``none``."""
-    return {-2: "gone", -1: none}.get(seconds, f"{seconds} s")
+    """A TTL reply as words: -2 is "- (no field)", -1 is ``none``."""
+    return {-2: "- (no field)", -1: none}.get(seconds, f"{seconds} s")
 
 
 def html_line(css_class: str, text: str) -> str:
@@ -76,14 +79,13 @@ def html_line(css_class: str, text: str) -> str:
     return f"<div class='fslib-{css_class}' style='color:{color}'>{html.escape(text)}</div>"
 
 
-def html_notes(notes: Sequence[str]) -> str:
-    """One note line per note."""
+def _notes(notes: Sequence[str]) -> str:
     return "".join(html_line("note", note) for note in notes)
 
 
 def _cell(value: object) -> str:
-    # One word for a missing value in every table: None from a read, <NA> from a batch frame.
-    return "missing" if value is None or value is pd.NA else html.escape(str(value))
+    # A value that is None (no schema default) or <NA> (a frame's hole) shows as a dash, never as a status word.
+    return "-" if value is None or value is pd.NA else html.escape(str(value))
 
 
 def html_table(headers: Sequence[str], rows: Sequence[tuple[Sequence[object], str]], css_class: str) -> str:
@@ -99,11 +101,104 @@ def html_table(headers: Sequence[str], rows: Sequence[tuple[Sequence[object], st
     return f"<table class='{css_class}' style='border-collapse:collapse'>{header}<tbody>{body}</tbody></table>"
 
 
-def features_html(summary: str, frame: pd.DataFrame, css_class: str) -> str:
-    """A summary line over one row per feature (columns ``feature``, ``kind``, ``value``, ``field_ttl_seconds``)."""
-    columns = frame[["feature", "kind", "value", "field_ttl_seconds"]].itertuples(index=False, name=None)
-    rows = [([name, kind, value, ttl_text(ttl)], kind) for name, kind, value, ttl in columns]
-    return html_line("summary", summary) + html_table(["feature", "kind", "value", "field TTL"], rows, css_class)
+def state_html(state: DemoState) -> str:
+    """The store-state panel."""
+    stats, users = state.store_stats, state.entity_count
+    refresh = f"{plural(state.users_per_tick, 'user')} per {state.tick_seconds:g} s tick"
+    if users:  # each tick takes the next users of a round, every user once
+        refresh += f": each user every {state.round_seconds:.3g} s"
+    rows = {
+        "Redis": state.redis_url,
+        "key prefix": f"{state.key_prefix}*",
+        "entities": f"{users:,}",
+        "batch TTL (key, last load)": f"{state.last_load_ttl_seconds:,} s",
+        "streaming TTL (field)": f"{state.streaming_ttl_seconds:,} s",
+        "worker refresh": refresh,
+        "batch writes": f"{stats.batch_writes:,}",
+        "streaming writes": f"{stats.streaming_writes:,}",
+        "entities read": f"{stats.reads:,}",
+        "fields read": f"{stats.fields_read:,}",
+    }
+    return html_table((), [([name, value], "") for name, value in rows.items()], "fslib-state-table")
+
+
+def materialize_html(result: MaterializeResult) -> str:
+    """What a bulk load wrote and how fast, after a note per clamped input."""
+    rate = result.written / max(result.elapsed_seconds, 1e-9)
+    summary = (
+        f"Bulk-loaded {plural(result.written, 'user')} with key TTL {result.ttl_seconds:,} s "
+        f"in {format_duration(result.elapsed_seconds)} ({rate:,.0f} users/s)."
+    )
+    return _notes(result.notes) + html_line("ok", summary)
+
+
+def read_html(result: ReadResult) -> str:
+    """One row per feature: kind, value served, status (with the error of an ``invalid`` one), field TTL."""
+    latency = f"EXISTS + HMGET latency {format_duration(result.latency_seconds)}"
+    if result.key_ttl_seconds == -2:  # what the Redis docs demo's model handler detects
+        summary = f"{result.entity_id}: entity missing: fall back to defaults ({latency})"
+    else:
+        present = f"{len(result.values)}/{len(result.features)} features present"
+        summary = f"{result.entity_id}: key TTL {ttl_text(result.key_ttl_seconds, 'none')}, {latency}, {present}"
+    rows = [
+        (
+            [f.name, f.kind, f.value, f"{f.status}: {f.error}" if f.error else f.status, ttl_text(f.field_ttl_seconds)],
+            f.kind,
+        )
+        for f in result.features
+    ]
+    headers = ["feature", "kind", "value", "status", "field TTL"]
+    return html_line("summary", summary) + html_table(headers, rows, "fslib-read-table")
+
+
+def batch_html(result: BatchReadResult) -> str:
+    """The summary, then the first five users: a value where ``present``, else its status."""
+    summary = (
+        f"{plural(result.requested, 'user')} in one pipeline: {format_duration(result.latency_seconds)} total, "
+        f"{result.per_entity_seconds * 1e6:.1f} µs per user; {result.found:,} found, "
+        f"{plural(result.fields_present, 'field')} present"
+    )
+    sample = list(result.vectors.values())[:5]
+    names = list(sample[0].values) if sample else []
+    rows = [
+        (
+            [
+                vector.entity_id,
+                *(
+                    vector.values[name] if vector.statuses[name] is FeatureStatus.PRESENT else vector.statuses[name]
+                    for name in names
+                ),
+            ],
+            "",
+        )
+        for vector in sample
+    ]
+    table = html_table(["entity", *names], rows, "fslib-score-table")
+    return _notes(result.notes) + html_line("summary", summary) + table
+
+
+_RENDERERS: dict[type[Any], Callable[[Any], str]] = {
+    DemoState: state_html,
+    MaterializeResult: materialize_html,
+    ReadResult: read_html,
+    BatchReadResult: batch_html,
+}
+
+
+def to_html(result: object) -> str:
+    """The HTML of a demo result (a text is taken as HTML already)."""
+    return result if isinstance(result, str) else _RENDERERS[type(result)](result)
+
+
+def register_html() -> None:
+    """Show the demo's results as this HTML in IPython, e.g. a ``dash.state()`` ending a cell; outside it, nothing."""
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is not None:
+        formatter = shell.display_formatter.formatters["text/html"]
+        for cls, render in _RENDERERS.items():
+            formatter.for_type(cls, render)
 
 
 class DashboardView:
@@ -139,7 +234,7 @@ class DashboardView:
         self.load_button = self._button("Bulk-load", "fslib-materialize", self._materialize, self.load_out)
         self.read_button = self._button("Read features", "fslib-read", self._read, self.read_out)
         self.score_button = self._button(
-            "Pipeline HMGET", "fslib-score", lambda: dash.batch_score(self.score_count.value), self.score_out
+            "Read in one pipeline", "fslib-score", lambda: dash.batch_score(self.score_count.value), self.score_out
         )
         self.inspect_button = self._button("Inspect", "fslib-inspect", self._inspect, self.inspect_out, "info")
         self.reset_button = self._button("Reset…", "fslib-reset", lambda: self._ask(True), self.reset_out, "danger")
@@ -163,8 +258,8 @@ class DashboardView:
         self.root = w.VBox(
             [
                 w.HBox(panels, layout={"flex_flow": "row wrap"}),
-                self._panel("Inference read (one HMGET)", w.HBox([read_form, self.read_out])),
-                self._panel("Batch scoring (pipelined HMGET of u0001..)", score_form, self.score_out),
+                self._panel("Inference read (EXISTS + HMGET in one step)", w.HBox([read_form, self.read_out])),
+                self._panel("Batch scoring (one pipelined read of u0001..)", score_form, self.score_out),
                 self._panel("Inspect (HGETALL + HTTL, debugging only)", inspect_form, self.inspect_out),
             ],
             _dom_classes=["fslib-dashboard"],
@@ -190,8 +285,7 @@ class DashboardView:
     def _run(self, out: w.HTML, action: Callable[[], Any]) -> None:
         # A panel must survive any failure: show the message, never a traceback.
         try:
-            result = action()
-            out.value = result if isinstance(result, str) else result._repr_html_()
+            out.value = to_html(action())
         except Exception as exc:
             logger.debug("dashboard action failed", exc_info=True)
             out.value = html_line("error", describe_error(exc, self.dash.redis_url))
@@ -214,7 +308,13 @@ class DashboardView:
         if not found.exists:
             return html_line("note", str(found))
         summary = f"{found.key}: key TTL {ttl_text(found.key_ttl_seconds, 'none')}"
-        return features_html(summary, found.to_frame(self.dash.store.schema), "fslib-inspect-table")
+        kinds = {name: kind_of(self.dash.store.schema, name) for name in found.fields}
+        rows = [
+            ([name, kinds[name], state.value, ttl_text(state.ttl_seconds)], kinds[name])
+            for name, state in found.fields.items()
+        ]
+        table = html_table(["feature", "kind", "value", "field TTL"], rows, "fslib-inspect-table")
+        return html_line("summary", summary) + table
 
     def _ask(self, confirm: bool) -> str:
         self.confirm_box.layout.display = "flex" if confirm else "none"
@@ -228,12 +328,12 @@ class DashboardView:
         self._fill_pickers()
         return html_line("ok", f"Dropped {plural(deleted, 'user')} under {self.dash.store.key_prefix}*.")
 
-    def show_state(self, state: DashboardState | Exception) -> None:
+    def show_state(self, state: DemoState | Exception) -> None:
         """Redraw the store-state panel (or the error that kept it from reading Redis) and the worker panel."""
         if isinstance(state, Exception):
             self.state_status.value = html_line("error", describe_error(state, self.dash.redis_url))
         else:
-            self.state_html.value = state._repr_html_()
+            self.state_html.value = state_html(state)
             self.state_status.value = html_line("updated", f"updated {time.strftime('%H:%M:%S')}")
         self.controls.refresh()  # needs no Redis: stays live while Redis is down
 

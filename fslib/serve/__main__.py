@@ -79,7 +79,12 @@ def parser() -> argparse.ArgumentParser:
     cli.add_argument("--batch-ttl-seconds", type=int, default=24 * 60 * 60, help="default key TTL of /bulk-load")
     cli.add_argument("--streaming-ttl-seconds", type=int, default=5 * 60, help="field TTL of the worker's writes")
     cli.add_argument("--tick-seconds", type=_positive(float), default=1.0, help="the streaming worker's period")
-    cli.add_argument("--users-per-tick", type=_positive(int), default=5, help="users the worker updates per tick")
+    cli.add_argument(
+        "--users-per-tick",
+        type=_positive(int),
+        default=50,
+        help="users the worker updates per tick, each once a round (default 50: a load of 200 is covered in 4 ticks)",
+    )
     cli.add_argument("--no-worker", action="store_true", help="start with the worker stopped (/worker/toggle)")
     cli.add_argument("--transport", choices=["pipeline", "packed"], default="pipeline", help="read transport")
     cli.add_argument(

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from fslib.checks import check_prefix, check_ttl
 from fslib.connection import connect, connect_async, resolve_url
 from fslib.core import Transport
+from fslib.demo import Demo
 from fslib.errors import LoadInterruptedError, StoredDataError
 from fslib.fast import AsyncFeatureStore
 from fslib.schema import DEFAULT_SCHEMA, Schema
@@ -26,7 +27,6 @@ from fslib.serve.models import MAX_BODY_BYTES
 from fslib.serve.security import ASGIApp, Message, Receive, RequestGuard, Scope, Send, check_token, host_names
 from fslib.serve.services import Services
 from fslib.store import FeatureStore
-from fslib.urls import mask_url
 from fslib.worker import StreamingWorker
 
 __all__ = ["MAX_ECHO_CHARS", "BodyLimit", "create_app"]
@@ -104,7 +104,8 @@ def create_app(
             stack.push_async_callback(run_in_threadpool, worker.stop)
             if start_worker:
                 worker.start()
-            app.state.services = Services(mask_url(url), store, reads, worker, entity_key)
+            demo = Demo(worker, redis_url=url, readers=[reads])  # /state counts the async reads too
+            app.state.services = Services(demo, reads, entity_key)
             yield
 
     app = FastAPI(

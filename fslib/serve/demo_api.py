@@ -1,5 +1,7 @@
 """The Redis docs demo's API: state, bulk load, worker toggle, read, batch read, inspect, reset.
 
+Every route is a view of :class:`fslib.demo.Demo`: it calls one of its actions (or, for the
+async reads, makes the demo's result from what it read) and answers that result as JSON.
 The reads (``/read``, ``/batch-read``) are ``async`` on the event loop, through
 :class:`~fslib.fast.AsyncFeatureStore`. Batch and housekeeping work (``/state``,
 ``/bulk-load``, ``/worker/toggle``, ``/inspect``, ``/reset``) are plain ``def``
@@ -12,23 +14,29 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import astuple
+from dataclasses import asdict
 from typing import Annotated
 
-import redis
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from fslib.checks import MAX_TTL_SECONDS
+from fslib.demo import (
+    BATCH_READ_RANGE,
+    LOAD_RANGE,
+    TTL_RANGE,
+    BatchReadResult,
+    DemoState,
+    ReadResult,
+    batch_ids,
+    kind_of,
+)
 from fslib.freshness import FeatureStatus
 from fslib.inspection import EntityInspection
 from fslib.schema import Schema
-from fslib.serve.models import MAX_ENTITIES, MAX_FEATURES, FeatureName, StrictBody, Value
+from fslib.serve.models import MAX_FEATURES, FeatureName, StrictBody, Value
 from fslib.serve.services import IdQuery, Svc, known_names
 from fslib.stats import StoreStats
-from fslib.synth import entity_id as nth_user
-from fslib.synth import synthesize_users
-from fslib.worker import WorkerStats, WorkerStatus, reset_store
+from fslib.worker import WorkerStats, WorkerStatus
 
 __all__ = [
     "MAX_LOAD_USERS",
@@ -50,16 +58,16 @@ __all__ = [
 
 router = APIRouter(tags=["demo"])
 
-MAX_LOAD_USERS = 100_000
-"""Synthetic users one ``POST /bulk-load`` may write."""
+MAX_LOAD_USERS = LOAD_RANGE[1]
+"""Synthetic users one ``POST /bulk-load`` may write (:data:`fslib.demo.LOAD_RANGE`)."""
 
 
 class BulkLoadRequest(StrictBody):
     """``POST /bulk-load``: synthetic users ``u0001``.. with a key-level TTL (the Redis docs demo's materializer)."""
 
-    count: int = Field(200, ge=1, le=MAX_LOAD_USERS, description="Users to write.")
+    count: int = Field(200, ge=LOAD_RANGE[0], le=LOAD_RANGE[1], description="Users to write.")
     ttl_seconds: int | None = Field(
-        None, ge=1, le=MAX_TTL_SECONDS, description="Key-level TTL; the server's batch TTL when omitted."
+        None, ge=TTL_RANGE[0], le=TTL_RANGE[1], description="Key-level TTL; the server's batch TTL when omitted."
     )
     seed: int = Field(42, description="Same seed, same feature values.")
 
@@ -67,17 +75,20 @@ class BulkLoadRequest(StrictBody):
 class BatchReadRequest(StrictBody):
     """``POST /batch-read``: the Redis docs demo's batch scoring, users ``u0001``..``u{count}`` in one round trip."""
 
-    count: int = Field(100, ge=1, le=MAX_ENTITIES, description="Users to read.")
+    count: int = Field(100, ge=BATCH_READ_RANGE[0], le=BATCH_READ_RANGE[1], description="Users to read.")
     features: list[FeatureName] | None = Field(
         None, min_length=1, max_length=MAX_FEATURES, description="Features to read; every feature when omitted."
     )
 
 
 class WorkerState(BaseModel):
-    """The streaming worker: stopped, running or paused, and its counters."""
+    """The streaming worker: stopped, running or paused, its counters and its pace."""
 
     status: WorkerStatus
     stats: WorkerStats
+    tick_seconds: float
+    users_per_tick: int
+    round_seconds: float = Field(description="How often each entity is written: one round of the entities.")
 
 
 class StateResponse(BaseModel):
@@ -86,10 +97,23 @@ class StateResponse(BaseModel):
     redis_url: str = Field(description="Password masked.")
     key_prefix: str
     entity_count: int
-    batch_ttl_seconds: int
+    batch_ttl_seconds: int = Field(description="The default key TTL of ``/bulk-load``.")
+    last_load_ttl_seconds: int = Field(description="The key TTL the last bulk load used (the default before any).")
     streaming_ttl_seconds: int
     store_stats: StoreStats = Field(description="Writes of the bulk loads and the worker, reads of the request path.")
     worker: WorkerState
+
+    @classmethod
+    def of(cls, state: DemoState) -> StateResponse:
+        """The response for the demo's state."""
+        worker = WorkerState(
+            status=state.worker_status,
+            stats=state.worker_stats,
+            tick_seconds=state.tick_seconds,
+            users_per_tick=state.users_per_tick,
+            round_seconds=state.round_seconds,
+        )
+        return cls.model_validate({**asdict(state), "worker": worker})
 
 
 class BulkLoadResponse(BaseModel):
@@ -131,6 +155,11 @@ class ReadResponse(BaseModel):
     latency_seconds: float = Field(description="Of the freshness read (``EXISTS`` + ``HMGET``) alone.")
     features: list[FeatureReading]
 
+    @classmethod
+    def of(cls, result: ReadResult) -> ReadResponse:
+        """The response for the demo's read result."""
+        return cls.model_validate(asdict(result))
+
 
 class Vector(BaseModel):
     """One entity's values and statuses (:meth:`fslib.FeatureVector.as_dict`)."""
@@ -148,6 +177,17 @@ class BatchReadResponse(BaseModel):
     fields_present: int
     latency_seconds: float
     vectors: list[Vector]
+
+    @classmethod
+    def of(cls, result: BatchReadResult) -> BatchReadResponse:
+        """The response for the demo's batch read result."""
+        return cls(
+            requested=result.requested,
+            found=result.found,
+            fields_present=result.fields_present,
+            latency_seconds=result.latency_seconds,
+            vectors=[Vector.model_validate(vector.as_dict()) for vector in result.vectors.values()],
+        )
 
 
 class FieldOut(BaseModel):
@@ -171,11 +211,7 @@ class InspectResponse(BaseModel):
     def of(cls, inspection: EntityInspection, schema: Schema) -> InspectResponse:
         """The response for what :meth:`fslib.FeatureStore.inspect` found."""
         fields = {
-            name: FieldOut(
-                value=state.value,
-                kind=spec.kind.value if (spec := schema.get(name)) else "unknown",
-                field_ttl_seconds=state.ttl_seconds,
-            )
+            name: FieldOut(value=state.value, kind=kind_of(schema, name), field_ttl_seconds=state.ttl_seconds)
             for name, state in inspection.fields.items()
         }
         return cls(
@@ -203,70 +239,37 @@ async def read(
     )
     if isinstance(key_ttl, BaseException):
         raise key_ttl
-    if isinstance(ttls, redis.ResponseError) and str(ttls).startswith("WRONGTYPE"):
-        ttls = dict.fromkeys(names, -2)  # no hash at the key: each feature's error says so
-    elif isinstance(ttls, BaseException):
-        raise ttls
-    readings = [
-        FeatureReading(
-            name=name,
-            kind=svc.schema[name].kind.value,
-            value=vector.values[name],
-            status=vector.statuses[name],
-            field_ttl_seconds=ttls[name],
-            error=vector.errors.get(name),
-        )
-        for name in names
-    ]
-    return ReadResponse(entity_id=entity_id, key_ttl_seconds=key_ttl, latency_seconds=latency, features=readings)
+    return ReadResponse.of(ReadResult.of(svc.schema, vector, ttls, key_ttl, latency))
 
 
 @router.post("/batch-read")
 async def batch_read(body: BatchReadRequest, svc: Svc) -> BatchReadResponse:
     """Users ``u0001``..``u{count}`` in one pipelined round trip, as batch scoring reads them."""
     names = known_names(svc.schema, body.features)
-    ids = [nth_user(i) for i in range(1, body.count + 1)]
     started = time.perf_counter()
-    vectors = await svc.reads.batch_get_feature_vectors(ids, names)
-    latency = time.perf_counter() - started
-    return BatchReadResponse(
-        requested=len(ids),
-        found=sum(vector.entity_exists for vector in vectors.values()),
-        fields_present=vectors.present_count(),
-        latency_seconds=latency,
-        vectors=[Vector.model_validate(vector.as_dict()) for vector in vectors.values()],
-    )
+    vectors = await svc.reads.batch_get_feature_vectors(batch_ids(body.count), names)
+    return BatchReadResponse.of(BatchReadResult.of(vectors, time.perf_counter() - started))
 
 
 @router.get("/state")
 def state(svc: Svc) -> StateResponse:
     """Entity count (``SCAN``), TTLs, read/write counters and the worker's status."""
-    store = svc.store
-    totals = StoreStats(*(a + b for a, b in zip(astuple(store.stats()), astuple(svc.reads.stats()))))
-    return StateResponse(
-        redis_url=svc.redis_url,
-        key_prefix=store.key_prefix,
-        entity_count=store.count_entities(),
-        batch_ttl_seconds=store.batch_ttl_seconds,
-        streaming_ttl_seconds=store.streaming_ttl_seconds,
-        store_stats=totals,
-        worker=WorkerState(status=svc.worker.status, stats=svc.worker.stats()),
-    )
+    return StateResponse.of(svc.demo.state())
 
 
 @router.post("/bulk-load")
 def bulk_load(body: BulkLoadRequest, svc: Svc) -> BulkLoadResponse:
     """Write synthetic users ``u0001``..``u{count}``: ``HSET`` + ``EXPIRE`` each, one round trip per chunk."""
-    ttl = svc.store.batch_ttl_seconds if body.ttl_seconds is None else body.ttl_seconds
-    started = time.perf_counter()
-    written = svc.store.bulk_load(synthesize_users(body.count, seed=body.seed), ttl)
-    return BulkLoadResponse(written=written, ttl_seconds=ttl, elapsed_seconds=time.perf_counter() - started)
+    loaded = svc.demo.materialize(body.count, body.ttl_seconds, seed=body.seed)
+    return BulkLoadResponse(
+        written=loaded.written, ttl_seconds=loaded.ttl_seconds, elapsed_seconds=loaded.elapsed_seconds
+    )
 
 
 @router.post("/worker/toggle")
 def toggle_worker(svc: Svc) -> WorkerResponse:
     """Start a stopped streaming worker, pause a running one, resume a paused one."""
-    return WorkerResponse(status=svc.worker.toggle())
+    return WorkerResponse(status=svc.demo.toggle())
 
 
 @router.get("/inspect")
@@ -275,10 +278,10 @@ def inspect(svc: Svc, entity_id: IdQuery) -> InspectResponse:
 
     A key that holds no hash (``WRONGTYPE``) answers a JSON 409 naming the entity and the key.
     """
-    return InspectResponse.of(svc.store.inspect(entity_id), svc.schema)
+    return InspectResponse.of(svc.demo.inspect(entity_id), svc.schema)
 
 
 @router.post("/reset")
 def reset(svc: Svc) -> ResetResponse:
     """Delete every entity under the prefix (``SCAN`` + ``UNLINK``), with the worker paused and idle."""
-    return ResetResponse(deleted=reset_store(svc.store, svc.worker))
+    return ResetResponse(deleted=svc.demo.reset())

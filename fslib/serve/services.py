@@ -1,4 +1,4 @@
-"""What every endpoint is handed: the stores, the worker and the settings of one running server."""
+"""What every endpoint is handed: the demo (store and worker), the async store and the settings of one server."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Query, Request
 
+from fslib.demo import Demo
 from fslib.fast import AsyncFeatureStore
 from fslib.schema import Schema
 from fslib.serve.models import EntityId
@@ -19,22 +20,35 @@ __all__ = ["IdQuery", "Services", "Svc", "known_names"]
 
 @dataclass(frozen=True)
 class Services:
-    """What the endpoints use: two stores over one Redis, and the worker writing to it."""
+    """What the endpoints use: the demo (its sync store and worker) and the async store, over one Redis."""
 
-    redis_url: str
-    """Password masked: safe to show."""
-    store: FeatureStore
-    """Bulk loads, inspection, reset and the worker: blocking work, run in the threadpool."""
+    demo: Demo
+    """The demo's actions; its store takes bulk loads, inspection, reset and the worker: blocking work,
+    run in the threadpool."""
     reads: AsyncFeatureStore
     """The request path: reads on the event loop."""
-    worker: StreamingWorker
     entity_key: str
     """The join key ``POST /get-online-features`` expects in ``entities``."""
 
     @property
+    def redis_url(self) -> str:
+        """Password masked: safe to show."""
+        return self.demo.redis_url
+
+    @property
+    def store(self) -> FeatureStore:
+        """The sync store (the demo's)."""
+        return self.demo.store
+
+    @property
+    def worker(self) -> StreamingWorker:
+        """The streaming worker writing to the store."""
+        return self.demo.worker
+
+    @property
     def schema(self) -> Schema:
         """The features served (the stores' schema)."""
-        return self.store.schema
+        return self.demo.store.schema
 
 
 def _services(request: Request) -> Services:

@@ -252,7 +252,8 @@ def _history() -> pd.DataFrame:
 
 
 def test_held_after_each_event_steps_back_in_time_only_on_the_path_that_lets_a_late_event_win() -> None:
-    fig = plots.held_after_each_event(_history().sample(frac=1.0, random_state=2), "tx_count_5m")
+    shuffled = _history().groupby("variant", sort=False).sample(frac=1.0, random_state=2)  # rows out of order
+    fig = plots.held_after_each_event(shuffled, "tx_count_5m")
     times, _, values, _ = fig.axes[:4]  # row-major: u1's and u2's event times, then their values
     assert [ax.get_title() for ax in fig.axes[:2]] == ["u1", "u2"]
     lines = {line.get_label(): line for line in times.get_lines()}
@@ -264,8 +265,11 @@ def test_held_after_each_event_steps_back_in_time_only_on_the_path_that_lets_a_l
     assert lines["last write wins: TTL renewed"].get_xdata().tolist() == [0, 2, 3]
     held_values = {line.get_label(): line.get_ydata().tolist() for line in values.get_lines()}
     assert held_values["last write wins: held"] == [5.0, 9.0, 6.0] and held_values["guarded: held"] == [5.0, 9.0, 9.0]
-    colours = {ax.get_title(): [line.get_color() for line in ax.get_lines()[1:]] for ax in fig.axes[:2]}
-    assert colours["u1"][0] == colours["u2"][0] and colours["u1"][2] == colours["u2"][2]  # a variant, one colour
+    for ax in fig.axes[:2]:  # in every panel, whatever the rows' order: each variant in its colour, the first widest
+        held = [line for line in ax.get_lines() if line.get_label().endswith(": held")]
+        assert [line.get_label() for line in held] == ["last write wins: held", "guarded: held"], ax.get_title()
+        assert [line.get_color() for line in held] == ["tab:blue", "tab:orange"], ax.get_title()
+        assert held[0].get_linewidth() > held[1].get_linewidth(), "where the paths agree, the first one is hidden"
     assert legend_clear_of_the_axes(fig) and every_legend_entry_is_drawn(fig)
     with pytest.raises(ValueError, match=r"lacks column\(s\) \['held_ms'\]"):
         plots.held_after_each_event(_history().drop(columns="held_ms"), "tx_count_5m")

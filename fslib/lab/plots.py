@@ -391,7 +391,8 @@ def held_after_each_event(history: pd.DataFrame, feature: str) -> Figure:
     values: the arriving events as circles, and per write path (``variant``) a step
     line of what Redis holds after each arrival. A line that steps down went back in
     time: a late event overwrote a newer one. With a ``renewed`` column, a triangle on
-    the line marks each arrival that renewed the field's TTL.
+    the line marks each arrival that renewed the field's TTL. The first variant is drawn
+    widest, the others thinner over it, so where two paths hold the same both lines show.
 
     Args:
         history: One row per (variant, arrival): ``variant``, ``arrival`` (the position in
@@ -411,9 +412,13 @@ def held_after_each_event(history: pd.DataFrame, feature: str) -> Figure:
     frame = history.assign(
         event_s=(history["event_ms"].astype(float) - first_ms) / 1000,
         held_s=(history["held_ms"].astype(float) - first_ms) / 1000,
-    ).sort_values("arrival")
+    ).sort_values("arrival", kind="stable")
     entities = list(dict.fromkeys(history["entity_id"]))
-    colors = dict(zip(dict.fromkeys(history["variant"]), cycle(_COLORS)))  # one colour per variant in every panel
+    variants = list(dict.fromkeys(history["variant"]))
+    # One colour per variant in every panel; each drawn thinner over the one before, so where two agree both show.
+    styles = {
+        variant: (color, 3.2 if i == 0 else 1.6) for i, (variant, color) in enumerate(zip(variants, cycle(_COLORS)))
+    }
     fig = Figure(figsize=(3.6 * len(entities) + 1.5, 6.2), layout="constrained")
     axes = fig.subplots(2, len(entities), sharex=True, sharey="row", squeeze=False)
     # (row, the arriving event's column, the held column) of each panel row: event times, then values.
@@ -423,21 +428,28 @@ def held_after_each_event(history: pd.DataFrame, feature: str) -> Figure:
         arrived = mine.drop_duplicates("arrival")  # the same stream under every variant
         for row, arriving, _ in rows:
             axes[row, column].plot(
-                arrived["arrival"], arrived[arriving].astype(float), linestyle="none", marker="o", mfc="none",
-                color="grey", label="arriving event",
-            )  # fmt: skip
-        for variant, lines in mine.groupby("variant", sort=False):
-            color = colors[variant]
+                arrived["arrival"],
+                arrived[arriving].astype(float),
+                linestyle="none",
+                marker="o",
+                markersize=8,
+                mfc="none",
+                color="dimgrey",
+                zorder=5,
+                label="arriving event",
+            )  # fmt: skip: hollow and on top, so the lines and triangles show through
+        for variant, (color, width) in styles.items():
+            lines = mine[mine["variant"] == variant]
             for row, _, held in rows:
                 ys = lines[held].astype(float)
                 axes[row, column].step(
-                    lines["arrival"], ys, where="post", color=color, linewidth=1.6, label=f"{variant}: held"
+                    lines["arrival"], ys, where="post", color=color, linewidth=width, label=f"{variant}: held"
                 )
                 if row == 0 and "renewed" in lines.columns:
                     renewed = lines["renewed"].astype(bool)
                     axes[row, column].plot(
-                        lines["arrival"][renewed], ys[renewed], linestyle="none", marker="^", markersize=5,
-                        color=color, label=f"{variant}: TTL renewed",
+                        lines["arrival"][renewed], ys[renewed], linestyle="none", marker="^", markersize=6,
+                        color=color, markeredgecolor="white", zorder=4, label=f"{variant}: TTL renewed",
                     )  # fmt: skip
         axes[0, column].set_title(str(entity_id))
         axes[1, column].set_xlabel("arrival (position in the stream)")

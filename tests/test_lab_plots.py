@@ -232,6 +232,49 @@ def test_field_ttl_over_time_follows_one_feature() -> None:
         plots.field_ttl_over_time(_samples(), "nope")
 
 
+def _history() -> pd.DataFrame:
+    """Two entities' streams under two write paths: u1's event 2 arrives late, after event 3."""
+    t0 = 1_800_000_000_000
+    stream = [("u1", 1, 5), ("u2", 1, 7), ("u1", 3, 9), ("u1", 2, 6)]  # (entity, event second, value)
+    rows = []
+    for variant in ("last write wins", "guarded"):
+        held: dict[str, tuple[int, int]] = {}
+        for arrival, (entity, second, value) in enumerate(stream):
+            event_ms = t0 + second * 1000
+            newer = entity not in held or event_ms > held[entity][0]
+            if variant == "last write wins" or newer:
+                held[entity] = (event_ms, value)
+            renewed = variant == "last write wins" or newer
+            rows.append((variant, arrival, entity, event_ms, value, *held[entity], renewed))
+    return pd.DataFrame(
+        rows, columns=["variant", "arrival", "entity_id", "event_ms", "value", "held_ms", "held_value", "renewed"]
+    )
+
+
+def test_held_after_each_event_steps_back_in_time_only_on_the_path_that_lets_a_late_event_win() -> None:
+    shuffled = _history().groupby("variant", sort=False).sample(frac=1.0, random_state=2)  # rows out of order
+    fig = plots.held_after_each_event(shuffled, "tx_count_5m")
+    times, _, values, _ = fig.axes[:4]  # row-major: u1's and u2's event times, then their values
+    assert [ax.get_title() for ax in fig.axes[:2]] == ["u1", "u2"]
+    lines = {line.get_label(): line for line in times.get_lines()}
+    arriving = lines["arriving event"]
+    assert arriving.get_xdata().tolist() == [0, 2, 3] and arriving.get_ydata().tolist() == [0.0, 2.0, 1.0]
+    assert lines["last write wins: held"].get_ydata().tolist() == [0.0, 2.0, 1.0]  # back in time
+    assert lines["guarded: held"].get_ydata().tolist() == [0.0, 2.0, 2.0]  # the late event changed nothing
+    assert lines["guarded: TTL renewed"].get_xdata().tolist() == [0, 2]  # not by the late event
+    assert lines["last write wins: TTL renewed"].get_xdata().tolist() == [0, 2, 3]
+    held_values = {line.get_label(): line.get_ydata().tolist() for line in values.get_lines()}
+    assert held_values["last write wins: held"] == [5.0, 9.0, 6.0] and held_values["guarded: held"] == [5.0, 9.0, 9.0]
+    for ax in fig.axes[:2]:  # in every panel, whatever the rows' order: each variant in its colour, the first widest
+        held = [line for line in ax.get_lines() if line.get_label().endswith(": held")]
+        assert [line.get_label() for line in held] == ["last write wins: held", "guarded: held"], ax.get_title()
+        assert [line.get_color() for line in held] == ["tab:blue", "tab:orange"], ax.get_title()
+        assert held[0].get_linewidth() > held[1].get_linewidth(), "where the paths agree, the first one is hidden"
+    assert legend_clear_of_the_axes(fig) and every_legend_entry_is_drawn(fig)
+    with pytest.raises(ValueError, match=r"lacks column\(s\) \['held_ms'\]"):
+        plots.held_after_each_event(_history().drop(columns="held_ms"), "tx_count_5m")
+
+
 def test_latency_ecdf_draws_one_cumulative_curve_per_variant_with_its_percentiles() -> None:
     samples = {"PING": np.full(100, 100e-6), "HMGET": np.linspace(300e-6, 100e-6, 101)}
     fig = plots.latency_ecdf(samples)

@@ -37,6 +37,7 @@ TIME_SENSITIVE = [
     "04_ttl_expiry.ipynb",
     "06_dashboard.ipynb",
     "09_serving_over_http.ipynb",
+    "10_late_and_replayed_events.ipynb",
 ]
 """Notebooks whose story depends on time (TTLs, a worker's ticks): paced in every ``make test``."""
 

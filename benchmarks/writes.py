@@ -501,7 +501,7 @@ def streaming_many(cfg: Config, client: redis.Redis, report: Report) -> None:
         }
         # A loop of 1000 writes takes ~0.1 s: fewer iterations, still alternated and repeated.
         runs = cfg.compare(fns, iterations=20, warmup=2)
-        redis_us = {name: _server_us(client, fns[name], n) for name in (raw, raw_evalsha)}
+        redis_us = {name: _server_us(client, fns[name], n) for name in (raw, raw_eval, raw_evalsha)}
         # What Redis spends on any script call with these arguments before the script does anything.
         empty = client.script_load("return 1")
         redis_us["raw pipeline of EVALSHA 'return 1', same ARGV"] = _server_us(

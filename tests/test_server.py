@@ -301,6 +301,17 @@ def test_a_picked_port_taken_before_the_server_binds_it_is_replaced_by_a_fresh_o
         assert "trying again on fresh ports" in caplog.text
 
 
+def test_a_picked_port_another_embedded_server_took_is_replaced_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The likeliest race: two processes start a server each and pick the same port. The loser's
+    # probe may reach the winner, which refuses its password: a taken port, not a wrong password.
+    with EmbeddedRedis() as winner:
+        handed = pick_taken_first(monkeypatch, winner.port, {0})
+        with EmbeddedRedis() as loser, redis.Redis.from_url(loser.url) as client:
+            assert handed[0] == winner.port != loser.port and client.ping() is True
+        with redis.Redis.from_url(winner.url) as client:
+            assert client.ping() is True
+
+
 def test_ports_taken_on_every_attempt_end_in_a_clear_error(monkeypatch: pytest.MonkeyPatch, taken_port: int) -> None:
     handed = pick_taken_first(monkeypatch, taken_port, set(range(100)))
     unlucky = EmbeddedRedis()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -18,10 +20,30 @@ import redis
 import fslib
 from benchmarks.common import Config, Report, latency_rows
 from fslib import DEFAULT_CHUNK_SIZE, DEFAULT_SCHEMA, FeatureKind, FeatureStore, StreamingWorker, synthesize_users
+from fslib.checks import EVENT_TIME_SUFFIX
 from fslib.lab import plots
 from fslib.lab.bench import LatencyComparison, Spread, gc_paused, percentiles
+from fslib.scripts import GUARDED_WRITE
 
 __all__ = ["bulk_load", "memory", "reader_during_load", "streaming_many", "streaming_writes"]
+
+_GUARDED = "guarded: event_time"
+"""Variant names of the guarded writes (``fslib/lua/guarded_write.lua``) carry this."""
+
+
+def _event_clock() -> itertools.count[int]:
+    """Epoch milliseconds from now, one later per call: every guarded write is newer, so it applies.
+
+    A fixed event time would make every write after the first a replay, which
+    reads the stored times and writes nothing: not the cost of a write.
+    """
+    return itertools.count(time.time_ns() // 1_000_000)
+
+
+def _guarded_argv(store: FeatureStore, ttl: int, event_ms: int, encoded: Mapping[str, Any]) -> list[Any]:
+    """``ARGV`` of ``fslib/lua/guarded_write.lua`` as the store sends it, for the raw script variants."""
+    mode = 1 if store.uses_hsetex else 0
+    return [ttl, event_ms, mode, EVENT_TIME_SUFFIX, *itertools.chain.from_iterable(encoded.items())]
 
 
 def _load_in_child(
@@ -333,6 +355,9 @@ def streaming_writes(cfg: Config, client: redis.Redis, report: Report) -> None:
     event = fslib.streaming_features(random.Random(3))
     encoded = DEFAULT_SCHEMA.encode(event, FeatureKind.STREAMING)
     key, ttl = hsetex.key_for("u0007"), hsetex.streaming_ttl_seconds
+    # The guarded writes get an entity of their own: its hash holds the event-time fields too.
+    guarded_key, clock = hsetex.key_for("u0008"), _event_clock()
+    guarded_sha = client.script_load(GUARDED_WRITE)
 
     def raw_pair(transaction: bool, keys: list[str]) -> Any:
         pipe = client.pipeline(transaction=transaction)
@@ -352,7 +377,13 @@ def streaming_writes(cfg: Config, client: redis.Redis, report: Report) -> None:
             {
                 "fslib update_streaming (HSETEX)": lambda: hsetex.update_streaming("u0007", event),
                 "fslib update_streaming (MULTI HSET+HEXPIRE)": lambda: multi.update_streaming("u0007", event),
+                f"fslib update_streaming ({_GUARDED})": lambda: hsetex.update_streaming(
+                    "u0008", event, event_time=next(clock)
+                ),
                 "raw HSETEX": lambda: client.hsetex(key, mapping=encoded, ex=ttl),
+                "raw EVALSHA guarded_write.lua": lambda: client.evalsha(
+                    guarded_sha, 1, guarded_key, *_guarded_argv(hsetex, ttl, next(clock), encoded)
+                ),
                 "raw MULTI HSET+HEXPIRE": lambda: raw_pair(True, [key]),
                 "raw pipeline HSET+HEXPIRE": lambda: raw_pair(False, [key]),
             }
@@ -362,6 +393,17 @@ def streaming_writes(cfg: Config, client: redis.Redis, report: Report) -> None:
         report.facts["update_streaming (HSETEX) p50 / raw HSETEX p50"] = round(hsetex_cost.median, 3)
         multi_cost = single.ratio("fslib update_streaming (MULTI HSET+HEXPIRE)", "fslib update_streaming (HSETEX)")
         report.facts["update_streaming MULTI p50 / HSETEX p50"] = round(multi_cost.median, 3)
+        report.target_spread(
+            "update_streaming p50 guarded (event_time) / unguarded (HSETEX)",
+            single.ratio(f"fslib update_streaming ({_GUARDED})", "fslib update_streaming (HSETEX)"),
+            1.3,
+        )
+        report.facts["guarded update_streaming p50 / raw EVALSHA guarded_write.lua p50"] = round(
+            single.ratio(f"fslib update_streaming ({_GUARDED})", "raw EVALSHA guarded_write.lua").median, 3
+        )
+        report.facts["raw EVALSHA guarded_write.lua p50 / raw HSETEX p50"] = round(
+            single.ratio("raw EVALSHA guarded_write.lua", "raw HSETEX").median, 3
+        )
         keys = [hsetex.key_for(e) for e in synthesize_users(100).ids]
         batched = cfg.compare(
             {
@@ -404,17 +446,24 @@ def _worker_rate(cfg: Config, store: FeatureStore, single: LatencyComparison, re
 
 
 def streaming_many(cfg: Config, client: redis.Redis, report: Report) -> None:
-    """Issue #14: ``update_streaming_many`` (one round trip per chunk) vs a loop of ``update_streaming``.
+    """Issues #14 and #21: ``update_streaming_many`` vs a loop of ``update_streaming``, and guarded vs unguarded.
 
-    Both write the same events for the same N entities, alternating call by
-    call; the raw floor is one redis-py pipeline of N ``HSETEX``.
+    Every variant writes the same events for the same N entities, alternating
+    call by call. The guarded write (``event_time``, one ``EVAL`` of
+    ``fslib/lua/guarded_write.lua`` per entity) has a prefix of its own, and
+    each call carries a later event time, so every field applies. The floors
+    are one redis-py pipeline of N ``HSETEX``, and the same script per entity
+    sent raw: as ``EVAL`` (the store's way, with its text) and as ``EVALSHA``.
     """
     n = cfg.pick(1000, 20)
     store = FeatureStore(client, key_prefix=f"bench:{uuid.uuid4().hex[:8]}:many:")
+    guarded = FeatureStore(client, key_prefix=f"bench:{uuid.uuid4().hex[:8]}:many-guarded:")
     rng = random.Random(11)
     events = {entity_id: fslib.streaming_features(rng) for entity_id in synthesize_users(n).ids}
     encoded = {store.key_for(e): DEFAULT_SCHEMA.encode(f, FeatureKind.STREAMING) for e, f in events.items()}
-    ttl = store.streaming_ttl_seconds
+    guarded_encoded = {guarded.key_for(e): encoded[store.key_for(e)] for e in events}
+    ttl, clock = store.streaming_ttl_seconds, _event_clock()
+    sha = client.script_load(GUARDED_WRITE)
 
     def loop() -> None:
         for entity_id, fields in events.items():
@@ -426,38 +475,85 @@ def streaming_many(cfg: Config, client: redis.Redis, report: Report) -> None:
             pipe.hsetex(key, mapping=fields, ex=ttl)
         return pipe.execute()
 
+    def raw_script(*script: Any) -> Any:
+        event_ms = next(clock)
+        pipe = client.pipeline(transaction=False)
+        for key, fields in guarded_encoded.items():
+            pipe.execute_command(*script, 1, key, *_guarded_argv(guarded, ttl, event_ms, fields))
+        return pipe.execute()
+
+    unguarded, guarded_many = "update_streaming_many", f"update_streaming_many ({_GUARDED})"
+    raw, raw_eval, raw_evalsha = (
+        f"raw pipeline of {n} HSETEX",
+        f"raw pipeline of {n} EVAL guarded_write.lua",
+        f"raw pipeline of {n} EVALSHA guarded_write.lua",
+    )
     try:
         store.bulk_load(synthesize_users(n))
+        guarded.bulk_load(synthesize_users(n))
+        fns = {
+            "loop of update_streaming": loop,
+            unguarded: lambda: store.update_streaming_many(events),
+            guarded_many: lambda: guarded.update_streaming_many(events, event_time=next(clock)),
+            raw: raw_hsetex,
+            raw_eval: lambda: raw_script("EVAL", GUARDED_WRITE),
+            raw_evalsha: lambda: raw_script("EVALSHA", sha),
+        }
         # A loop of 1000 writes takes ~0.1 s: fewer iterations, still alternated and repeated.
-        runs = cfg.compare(
-            {
-                "loop of update_streaming": loop,
-                "update_streaming_many": lambda: store.update_streaming_many(events),
-                f"raw pipeline of {n} HSETEX": raw_hsetex,
-            },
-            iterations=20,
-            warmup=2,
+        runs = cfg.compare(fns, iterations=20, warmup=2)
+        redis_us = {name: _server_us(client, fns[name], n) for name in (raw, raw_eval, raw_evalsha)}
+        # What Redis spends on any script call with these arguments before the script does anything.
+        empty = client.script_load("return 1")
+        redis_us["raw pipeline of EVALSHA 'return 1', same ARGV"] = _server_us(
+            client, lambda: raw_script("EVALSHA", empty), n
         )
     finally:
         store.reset()
+        guarded.reset()
     for row in latency_rows("streaming writes, many entities", f"{n} entities per call", runs, per=n):
         row["writes_per_s"] = n / (row["p50_us"] / 1e6)
         report.rows.append(row)
     report.target_spread(
         f"update_streaming_many writes/s / loop of update_streaming writes/s ({n} entities)",
-        runs.ratio("loop of update_streaming", "update_streaming_many"),
+        runs.ratio("loop of update_streaming", unguarded),
         5.0,
         higher_is_better=True,
         detail="p50 of a loop over p50 of one call",
     )
-    raw = f"raw pipeline of {n} HSETEX"
-    report.facts["update_streaming_many p50 / raw pipelined HSETEX p50"] = round(
-        runs.ratio("update_streaming_many", raw).median, 3
+    report.target_spread(
+        f"update_streaming_many writes/s guarded (event_time) / unguarded ({n} entities)",
+        runs.ratio(unguarded, guarded_many),
+        0.7,
+        higher_is_better=True,
+        detail="p50 unguarded over p50 guarded",
     )
+    report.facts["update_streaming_many p50 / raw pipelined HSETEX p50"] = round(runs.ratio(unguarded, raw).median, 3)
     # The ceiling of the target: what the raw pipeline itself gains over the loop.
     report.facts["loop of update_streaming p50 / raw pipelined HSETEX p50"] = round(
         runs.ratio("loop of update_streaming", raw).median, 3
     )
+    # Where the guarded write's time goes: the store's own work, the script's text, the script itself.
+    for name, to in ((guarded_many, raw_eval), (raw_eval, raw_evalsha), (raw_evalsha, raw)):
+        report.facts[f"{name} p50 / {to} p50"] = round(runs.ratio(name, to).median, 3)
+    for name, spent in redis_us.items():
+        report.facts[f"Redis time per entity, {name} (us)"] = {cmd: round(us, 2) for cmd, us in spent.items()}
+
+
+def _server_us(client: redis.Redis, write: Callable[[], object], entities: int, calls: int = 50) -> dict[str, float]:
+    """Microseconds Redis spends per entity on ``write``, per command, from ``INFO commandstats``.
+
+    A command a script runs is counted under its own name and again inside the
+    script's (``evalsha``), so the script's own work is its figure minus theirs.
+    """
+    client.config_resetstat()
+    for _ in range(calls):
+        write()
+    stats = client.info("commandstats")
+    return {
+        name.removeprefix("cmdstat_"): s["usec"] / calls / entities
+        for name, s in stats.items()
+        if not name.startswith("cmdstat_config")
+    }
 
 
 def memory(cfg: Config, client: redis.Redis, report: Report) -> None:
@@ -504,3 +600,47 @@ def memory(cfg: Config, client: redis.Redis, report: Report) -> None:
     )
     report.facts["bytes per entity (6 batch fields)"] = round(per_entity)
     report.facts["OBJECT ENCODING before/after field TTLs"] = f"{encoding_before} -> {encoding_after}"
+    for event_times in (False, True):  # issue #21: what the event-time fields beside the values cost
+        _entity_memory(cfg, client, report, event_times)
+
+
+def _entity_memory(cfg: Config, client: redis.Redis, report: Report, event_times: bool) -> None:
+    """Bytes per entity of all 11 features (streaming ones with field TTLs), with or without their event times.
+
+    Two measures: the ``INFO used_memory`` delta over N entities (keys, key TTLs and
+    Redis's index of hashes with field TTLs included), and the mean ``MEMORY USAGE``
+    (``SAMPLES 0``: every field counted) of up to 1000 of the hashes.
+    """
+    users = cfg.pick(20_000, 200)
+    store = FeatureStore(client, key_prefix=f"bench:{uuid.uuid4().hex[:8]}:mem-events:")
+    rng = random.Random(7)
+    events = {entity_id: fslib.streaming_features(rng) for entity_id in synthesize_users(users).ids}
+    try:
+        before = int(client.info("memory")["used_memory"])
+        store.bulk_load(synthesize_users(users))
+        store.update_streaming_many(events, event_time=1_800_000_000_000 if event_times else None)
+        after = int(client.info("memory")["used_memory"])
+        pipe = client.pipeline(transaction=False)
+        for entity_id in list(events)[:1000]:
+            pipe.memory_usage(store.key_for(entity_id), samples=0)
+        usage = [int(u) for u in pipe.execute()]
+        key = store.key_for(next(iter(events)))
+        fields, encoding = client.hlen(key), client.object("encoding", key)
+    finally:
+        store.reset()
+    case = "11 features, " + ("with event times" if event_times else "without event times")
+    per_entity, mean_usage = (after - before) / users, float(np.mean(usage))
+    for variant, measured in (("INFO used_memory delta / N", per_entity), ("mean MEMORY USAGE", mean_usage)):
+        report.rows.append(
+            {
+                "section": "memory",
+                "case": f"{users} users, {case}",
+                "variant": variant,
+                "bytes_per_entity": measured,
+                "fields": fields,
+                "encoding": encoding,
+            }
+        )
+    report.facts[f"bytes per entity, {case} (used_memory delta; mean MEMORY USAGE)"] = (
+        f"{per_entity:.0f}; {mean_usage:.0f}"
+    )

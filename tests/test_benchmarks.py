@@ -104,9 +104,38 @@ def test_quick_write_sections_load_with_every_variant(redis_server: EmbeddedRedi
         "packed: bulk load users/s / best raw pipeline users/s (2000 users)",
         "packed: reader p99 during bulk load, chunk 200 (ms)",
     ]
-    assert names[3:] == ["update_streaming_many writes/s / loop of update_streaming writes/s (20 entities)"]
+    assert names[3:] == [
+        "update_streaming p50 guarded (event_time) / unguarded (HSETEX)",
+        "update_streaming_many writes/s / loop of update_streaming writes/s (20 entities)",
+        "update_streaming_many writes/s guarded (event_time) / unguarded (20 entities)",
+    ]
     check_verdicts(results, stdout)
-    assert variants(results, "memory") == {"INFO used_memory delta / N", "delta / N"}
+    assert variants(results, "streaming writes") >= {
+        "fslib update_streaming (HSETEX)",
+        "fslib update_streaming (guarded: event_time)",
+        "raw EVALSHA guarded_write.lua",
+    }
+    assert variants(results, "streaming writes, many entities") == {
+        "loop of update_streaming",
+        "update_streaming_many",
+        "update_streaming_many (guarded: event_time)",
+        "raw pipeline of 20 HSETEX",
+        "raw pipeline of 20 EVAL guarded_write.lua",
+        "raw pipeline of 20 EVALSHA guarded_write.lua",
+    }
+    # Redis's own time: the guarded script's commands are counted inside it and on their own.
+    guarded_us = results["machine"]["Redis time per entity, raw pipeline of 20 EVALSHA guarded_write.lua (us)"]
+    assert set(guarded_us) == {"evalsha", "hmget", "hsetex"}
+    assert guarded_us["evalsha"] > guarded_us["hmget"] + guarded_us["hsetex"]
+    assert variants(results, "memory") == {"INFO used_memory delta / N", "delta / N", "mean MEMORY USAGE"}
+    memory = {r["case"]: r for r in results["rows"] if r["variant"] == "mean MEMORY USAGE"}
+    plain, timed = (
+        memory["200 users, 11 features, without event times"],
+        memory["200 users, 11 features, with event times"],
+    )
+    # The guarded writes stored an event time beside each of the 5 streaming values, and that takes room.
+    assert (plain["fields"], timed["fields"]) == (11, 16)
+    assert timed["bytes_per_entity"] > plain["bytes_per_entity"] > 0
     assert "StreamingWorker sustained" in {r["case"] for r in results["rows"] if r["section"] == "streaming writes"}
 
 

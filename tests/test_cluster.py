@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Iterator
 
 import pytest
@@ -16,6 +17,7 @@ from fslib import FeatureStore, RedisVersionError, hash_tag_prefix, key_placemen
 from fslib.core import Transport
 from fslib.keys import slot_of
 from fslib.local import LocalCluster
+from fslib.local import server as local_server
 
 from counting import CountingConnection
 from stored import stored_row
@@ -317,3 +319,36 @@ def test_reads_keep_working_after_a_primary_fails_over() -> None:
         with pytest.raises(ValueError, match="no replica"):
             LocalCluster(primaries=1).wait_for_failover(0)
     assert not any(server.is_running for server in cluster.servers)
+
+
+def test_a_node_whose_bus_port_was_taken_starts_on_fresh_ports_and_the_cluster_forms(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real, handed = local_server.free_port, []
+    with socket.socket() as holder:  # another process, listening on the bus port the first node picks
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = int(holder.getsockname()[1])
+
+        def picker() -> int:  # picks: first node's port, its bus port (taken), then the second node's
+            handed.append(taken if len(handed) == 1 else real())
+            return handed[-1]
+
+        monkeypatch.setattr(local_server, "free_port", picker)
+        with LocalCluster(primaries=2) as cluster:
+            first = cluster.primaries[0]
+            bus_port = first.option_ports["--cluster-port"]
+            assert handed[1] == taken and bus_port != taken and taken not in cluster.ports
+            # The node listens on its fresh bus port, and the second met it there: start() waited for
+            # cluster_state:ok on both, which a MEET sent to the taken port would never reach.
+            with redis.Redis.from_url(first.url, decode_responses=True) as node:
+                assert node.config_get("cluster-port")["cluster-port"] == str(bus_port)
+                assert node.execute_command("CLUSTER INFO")["cluster_known_nodes"] == "2"
+            client = fslib.connect(cluster.url, cluster=True)
+            try:
+                for i in range(20):  # keys on both shards
+                    client.set(f"bus-retry:{i}", i)
+                assert [client.get(f"bus-retry:{i}") for i in range(20)] == [str(i) for i in range(20)]
+            finally:
+                client.close()
+    assert not any(s.is_running for s in cluster.servers)

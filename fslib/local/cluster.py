@@ -16,7 +16,9 @@ Every node requires the same password, made when the cluster is built: clients
 ``MIGRATE``. The cluster bus (node-to-node gossip) has no password in Redis.
 
 Every node is an :class:`~fslib.local.EmbeddedRedis`, so the cluster ends with
-the process that started it, however that process ends.
+the process that started it, however that process ends, and a node whose port
+or cluster bus port another process takes before it binds starts again on fresh
+ones (:data:`~fslib.local.server.PORT_ATTEMPTS`).
 """
 
 from __future__ import annotations
@@ -29,11 +31,12 @@ from collections.abc import Callable
 import redis
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS
 
-from fslib.local.server import EmbeddedRedis, free_port
+from fslib.local.server import EmbeddedRedis
 
 __all__ = ["LocalCluster"]
 
 _MIGRATE_BATCH = 100
+_BUS_PORT = "--cluster-port"
 
 
 def _wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
@@ -78,18 +81,14 @@ class LocalCluster:
         ]  # fmt: skip
         self._binary = binary
         self._password = secrets.token_urlsafe(32)  # one for every node: a client follows MOVED with it
-        self._bus_ports: dict[int, int] = {}
         self.primaries = [self._new_server() for _ in range(primaries)]
         self.replicas = [[self._new_server() for _ in range(replicas)] for _ in range(primaries)]
 
     def _new_server(self) -> EmbeddedRedis:
-        # The bus port defaults to port + 10000, past 65535 for a high free port: pick one too.
-        bus_port = free_port()
-        server = EmbeddedRedis(
-            extra_args=[*self._node_args, "--cluster-port", str(bus_port)], binary=self._binary, password=self._password
+        # The bus port defaults to port + 10000, past 65535 for a high free port: the server picks one too.
+        return EmbeddedRedis(
+            extra_args=self._node_args, binary=self._binary, password=self._password, port_options=[_BUS_PORT]
         )
-        self._bus_ports[server.port] = bus_port
-        return server
 
     @property
     def servers(self) -> list[EmbeddedRedis]:
@@ -122,6 +121,7 @@ class LocalCluster:
         """Start every node, assign slots, join them and wait for ``cluster_state:ok``.
 
         Raises:
+            PortInUseError: A node found its ports taken on every attempt (a subclass of RuntimeError).
             RuntimeError: A node did not start, or the cluster was started already.
             TimeoutError: The cluster did not form within ``timeout`` seconds.
         """
@@ -131,10 +131,10 @@ class LocalCluster:
             for server in self.servers:
                 server.start()
             self._assign_slots()
-            first = self.primaries[0].port
+            first = self.primaries[0]
             for server in self.servers[1:]:
                 with self._node(server) as node:
-                    node.execute_command("CLUSTER MEET", "127.0.0.1", first, self._bus_ports[first])
+                    node.execute_command("CLUSTER MEET", "127.0.0.1", first.port, first.option_ports[_BUS_PORT])
             deadline = time.monotonic() + timeout
             self._attach_replicas(deadline)
             self._wait_until_formed(deadline)

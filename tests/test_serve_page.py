@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from fslib import FeatureStore
-from fslib.serve.page import ASSETS_PATH, PAGE_POLICY
+from fslib.serve.page import ASSETS_PATH, PAGE_FILES, PAGE_POLICY
+from fslib.serve.security import PUBLIC_PATHS
 
 import test_serve
 from polling import wait_until
@@ -49,7 +50,6 @@ def test_the_page_and_its_files_carry_a_strict_csp_and_stay_out_of_the_api_schem
     assert "script-src 'self';" in PAGE_POLICY and "unsafe-inline" not in PAGE_POLICY
     for absent in ["<script>", " style=", "http:", "https:"]:  # nothing inline, nothing from another site
         assert absent not in page.text, absent
-    assert 'value="tx_count_5m"' in page.text and "<!-- features -->" not in page.text
     assert http.get(f"{ASSETS_PATH}/page.js").headers["content-type"].startswith("text/javascript")
     assert http.get(f"{ASSETS_PATH}/page.css").headers["content-type"].startswith("text/css")
     assert "no page asset 'index.html'" in http.get(f"{ASSETS_PATH}/index.html").json()["detail"]
@@ -72,11 +72,17 @@ def test_the_page_is_served_only_to_the_servers_own_names(make_client: MakeClien
         assert cross.status_code == 403 and "cross-site" in cross.json()["detail"], path
 
 
-def test_with_a_token_the_page_and_its_files_need_it_too(make_client: MakeClient) -> None:
+def test_with_a_token_the_page_opens_without_it_and_holds_no_data(
+    make_client: MakeClient, direct: FeatureStore
+) -> None:
     http = make_client(token=TOKEN)
-    for path in ["/", f"{ASSETS_PATH}/page.js"]:
-        assert http.get(path).status_code == 401, path
-        assert http.get(path, headers={"authorization": f"Bearer {TOKEN}"}).status_code == 200, path
+    assert PAGE_FILES <= PUBLIC_PATHS
+    for path in PAGE_FILES:
+        page = http.get(path)
+        assert page.status_code == 200, path
+        assert not any(name in page.text for name in direct.schema.names), path  # the schema comes from /state
+    assert http.get("/state").status_code == 401  # every call the page makes needs the token
+    assert http.get(f"{ASSETS_PATH}/other.js").status_code == 401  # only the page's own files are public
 
 
 # -- in a browser ---------------------------------------------------------------------------
@@ -267,21 +273,15 @@ def test_the_token_is_kept_in_session_storage_and_sent_as_a_bearer_header_only(
 ) -> None:
     """With a token, /state answers 401 until it is pasted, then every request carries it, never in a URL.
 
-    The page and its files need the token too (the guard exempts only /health), so the
-    browser is handed them as a reverse proxy in front would; the API requests are the page's own.
+    The page and its files open without it (they hold no data); the feature picker fills once /state answers.
     """
-    from playwright.sync_api import Request, Route, expect
+    from playwright.sync_api import Request, expect
 
     http = make_client(token=TOKEN)
     base = str(http.base_url).rstrip("/")
     context = browser.new_context()
     api_requests: list[Request] = []
 
-    def as_a_proxy(route: Route) -> None:
-        route.continue_(headers={**route.request.headers, "authorization": f"Bearer {TOKEN}"})
-
-    context.route(f"{base}/", as_a_proxy)
-    context.route(f"{base}{ASSETS_PATH}/*", as_a_proxy)
     context.on("request", lambda request: api_requests.append(request) if request.resource_type == "fetch" else None)
     page = Watched(context.new_page()).page
     page.goto(f"{base}/")
@@ -294,6 +294,7 @@ def test_the_token_is_kept_in_session_storage_and_sent_as_a_bearer_header_only(
     expect(page.locator("#token")).to_have_value("")
     expect(page.locator("#state-error")).to_be_hidden()
     expect(state_value(page, "Entities")).to_have_text("0")
+    expect(page.locator("#features input[name=feature]")).to_have_count(len(direct.schema.names))
     assert page.evaluate("sessionStorage.getItem('fslib-serve-token')") == TOKEN
     assert page.evaluate("localStorage.length") == 0
     page.fill("#load-count", "2")

@@ -27,7 +27,7 @@ from fslib.serve.models import MAX_BODY_BYTES
 from fslib.serve.security import ASGIApp, Message, Receive, RequestGuard, Scope, Send, check_token, host_names
 from fslib.serve.services import Services
 from fslib.store import FeatureStore
-from fslib.worker import StreamingWorker
+from fslib.worker import DEFAULT_USERS_PER_TICK, StreamingWorker
 
 __all__ = ["MAX_ECHO_CHARS", "BodyLimit", "create_app"]
 
@@ -42,7 +42,7 @@ def create_app(
     batch_ttl_seconds: int = 24 * 60 * 60,
     streaming_ttl_seconds: int = 5 * 60,
     tick_seconds: float = 1.0,
-    users_per_tick: int = 5,
+    users_per_tick: int = DEFAULT_USERS_PER_TICK,
     start_worker: bool = True,
     transport: Transport = "pipeline",
     entity_key: str = "user_id",

@@ -102,10 +102,11 @@ class StateResponse(BaseModel):
     streaming_ttl_seconds: int
     store_stats: StoreStats = Field(description="Writes of the bulk loads and the worker, reads of the request path.")
     worker: WorkerState
+    features: dict[str, str] = Field(description="The schema: each feature's kind (``batch`` or ``streaming``).")
 
     @classmethod
-    def of(cls, state: DemoState) -> StateResponse:
-        """The response for the demo's state."""
+    def of(cls, state: DemoState, schema: Schema) -> StateResponse:
+        """The response for the demo's state, and the schema's features (the web page's feature picker)."""
         worker = WorkerState(
             status=state.worker_status,
             stats=state.worker_stats,
@@ -113,7 +114,8 @@ class StateResponse(BaseModel):
             users_per_tick=state.users_per_tick,
             round_seconds=state.round_seconds,
         )
-        return cls.model_validate({**asdict(state), "worker": worker})
+        features = {name: schema[name].kind.value for name in schema.names}
+        return cls.model_validate({**asdict(state), "worker": worker, "features": features})
 
 
 class BulkLoadResponse(BaseModel):
@@ -254,7 +256,7 @@ async def batch_read(body: BatchReadRequest, svc: Svc) -> BatchReadResponse:
 @router.get("/state")
 def state(svc: Svc) -> StateResponse:
     """Entity count (``SCAN``), TTLs, read/write counters and the worker's status."""
-    return StateResponse.of(svc.demo.state())
+    return StateResponse.of(svc.demo.state(), svc.schema)
 
 
 @router.post("/bulk-load")

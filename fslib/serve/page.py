@@ -3,8 +3,10 @@
 Plain HTML, one vanilla JavaScript file and one CSS file (``fslib/serve/page/``),
 no CDN and no build step. Every action on the page is a same-origin ``fetch``
 to the JSON endpoints of :mod:`fslib.serve.demo_api`, so the page passes the
-checks of :mod:`fslib.serve.security` as any client does. The one thing filled
-in on the server is the feature picker: the schema's names, as escaped HTML.
+checks of :mod:`fslib.serve.security` as any client does. The page and its
+files hold no data (the feature picker is filled from ``GET /state``), so they
+are served without the token (:data:`fslib.serve.security.PUBLIC_PATHS`); every
+call the page makes needs it.
 
 Its ``Content-Security-Policy`` allows scripts, styles, images and fetches
 from this server only, no inline script, no form posts and no framing.
@@ -13,16 +15,12 @@ from this server only, no inline script, no form posts and no framing.
 from __future__ import annotations
 
 import functools
-import html
 from importlib import resources
 
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import HTMLResponse, Response
 
-from fslib.schema import Schema
-from fslib.serve.services import Svc
-
-__all__ = ["ASSETS_PATH", "PAGE_POLICY", "router"]
+__all__ = ["ASSETS_PATH", "PAGE_FILES", "PAGE_POLICY", "router"]
 
 ASSETS_PATH = "/page"
 """Where the page's script and style are served."""
@@ -40,15 +38,17 @@ _HEADERS = {
     "Cache-Control": "no-cache",  # a new fslib's page replaces the old one at once
 }
 _MEDIA_TYPES = {"page.js": "text/javascript", "page.css": "text/css"}
-_FEATURES_SLOT = "<!-- features -->"
+
+PAGE_FILES = frozenset({"/", *(f"{ASSETS_PATH}/{name}" for name in _MEDIA_TYPES)})
+"""The page's paths: data-free, so a browser opens them without the token."""
 
 router = APIRouter(include_in_schema=False)
 
 
 @router.get("/")
-def index(svc: Svc) -> HTMLResponse:
-    """The page, its feature picker listing the server's schema."""
-    return HTMLResponse(_read("index.html").replace(_FEATURES_SLOT, _picker(svc.schema)), headers=_HEADERS)
+def index() -> HTMLResponse:
+    """The page (its feature picker is filled from ``GET /state``)."""
+    return HTMLResponse(_read("index.html"), headers=_HEADERS)
 
 
 @router.get(ASSETS_PATH + "/{name}")
@@ -58,16 +58,6 @@ def asset(name: str) -> Response:
     if media_type is None:
         raise HTTPException(status_code=404, detail=f"no page asset {name[:100]!r}")
     return Response(_read(name), media_type=media_type, headers=_HEADERS)
-
-
-def _picker(schema: Schema) -> str:
-    """A checkbox per feature, each named with its kind; none picked means every feature."""
-    boxes = [
-        f'<label><input type="checkbox" name="feature" value="{html.escape(name)}"> '
-        f"{html.escape(name)} <small>{html.escape(schema[name].kind.value)}</small></label>"
-        for name in schema.names
-    ]
-    return "\n        ".join(boxes)
 
 
 @functools.cache

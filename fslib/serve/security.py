@@ -57,8 +57,9 @@ MIN_TOKEN_LENGTH = 16
 """Shorter bearer tokens are refused: they could be guessed."""
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 """Methods that change nothing: they may come without a JSON body."""
-PUBLIC_PATHS = frozenset({"/health"})
-"""Paths served without the token: a load balancer's liveness probe."""
+PUBLIC_PATHS = frozenset({"/health", "/", "/page/page.js", "/page/page.css"})
+"""Paths served without the token: a load balancer's liveness probe, and the demo's web page and its files,
+which hold no data (:data:`fslib.serve.page.PAGE_FILES`; each call the page makes needs the token)."""
 
 _TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")  # RFC 6750's b64token: what fits in a header unquoted
 _HOST = re.compile(r"(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(:\d{1,5})?")

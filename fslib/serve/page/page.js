@@ -131,6 +131,17 @@ function showState(state) {
     ...rows.flatMap(([name, value]) => [el("dt", {}, name), el("dd", { "data-key": name }, value)]),
   );
   showWorker(state.worker.status);
+  showFeatures(state.features);
+}
+
+// The picker comes from the schema in /state, so the page itself holds no data and needs no token.
+function showFeatures(features) {
+  const picker = $("features");
+  if (picker.querySelector("input[name=feature]")) return; // filled once; the picks stay
+  for (const [name, kind] of Object.entries(features)) {
+    const box = el("input", { type: "checkbox", name: "feature", value: name });
+    picker.append(el("label", {}, box, ` ${name} `, el("small", {}, kind)));
+  }
 }
 
 async function refreshState() {

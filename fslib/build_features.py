@@ -24,7 +24,7 @@ from redis.connection import parse_url
 from fslib.checks import check_count, check_ttl
 from fslib.cli import exit_on_sigterm, option_type, secret_in_url_option
 from fslib.connection import connect, require_version, server_version
-from fslib.core import DEFAULT_CHUNK_SIZE
+from fslib.core import DEFAULT_BATCH_TTL_SECONDS, DEFAULT_CHUNK_SIZE
 from fslib.errors import FeatureStoreError
 from fslib.local import embedded_server
 from fslib.store import FeatureStore
@@ -49,7 +49,12 @@ def _parser() -> argparse.ArgumentParser:
         description="Bulk-load synthetic users' batch features into Redis with a key-level TTL.",
     )
     parser.add_argument("--count", type=_COUNT, default=500, help="users to write (default 500)")
-    parser.add_argument("--ttl-seconds", type=_TTL, default=24 * 60 * 60, help="key-level TTL (default 86400)")
+    parser.add_argument(
+        "--ttl-seconds",
+        type=_TTL,
+        default=DEFAULT_BATCH_TTL_SECONDS,
+        help=f"key-level TTL (default {DEFAULT_BATCH_TTL_SECONDS})",
+    )
     parser.add_argument(
         "--redis-url",
         default=None,

@@ -22,6 +22,7 @@ from typing import Any
 import ipywidgets as w
 
 from fslib.connection import connect, resolve_url
+from fslib.core import DEFAULT_BATCH_TTL_SECONDS, DEFAULT_STREAMING_TTL_SECONDS
 from fslib.demo import (
     BATCH_READ_RANGE,
     LOAD_RANGE,
@@ -88,8 +89,8 @@ class Dashboard:
         key_prefix: str = "dash:user:",
         no_reset: bool = False,
         initial_users: int = 200,
-        batch_ttl_seconds: int = 24 * 60 * 60,
-        streaming_ttl_seconds: int = 5 * 60,
+        batch_ttl_seconds: int = DEFAULT_BATCH_TTL_SECONDS,
+        streaming_ttl_seconds: int = DEFAULT_STREAMING_TTL_SECONDS,
         tick_seconds: float = 1.0,
         users_per_tick: int = DEFAULT_USERS_PER_TICK,
         start_worker: bool = True,

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 
 from fslib.checks import check_prefix, check_ttl
 from fslib.connection import connect, connect_async, resolve_url
-from fslib.core import Transport
+from fslib.core import DEFAULT_BATCH_TTL_SECONDS, DEFAULT_KEY_PREFIX, DEFAULT_STREAMING_TTL_SECONDS, Transport
 from fslib.demo import Demo
 from fslib.errors import LoadInterruptedError, StoredDataError
 from fslib.fast import AsyncFeatureStore
@@ -38,9 +38,9 @@ MAX_ECHO_CHARS = 500
 def create_app(
     redis_url: str | None = None,
     *,
-    key_prefix: str = "fs:user:",
-    batch_ttl_seconds: int = 24 * 60 * 60,
-    streaming_ttl_seconds: int = 5 * 60,
+    key_prefix: str = DEFAULT_KEY_PREFIX,
+    batch_ttl_seconds: int = DEFAULT_BATCH_TTL_SECONDS,
+    streaming_ttl_seconds: int = DEFAULT_STREAMING_TTL_SECONDS,
     tick_seconds: float = 1.0,
     users_per_tick: int = DEFAULT_USERS_PER_TICK,
     start_worker: bool = True,

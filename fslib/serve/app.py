@@ -141,7 +141,7 @@ async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
     services: Services = request.app.state.services
     return JSONResponse(
         status_code=503,
-        content={"detail": f"{type(exc).__name__} (Redis at {services.redis_url}): {exc}; retry shortly"},
+        content={"detail": f"{type(exc).__name__} (Redis at {services.demo.redis_url}): {exc}; retry shortly"},
     )
 
 

@@ -189,7 +189,7 @@ def push(body: PushRequest, svc: Svc) -> WriteResult:
     event is ``replayed``, and neither is written. A bad row gets a 422 and nothing is written."""
     frame = _push_frame(body.df, svc.entity_key, svc.schema.names)
     try:
-        return svc.store.update_streaming_many(frame)
+        return svc.demo.store.update_streaming_many(frame)
     except (TypeError, ValueError) as exc:  # a row the store refuses: checked whole before the first write
         raise HTTPException(status_code=422, detail=str(exc)) from None
 

@@ -12,8 +12,6 @@ from fslib.demo import Demo
 from fslib.fast import AsyncFeatureStore
 from fslib.schema import Schema
 from fslib.serve.models import EntityId
-from fslib.store import FeatureStore
-from fslib.worker import StreamingWorker
 
 __all__ = ["IdQuery", "Services", "Svc", "known_names"]
 
@@ -29,21 +27,6 @@ class Services:
     """The request path: reads on the event loop."""
     entity_key: str
     """The join key ``POST /get-online-features`` expects in ``entities``."""
-
-    @property
-    def redis_url(self) -> str:
-        """Password masked: safe to show."""
-        return self.demo.redis_url
-
-    @property
-    def store(self) -> FeatureStore:
-        """The sync store (the demo's)."""
-        return self.demo.store
-
-    @property
-    def worker(self) -> StreamingWorker:
-        """The streaming worker writing to the store."""
-        return self.demo.worker
 
     @property
     def schema(self) -> Schema:

@@ -154,20 +154,26 @@ async def get_online_features(body: OnlineFeaturesRequest, svc: Svc) -> Response
 def online_features(key: str, ids: Sequence[str], names: Sequence[str], vectors: FeatureVectors) -> dict[str, Any]:
     """Feast's column layout as plain data: the entity-key column, then a column per feature, rows in request order."""
     rows = [vectors[entity_id] for entity_id in ids]  # a repeated id gets its row each time
-    exists = [FeatureStatus.PRESENT if row.entity_exists else FeatureStatus.ENTITY_MISSING for row in rows]
+    present, missing = _STATUS_TEXT[FeatureStatus.PRESENT], _STATUS_TEXT[FeatureStatus.ENTITY_MISSING]
+    exists = [present if row.entity_exists else missing for row in rows]
     columns: list[dict[str, list[Any]]] = [
         {"values": list(ids), "statuses": exists, "event_timestamps": [None] * len(rows)}
     ]
     for name in names:
         column: dict[str, list[Any]] = {
             "values": [row.values[name] for row in rows],
-            "statuses": [row.statuses[name] for row in rows],
+            "statuses": [_STATUS_TEXT[row.statuses[name]] for row in rows],
             "event_timestamps": [rfc3339(row.event_times.get(name)) for row in rows],
         }
         if any(name in row.errors for row in rows):
             column["errors"] = [row.errors.get(name) for row in rows]
         columns.append(column)
     return {"metadata": {"feature_names": [key, *names]}, "results": columns}
+
+
+_STATUS_TEXT = {status: status.value for status in FeatureStatus}
+"""Each status as a plain str: pydantic-core serializes an enum member through Python, ~10x the cost of a str
+(1.1 ms of a 100-entity answer's 1.2 ms)."""
 
 
 def rfc3339(event_ms: int | None) -> str | None:

@@ -1,24 +1,31 @@
-"""Serving under load (issue #14): concurrent clients reading for a fixed time, through the store and over HTTP.
+"""Serving under load (issues #14, #22): the store alone under concurrent coroutines, and the server over HTTP.
 
-A closed loop: ``CLIENTS`` coroutines each send a request, wait for its
-answer and send the next, for a fixed time; every request's latency counts,
-queueing on the client's event loop included, as a caller would see it.
-The direct runs read through :class:`fslib.fast.AsyncFeatureStore`; the HTTP
-run makes the freshness-aware read (``get_feature_vector``) as ``POST
-/get-online-features`` to ``python -m fslib.serve`` in a child process, over
-loopback, in the same table.
+The direct runs are a closed loop in this process: ``CLIENTS`` coroutines
+each send a read through :class:`fslib.fast.AsyncFeatureStore`, wait for its
+answer and send the next, for a fixed time; every read's latency counts,
+queueing on the event loop included, as a caller would see it.
+
+Over HTTP, ``POST /get-online-features`` to ``python -m fslib.serve`` is set
+against the same read behind a bare ASGI route (:mod:`benchmarks.bare_route`),
+both servers child processes started in the same run, at 1, 8 and 32
+connections and 1 and 100 entities a request. The load comes from another
+process (:mod:`benchmarks.http_load`, raw keep-alive HTTP/1.1 on uvloop), so
+the client's Python neither shares the servers' GIL nor costs more than they
+do; the two servers are driven in alternating rounds.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
 import time
 from collections.abc import Awaitable, Callable
-from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 import redis
 
@@ -27,15 +34,33 @@ from benchmarks.reads import FIVE, bench_stores
 from fslib import synthesize_users
 from fslib.connection import connect_async
 from fslib.fast import AsyncFeatureStore
-from fslib.lab.bench import gc_paused, percentiles
+from fslib.lab.bench import Spread, gc_paused, percentiles
 from fslib.serve import ServerProcess
 
-__all__ = ["CLIENTS", "LoadRun", "closed_loop", "http_load"]
+__all__ = [
+    "BARE",
+    "CLIENTS",
+    "CONNECTIONS",
+    "ENTITIES",
+    "FSLIB",
+    "BareRouteProcess",
+    "LoadRun",
+    "closed_loop",
+    "http_load",
+]
 
 SECTION = "serving under load"
 CLIENTS = 50
-"""Concurrent clients (connect_async's default pool has 50 connections)."""
+"""Concurrent coroutines of the direct runs (connect_async's default pool has 50 connections)."""
 ENDPOINT = "/get-online-features"
+CONNECTIONS = (1, 8, 32)
+"""Keep-alive connections of the HTTP load generator, one case each."""
+ENTITIES = (1, 100)
+"""Entities per ``POST /get-online-features``, one case each."""
+FSLIB = "fslib.serve"
+BARE = "bare ASGI route"
+ROOT = Path(__file__).resolve().parents[1]
+"""Where ``python -m benchmarks...`` children start, so the package imports."""
 
 
 @dataclass(frozen=True)
@@ -102,8 +127,8 @@ async def closed_loop(request: Callable[[int], Awaitable[object]], clients: int,
 
 
 def http_load(cfg: Config, client: redis.Redis, report: Report) -> None:
-    """``CLIENTS`` concurrent readers for a fixed time: through AsyncFeatureStore, and over HTTP (``fslib.serve``)."""
-    users = cfg.pick(100, 20)
+    """The store alone under ``CLIENTS`` coroutines, then ``fslib.serve`` against the bare route over HTTP."""
+    users = 100
     seconds = cfg.pick(10.0, 0.5)
     case = f"{CLIENTS} clients x {seconds:g} s, 5 fields"
     with bench_stores(client, users) as stores:
@@ -113,12 +138,11 @@ def http_load(cfg: Config, client: redis.Redis, report: Report) -> None:
             "direct AsyncFeatureStore.get_feature_vector": asyncio.run(
                 _direct_run(cfg.url, prefix, ids, seconds, True)
             ),
-            f"HTTP POST {ENDPOINT}": _http_run(cfg, prefix, ids, seconds),
         }
-    for variant, run in runs.items():
-        report.rows.append(run.row(variant, case))
-        print(f"  {variant}: {run.requests / run.seconds:.0f} requests/s, {run.errors} errors", flush=True)
-    _compare(report, runs[f"HTTP POST {ENDPOINT}"], runs["direct AsyncFeatureStore.get_feature_vector"])
+        for variant, run in runs.items():
+            report.rows.append(run.row(variant, case))
+            print(f"  {variant}: {run.requests / run.seconds:.0f} requests/s, {run.errors} errors", flush=True)
+        _http_matrix(cfg, report, prefix, ids)
 
 
 async def _direct_run(url: str, prefix: str, ids: list[str], seconds: float, with_status: bool) -> LoadRun:
@@ -131,50 +155,117 @@ async def _direct_run(url: str, prefix: str, ids: list[str], seconds: float, wit
         await aclient.aclose()
 
 
-def _http_run(cfg: Config, prefix: str, ids: list[str], seconds: float) -> LoadRun:
-    """The same reads as ``get_feature_vector``, each one ``POST /get-online-features`` to a server in a child process.
+class BareRouteProcess(ServerProcess):
+    """:mod:`benchmarks.bare_route` in a child process, started and stopped as ``fslib.serve`` is."""
 
-    A child, so the server's Python does not share this process's GIL with the
-    clients (both still share the machine's CPUs). A request counts as an error
-    unless it answers 200 with every value ``present``.
+    @property
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "benchmarks.bare_route", "--port", str(self.port), *self.options]
+
+
+def _http_matrix(cfg: Config, report: Report, prefix: str, ids: list[str]) -> None:
+    """``fslib.serve`` and the bare route side by side, driven by :mod:`benchmarks.http_load` in its own process.
+
+    Both servers run at once, each a child process over the same Redis and
+    prefix; per case one load-generator process runs them in alternating
+    rounds (A, B, B, A, ...). The ratio pairs the two runs of a round and takes
+    the median across rounds. The streaming fields read here expire 5 min
+    after ``bench_stores`` wrote them, which bounds the section's length: an
+    expired value counts as an error.
     """
-    with ServerProcess("--key-prefix", prefix, "--no-worker", "--log-level", "warning", redis_url=cfg.url) as server:
-        return asyncio.run(_http_clients(server.url, ids, seconds))
-
-
-async def _http_clients(url: str, ids: list[str], seconds: float) -> LoadRun:
-    """``CLIENTS`` callers, each with its own ``httpx.AsyncClient`` and keep-alive connection.
-
-    One client each, as separate callers would be: coroutines sharing one
-    ``AsyncClient`` queue on its connection pool, which made the client, not
-    the server, the bottleneck of this run when it was written.
-    """
-    async with AsyncExitStack() as stack:
-        clients = [
-            await stack.enter_async_context(httpx.AsyncClient(base_url=url, timeout=10.0)) for _ in range(CLIENTS)
-        ]
-
-        async def request(i: int) -> None:  # closed_loop gives coroutine c the requests i = c (mod CLIENTS)
-            body = {"entities": {"user_id": [ids[i % len(ids)]]}, "features": FIVE}
-            response = await clients[i % CLIENTS].post(ENDPOINT, json=body)
-            response.raise_for_status()
-            if any(column["statuses"] != ["present"] for column in response.json()["results"]):
-                raise ValueError(f"not every value present: {response.text}")
-
-        await asyncio.gather(*(request(c) for c in range(CLIENTS)))  # connect first: set-up is no request's latency
-        return await closed_loop(request, CLIENTS, seconds)
-
-
-def _compare(report: Report, over_http: LoadRun, direct: LoadRun) -> None:
-    """The zero-error target, and what HTTP costs next to the same read made directly (facts of this run)."""
-    total = over_http.requests + over_http.errors
-    report.target("HTTP: failed requests under load", over_http.errors, 0, detail=f"of {total}")
-    pairs = {"p50": percentiles(over_http.latencies)["p50"] / percentiles(direct.latencies)["p50"]}
-    pairs["requests/s"] = (over_http.requests / over_http.seconds) / (direct.requests / direct.seconds)
-    for what, value in pairs.items():
-        report.facts[f"HTTP / direct get_feature_vector, {what} under load"] = round(value, 3)
+    seconds, rounds = cfg.pick(3.0, 0.2), cfg.pick(3, 2)
+    bare_args = ("--key-prefix", prefix)
+    fslib_args = ("--key-prefix", prefix, "--no-worker", "--log-level", "warning")
+    total = errors = 0
+    with (
+        ServerProcess(*fslib_args, redis_url=cfg.url) as served,
+        BareRouteProcess(*bare_args, redis_url=cfg.url) as bare,
+    ):
+        targets = {FSLIB: served.url, BARE: bare.url}
+        for entities in ENTITIES:
+            bodies = [
+                json.dumps(
+                    {"entities": {"user_id": [ids[(i + k) % len(ids)] for k in range(entities)]}, "features": FIVE}
+                )
+                for i in range(len(ids))
+            ]
+            for connections in CONNECTIONS:
+                spec = {
+                    "targets": targets,
+                    "path": ENDPOINT,
+                    "bodies": bodies,
+                    "present": entities * (len(FIVE) + 1),  # the id column's statuses too
+                    "connections": connections,
+                    "seconds": seconds,
+                    "warmup_seconds": cfg.pick(0.5, 0.05),
+                    "rounds": rounds,
+                }
+                results = _generate(spec)
+                case = f"{connections} connections, {entities} entities"
+                for name, runs in results.items():
+                    report.rows.append(_http_row(name, case, runs))
+                    total += sum(run["requests"] + run["errors"] for run in runs)
+                    errors += sum(run["errors"] for run in runs)
+                _http_compare(report, case, results)
+    report.target("HTTP: failed requests under load", errors, 0, detail=f"of {total}, both servers, every case")
     report.note(
-        f"Over HTTP, {CLIENTS} clients got {pairs['requests/s']:.2f}x the requests/s of the same reads made "
-        f"directly, at {pairs['p50']:.1f}x the p50 latency. The HTTP clients (httpx), the server (FastAPI on "
-        "uvicorn) and Redis share this machine's CPUs: on separate machines the ratio will differ."
+        f"HTTP: {FSLIB} against a {BARE} (the same AsyncFeatureStore read and Feast layout, json.dumps of "
+        "plain dicts, no framework), both on uvicorn with the same options, driven from a separate process "
+        "(benchmarks/http_load.py: raw keep-alive HTTP/1.1 on uvloop). The load generator, both servers and "
+        "Redis share this machine's CPUs; the rows' client_cpu_share says how much of one CPU the generator used."
+    )
+
+
+def _generate(spec: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Run ``python -m benchmarks.http_load`` on ``spec``; its per-round results by target.
+
+    Raises:
+        RuntimeError: The load generator failed (its stderr says why).
+    """
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.http_load"],
+        input=json.dumps(spec),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"the load generator failed:\n{done.stderr[-2000:]}")
+    results: dict[str, list[dict[str, Any]]] = json.loads(done.stdout)
+    return results
+
+
+def _http_row(name: str, case: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """A report row: medians across rounds of requests/s, p50/p99 and the generator's CPU share; errors summed."""
+
+    def median(key: str) -> float:
+        return float(np.median([run[key] for run in runs if key in run])) if any(key in run for run in runs) else np.nan
+
+    return {
+        "section": SECTION,
+        "case": case,
+        "variant": f"{name} POST {ENDPOINT}",
+        "rounds": len(runs),
+        "requests": sum(run["requests"] for run in runs),
+        "errors": sum(run["errors"] for run in runs),
+        "requests_per_s": float(np.median([run["requests"] / run["seconds"] for run in runs])),
+        "p50_us": median("p50_us"),
+        "p99_us": median("p99_us"),
+        "client_cpu_share": float(np.median([run["client_cpu_s"] / run["seconds"] for run in runs])),
+    }
+
+
+def _http_compare(report: Report, case: str, results: dict[str, list[dict[str, Any]]]) -> None:
+    """The >= 0.8x target of one case: fslib.serve's requests/s over the bare route's, round by round."""
+    ratios = [
+        (ours["requests"] / ours["seconds"]) / (floor["requests"] / floor["seconds"]) if floor["requests"] else 0.0
+        for ours, floor in zip(results[FSLIB], results[BARE])
+    ]
+    report.target_spread(
+        f"HTTP: {FSLIB} requests/s / {BARE} requests/s ({case})",
+        Spread.of(ratios),
+        0.8,
+        higher_is_better=True,
+        across="rounds",
     )

@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 
-from benchmarks.serving import closed_loop
+from benchmarks.serving import BARE, CONNECTIONS, ENTITIES, FSLIB, closed_loop
 from fslib.local import EmbeddedRedis
+from fslib.serve import ServerProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -151,17 +152,23 @@ def test_quick_asyncio_and_serving_sections_run(redis_server: EmbeddedRedis, tmp
     assert all(r["reads_per_s"] > 0 for r in results["rows"] if "reads_per_s" in r)
     assert results["machine"]["asyncio/sync get_features p50 (packed)"] > 0
     assert any(n.startswith("Sync vs asyncio") for n in results["notes"])
-    serving = {r["variant"]: r for r in results["rows"] if r["section"] == "serving under load"}
-    assert set(serving) == {
-        "direct AsyncFeatureStore.get_features",
-        "direct AsyncFeatureStore.get_feature_vector",
-        "HTTP POST /get-online-features",
-    }
-    for row in serving.values():  # an HTTP error is a non-200 or a value not present: a bug, not a slow run
+    rows = [r for r in results["rows"] if r["section"] == "serving under load"]
+    direct = {r["variant"] for r in rows if r["variant"].startswith("direct")}
+    assert direct == {"direct AsyncFeatureStore.get_features", "direct AsyncFeatureStore.get_feature_vector"}
+    http = {(r["case"], r["variant"]): r for r in rows if not r["variant"].startswith("direct")}
+    cases = [f"{c} connections, {e} entities" for e in ENTITIES for c in CONNECTIONS]
+    servers = [f"{name} POST /get-online-features" for name in (FSLIB, BARE)]
+    assert set(http) == {(case, server) for case in cases for server in servers}
+    for row in rows:  # an HTTP error is a non-200 or a value not present: a bug, not a slow run
         assert row["requests"] > 0 and row["errors"] == 0 and row["p99_us"] >= row["p50_us"]
-    [http] = [t for t in results["targets"] if t["name"] == "HTTP: failed requests under load"]
-    assert (http["measured"], http["limit"], http["verdict"]) == (0, 0, "PASS")
-    assert results["machine"]["HTTP / direct get_feature_vector, requests/s under load"] > 0
+    assert all(r["rounds"] == 2 and r["client_cpu_share"] > 0 for r in http.values())
+    names = [t["name"] for t in results["targets"] if t["name"].startswith("HTTP")]
+    assert names == [f"HTTP: {FSLIB} requests/s / {BARE} requests/s ({case})" for case in cases] + [
+        "HTTP: failed requests under load"
+    ]
+    [failed] = [t for t in results["targets"] if t["name"] == "HTTP: failed requests under load"]
+    assert (failed["measured"], failed["limit"], failed["verdict"]) == (0, 0, "PASS")
+    assert any(n.startswith(f"HTTP: {FSLIB} against a {BARE}") for n in results["notes"])
     check_verdicts(results, stdout)
 
 
@@ -186,3 +193,34 @@ def test_unknown_section_is_refused(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "unknown BENCH_ONLY sections ['nope']" in done.stderr
+
+
+def test_load_generator_counts_a_wrong_answer_as_an_error(redis_server: EmbeddedRedis) -> None:
+    """An answer that is not a 200 with the expected count of ``present`` statuses is an error; the rest are not."""
+    with ServerProcess("--no-worker", "--log-level", "warning", redis_url=redis_server.url) as server:
+        good = {"entities": {"user_id": ["nobody"]}, "features": ["risk_segment"]}
+        bad = {"entities": {"user_id": ["nobody"]}, "features": ["no_such_feature"]}
+        spec = {
+            "targets": {"served": server.url},
+            "path": "/get-online-features",
+            "bodies": [json.dumps(good), json.dumps(bad)],
+            "present": 0,  # an unknown entity: every status entity_missing, so a good answer has no "present"
+            "connections": 2,
+            "seconds": 0.2,
+            "warmup_seconds": 0.05,
+            "rounds": 1,
+        }
+        done = subprocess.run(
+            [sys.executable, "-m", "benchmarks.http_load"],
+            cwd=ROOT,
+            input=json.dumps(spec),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+    [run] = json.loads(done.stdout)["served"]
+    # Each connection alternates the good body and the one answered 422: about half of them failed.
+    assert run["requests"] > 0 and run["errors"] > 0
+    assert abs(run["requests"] - run["errors"]) <= 2
+    assert run["p99_us"] >= run["p50_us"] > 0

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import redis
 import uvicorn
 
-from fslib.cli import exit_on_sigterm, secret_in_url_option
+from fslib.checks import check_count, check_seconds, check_ttl
+from fslib.cli import exit_on_sigterm, option_type, secret_in_url_option
 from fslib.connection import connect, resolve_url
+from fslib.core import DEFAULT_BATCH_TTL_SECONDS, DEFAULT_KEY_PREFIX, DEFAULT_STREAMING_TTL_SECONDS
 from fslib.errors import RedisVersionError
 from fslib.serve.app import create_app
 from fslib.serve.limits import (
@@ -27,33 +29,27 @@ from fslib.serve.limits import (
 )
 from fslib.serve.security import TOKEN_VARIABLE, host_names
 from fslib.urls import mask_url
+from fslib.worker import DEFAULT_USERS_PER_TICK
 
 __all__ = ["main", "parser"]
 
 
-def _positive(kind: Callable[[str], float]) -> Callable[[str], float]:
-    """An argparse type: a number of ``kind`` above zero."""
-
-    def convert(text: str) -> float:
-        value = kind(text)
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-        return value
-
-    convert.__name__ = kind.__name__  # argparse names the type in its messages
-    return convert
+_COUNT = option_type(int, check_count, "the number")
+_TTL = option_type(int, check_ttl, "the TTL")
+_SECONDS = option_type(float, check_seconds, "the time")
 
 
 def parser() -> argparse.ArgumentParser:
-    """The command line's options (``--help`` lists them)."""
-    cli = argparse.ArgumentParser(prog="python -m fslib.serve", description=__doc__.split("\n")[0])
+    """The command line's options (``--help`` lists them, each with its default in plain words)."""
+    description = __doc__.split("\n")[0].replace("``", "")  # the help is plain text, not reStructuredText
+    cli = argparse.ArgumentParser(prog="python -m fslib.serve", description=description)
     cli.add_argument(
         "--host",
         default="127.0.0.1",
-        help="address to bind (default 127.0.0.1, loopback only); any address beyond loopback needs a token",
+        help="address to bind (default: %(default)s, loopback only); any address beyond loopback needs a token",
     )
     cli.add_argument(
-        "--port", type=int, default=8090, help="port to listen on (default 8090, as in the Redis docs demo)"
+        "--port", type=int, default=8090, help="port to listen on (default: %(default)s, as in the Redis docs demo)"
     )
     cli.add_argument(
         "--allowed-host",
@@ -72,51 +68,93 @@ def parser() -> argparse.ArgumentParser:
     )
     cli.add_argument(
         "--redis-url",
-        help="one Redis >= 7.4 without a password (default $REDIS_URL, else an embedded Redis 8); "
+        metavar="URL",
+        help="one Redis >= 7.4 without a password (default: $REDIS_URL, else an embedded Redis 8); "
         "a URL with a password goes in $REDIS_URL",
     )
-    cli.add_argument("--key-prefix", default="fs:user:", help="where the entities live; /reset deletes only here")
-    cli.add_argument("--batch-ttl-seconds", type=int, default=24 * 60 * 60, help="default key TTL of /bulk-load")
-    cli.add_argument("--streaming-ttl-seconds", type=int, default=5 * 60, help="field TTL of the worker's writes")
-    cli.add_argument("--tick-seconds", type=_positive(float), default=1.0, help="the streaming worker's period")
+    cli.add_argument(
+        "--key-prefix",
+        default=DEFAULT_KEY_PREFIX,
+        metavar="PREFIX",
+        help="where the entities live; /reset deletes only here (default: %(default)s)",
+    )
+    cli.add_argument(
+        "--batch-ttl-seconds",
+        type=_TTL,
+        default=DEFAULT_BATCH_TTL_SECONDS,
+        metavar="SECONDS",
+        help="key TTL of /bulk-load when the request gives none (default: %(default)s, one day)",
+    )
+    cli.add_argument(
+        "--streaming-ttl-seconds",
+        type=_TTL,
+        default=DEFAULT_STREAMING_TTL_SECONDS,
+        metavar="SECONDS",
+        help="field TTL of the worker's writes (default: %(default)s)",
+    )
+    cli.add_argument(
+        "--tick-seconds",
+        type=_SECONDS,
+        default=1.0,
+        metavar="SECONDS",
+        help="the streaming worker's period (default: %(default)g)",
+    )
     cli.add_argument(
         "--users-per-tick",
-        type=_positive(int),
-        default=50,
-        help="users the worker updates per tick, each once a round (default 50: a load of 200 is covered in 4 ticks)",
+        type=_COUNT,
+        default=DEFAULT_USERS_PER_TICK,
+        metavar="N",
+        help="users the worker updates per tick, each once a round (default: %(default)s, so a load of 200 "
+        "users is covered in 4 ticks)",
     )
-    cli.add_argument("--no-worker", action="store_true", help="start with the worker stopped (/worker/toggle)")
-    cli.add_argument("--transport", choices=["pipeline", "packed"], default="pipeline", help="read transport")
+    cli.add_argument(
+        "--no-worker",
+        action="store_true",
+        help="start with the streaming worker stopped; POST /worker/toggle starts it (default: it runs)",
+    )
+    cli.add_argument(
+        "--transport",
+        choices=["pipeline", "packed"],
+        default="pipeline",
+        help="how reads reach Redis: plain redis-py pipelines, or packed pre-encoded buffers (default: %(default)s)",
+    )
     cli.add_argument(
         "--timeout-keep-alive",
-        type=_positive(int),
+        type=_COUNT,
         default=DEFAULT_TIMEOUT_KEEP_ALIVE,
         metavar="SECONDS",
-        help=f"close a kept-alive connection idle this long (default {DEFAULT_TIMEOUT_KEEP_ALIVE})",
+        help="close a kept-alive connection idle this long (default: %(default)s)",
     )
     cli.add_argument(
         "--timeout-headers",
-        type=_positive(float),
+        type=_SECONDS,
         default=DEFAULT_TIMEOUT_HEADERS,
         metavar="SECONDS",
         help="close a connection whose request headers take longer, counted from the connection or the "
-        f"request's first byte (default {DEFAULT_TIMEOUT_HEADERS:g})",
+        "request's first byte (default: %(default)g)",
     )
     cli.add_argument(
         "--limit-concurrency",
-        type=_positive(int),
+        type=_COUNT,
         default=DEFAULT_LIMIT_CONCURRENCY,
         metavar="N",
-        help=f"answer 503 while N connections or requests are open (default {DEFAULT_LIMIT_CONCURRENCY})",
+        help="answer 503 while N connections or requests are open (default: %(default)s)",
     )
     cli.add_argument(
         "--http",
         choices=HTTP_PARSERS,
         default="auto",
-        help="uvicorn's HTTP parser (default auto: httptools if installed)",
+        help="uvicorn's HTTP parser (default: %(default)s, which is httptools if installed, else h11)",
     )
-    cli.add_argument("--access-log", action="store_true", help="log every request (off: it costs at high rates)")
-    cli.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    cli.add_argument(
+        "--access-log", action="store_true", help="log every request (default: off, since it costs at high rates)"
+    )
+    cli.add_argument(
+        "--log-level",
+        default="info",
+        choices=["critical", "error", "warning", "info", "debug"],
+        help="uvicorn's log level (default: %(default)s)",
+    )
     return cli
 
 

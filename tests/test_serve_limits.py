@@ -162,11 +162,11 @@ def test_the_limits_are_options_with_their_defaults_in_the_help() -> None:
     )
     text = " ".join(done.stdout.split())  # argparse wraps lines
     for says in [
-        "--timeout-keep-alive SECONDS close a kept-alive connection idle this long (default 5)",
+        "--timeout-keep-alive SECONDS close a kept-alive connection idle this long (default: 5)",
         "--timeout-headers SECONDS close a connection whose request headers take longer",
-        "request's first byte (default 10)",
-        "--limit-concurrency N answer 503 while N connections or requests are open (default 100)",
-        "uvicorn's HTTP parser (default auto: httptools if installed)",
+        "request's first byte (default: 10)",
+        "--limit-concurrency N answer 503 while N connections or requests are open (default: 100)",
+        "uvicorn's HTTP parser (default: auto, which is httptools if installed, else h11)",
     ]:
         assert says in text, (says, text)
     for bad in [["--timeout-headers", "0"], ["--limit-concurrency", "-1"], ["--timeout-keep-alive", "0.5"]]:

@@ -406,9 +406,10 @@ def test_python_m_fslib_serve_serves_and_shuts_down_cleanly(redis_server: Embedd
 def test_python_m_fslib_serve_refuses_bad_options(redis_server: EmbeddedRedis) -> None:
     env = {**os.environ, "REDIS_URL": redis_server.url}
     for options, message in [
-        (["--streaming-ttl-seconds", "0"], "streaming_ttl_seconds must be > 0"),
+        (["--streaming-ttl-seconds", "0"], "argument --streaming-ttl-seconds: the TTL must be > 0, got 0"),
         (["--key-prefix", "no-colon"], "key_prefix must end with ':'"),
-        (["--tick-seconds", "-1"], "must be > 0"),
+        (["--tick-seconds", "-1"], "argument --tick-seconds: the time must be a finite number > 0, got -1.0"),
+        (["--users-per-tick", "many"], "argument --users-per-tick: not a whole number: 'many'"),
     ]:
         done = subprocess.run(
             [sys.executable, "-m", "fslib.serve", *options],
@@ -440,5 +441,5 @@ def test_the_server_process_reports_a_failed_start(redis_server: EmbeddedRedis) 
     server = ServerProcess("--streaming-ttl-seconds", "0", redis_url=redis_server.url)
     with pytest.raises(RuntimeError, match="exited at start-up") as failed:
         server.start()
-    assert "streaming_ttl_seconds must be > 0" in str(failed.value)
+    assert "argument --streaming-ttl-seconds: the TTL must be > 0, got 0" in str(failed.value)
     assert not server.is_running

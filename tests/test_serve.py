@@ -28,7 +28,8 @@ from fslib.demo import BATCH_READ_RANGE
 from fslib.local import EmbeddedRedis, free_port
 from fslib.serve import ServerProcess, create_app
 from fslib.serve.__main__ import parser
-from fslib.serve.demo_api import MAX_LOAD_USERS
+from fslib.serve.demo_api import MAX_LOAD_USERS, BatchReadResponse, ReadResponse
+from fslib.serve.model_server import OnlineFeaturesResponse
 from fslib.serve.models import MAX_BODY_BYTES, MAX_ENTITIES, MAX_FEATURES
 from fslib.worker import DEFAULT_USERS_PER_TICK
 
@@ -279,7 +280,14 @@ def test_the_demo_endpoints_keep_their_json_shapes(http: httpx.Client, direct: F
     assert (stray["status"], stray["field_ttl_seconds"]) == ("invalid", -2) and "no feature hash" in stray["error"]
     batch = http.post("/batch-read", json={"count": 3}).json()
     assert set(batch) == {"requested", "found", "fields_present", "latency_seconds", "vectors"}
-    assert set(batch["vectors"][0]) == {"entity_id", "values", "statuses"}
+    assert set(batch["vectors"][0]) == {"entity_id", "values", "statuses", "event_times", "errors"}
+    # The hot paths answer plain data (JSONBytes); their OpenAPI response models must still describe it.
+    ReadResponse.model_validate_json(http.get("/read", params={"id": "u0001"}).text, strict=True)
+    BatchReadResponse.model_validate_json(http.post("/batch-read", json={"count": 3}).text, strict=True)
+    online = http.post(
+        "/get-online-features", json={"entities": {"user_id": ["u0001", "stray"]}, "features": ["risk_segment"]}
+    )
+    OnlineFeaturesResponse.model_validate_json(online.text, strict=True)
     inspected = http.get("/inspect", params={"id": "u0001"}).json()
     assert set(inspected) == {"entity_id", "key", "exists", "key_ttl_seconds", "fields"}
     refused = http.get("/inspect", params={"id": "stray"})

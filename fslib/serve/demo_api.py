@@ -15,9 +15,10 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import asdict
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from fslib.demo import (
@@ -33,7 +34,7 @@ from fslib.demo import (
 from fslib.freshness import FeatureStatus
 from fslib.inspection import EntityInspection
 from fslib.schema import Schema
-from fslib.serve.models import MAX_FEATURES, FeatureName, StrictBody, Value
+from fslib.serve.models import MAX_FEATURES, FeatureName, JSONBytes, StrictBody, Value
 from fslib.serve.services import IdQuery, Svc, known_names
 from fslib.stats import StoreStats
 from fslib.worker import WorkerStats, WorkerStatus
@@ -53,6 +54,7 @@ __all__ = [
     "Vector",
     "WorkerResponse",
     "WorkerState",
+    "batch_read_answer",
     "router",
 ]
 
@@ -157,18 +159,17 @@ class ReadResponse(BaseModel):
     latency_seconds: float = Field(description="Of the freshness read (``EXISTS`` + ``HMGET``) alone.")
     features: list[FeatureReading]
 
-    @classmethod
-    def of(cls, result: ReadResult) -> ReadResponse:
-        """The response for the demo's read result."""
-        return cls.model_validate(asdict(result))
-
 
 class Vector(BaseModel):
-    """One entity's values and statuses (:meth:`fslib.FeatureVector.as_dict`)."""
+    """One entity's values, statuses, event times and errors (:meth:`fslib.FeatureVector.as_dict`)."""
 
     entity_id: str
     values: dict[str, Value]
     statuses: dict[str, FeatureStatus]
+    event_times: dict[str, int | None] = Field(
+        description="Epoch milliseconds of each streaming value's event; null where none is stored."
+    )
+    errors: dict[str, str] = Field(description="Per ``invalid`` feature, what Redis holds there.")
 
 
 class BatchReadResponse(BaseModel):
@@ -180,16 +181,17 @@ class BatchReadResponse(BaseModel):
     latency_seconds: float
     vectors: list[Vector]
 
-    @classmethod
-    def of(cls, result: BatchReadResult) -> BatchReadResponse:
-        """The response for the demo's batch read result."""
-        return cls(
-            requested=result.requested,
-            found=result.found,
-            fields_present=result.fields_present,
-            latency_seconds=result.latency_seconds,
-            vectors=[Vector.model_validate(vector.as_dict()) for vector in result.vectors.values()],
-        )
+
+def batch_read_answer(result: BatchReadResult) -> dict[str, Any]:
+    """:class:`BatchReadResponse` as plain data, each vector's statuses as their text."""
+    vectors = [vector.as_dict() for vector in result.vectors.values()]
+    return {
+        "requested": result.requested,
+        "found": result.found,
+        "fields_present": result.fields_present,
+        "latency_seconds": result.latency_seconds,
+        "vectors": vectors,
+    }
 
 
 class FieldOut(BaseModel):
@@ -225,12 +227,12 @@ class InspectResponse(BaseModel):
         )
 
 
-@router.get("/read")
+@router.get("/read", response_model=ReadResponse)
 async def read(
     svc: Svc,
     entity_id: IdQuery,
     features: Annotated[list[FeatureName] | None, Query(max_length=MAX_FEATURES)] = None,
-) -> ReadResponse:
+) -> Response:
     """One entity's features with statuses, field TTLs and the key TTL (``?id=u0001&features=tx_count_5m``)."""
     names = known_names(svc.schema, features)
     started = time.perf_counter()
@@ -241,16 +243,16 @@ async def read(
     )
     if isinstance(key_ttl, BaseException):
         raise key_ttl
-    return ReadResponse.of(ReadResult.of(svc.schema, vector, ttls, key_ttl, latency))
+    return JSONBytes(asdict(ReadResult.of(svc.schema, vector, ttls, key_ttl, latency)))
 
 
-@router.post("/batch-read")
-async def batch_read(body: BatchReadRequest, svc: Svc) -> BatchReadResponse:
+@router.post("/batch-read", response_model=BatchReadResponse)
+async def batch_read(body: BatchReadRequest, svc: Svc) -> Response:
     """Users ``u0001``..``u{count}`` in one pipelined round trip, as batch scoring reads them."""
     names = known_names(svc.schema, body.features)
     started = time.perf_counter()
     vectors = await svc.reads.batch_get_feature_vectors(batch_ids(body.count), names)
-    return BatchReadResponse.of(BatchReadResult.of(vectors, time.perf_counter() - started))
+    return JSONBytes(batch_read_answer(BatchReadResult.of(vectors, time.perf_counter() - started)))
 
 
 @router.get("/state")

@@ -2,7 +2,7 @@
 
 Reads are ``async`` on the event loop, through :class:`~fslib.fast.AsyncFeatureStore`.
 Their answer is built as plain lists and serialized once by pydantic-core
-(:class:`JSONBytes`): the response models below describe it in the OpenAPI
+(:class:`~fslib.serve.models.JSONBytes`): the response models below describe it in the OpenAPI
 schema, but no model object is built per value, which halved the requests/s.
 Pushes run in the threadpool through the sync store's guarded write (newer
 events only).
@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from typing import Annotated, Any, Literal, get_args
 
 import pandas as pd
-import pydantic_core
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
@@ -25,7 +24,7 @@ from pydantic import BaseModel, Field
 from fslib.freshness import FeatureStatus, FeatureVectors
 from fslib.rows import EVENT_TIME_COLUMN
 from fslib.schema import FeatureValue
-from fslib.serve.models import MAX_ENTITIES, MAX_FEATURES, EntityId, FeatureName, StrictBody, Value
+from fslib.serve.models import MAX_ENTITIES, MAX_FEATURES, EntityId, FeatureName, JSONBytes, StrictBody, Value
 from fslib.serve.services import Svc, known_names
 from fslib.stats import WriteResult
 
@@ -34,7 +33,6 @@ __all__ = [
     "PUSH_SOURCE",
     "FeatureColumn",
     "Health",
-    "JSONBytes",
     "OnlineFeaturesMetadata",
     "OnlineFeaturesRequest",
     "OnlineFeaturesResponse",
@@ -117,15 +115,6 @@ class OnlineFeaturesResponse(BaseModel):
 
     metadata: OnlineFeaturesMetadata
     results: list[FeatureColumn]
-
-
-class JSONBytes(Response):
-    """A JSON answer serialized from plain data by pydantic-core in one call (enums as their values)."""
-
-    media_type = "application/json"
-
-    def render(self, content: Any) -> bytes:
-        return pydantic_core.to_json(content)
 
 
 @router.get("/health")

@@ -1,4 +1,4 @@
-"""What both routers' request bodies are built of: strict bodies, checked ids and names, and the limits.
+"""What both routers are built of: strict request bodies, checked ids and names, the limits, and the JSON answer.
 
 Request bodies are strict: unknown keys, a string where a number belongs, a
 float TTL or a list out of bounds are refused with a 422 before any handler
@@ -7,14 +7,25 @@ runs, so a bad request never reaches Redis.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
+import pydantic_core
+from fastapi.responses import Response
 from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints
 
 from fslib.checks import check_entity_id
 from fslib.schema import FeatureValue
 
-__all__ = ["MAX_BODY_BYTES", "MAX_ENTITIES", "MAX_FEATURES", "EntityId", "FeatureName", "StrictBody", "Value"]
+__all__ = [
+    "MAX_BODY_BYTES",
+    "MAX_ENTITIES",
+    "MAX_FEATURES",
+    "EntityId",
+    "FeatureName",
+    "JSONBytes",
+    "StrictBody",
+    "Value",
+]
 
 MAX_ENTITIES = 1000
 """Entities one read request may name: a request's cost stays bounded (one pipeline of 2 commands each)."""
@@ -50,3 +61,17 @@ class StrictBody(BaseModel):
     """A request body: unknown keys and loose types are refused (422)."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class JSONBytes(Response):
+    """A JSON answer serialized from plain data by pydantic-core in one call (enums as their values).
+
+    The hot paths (``/get-online-features``, ``/read``, ``/batch-read``) answer with it: their
+    ``response_model`` still describes the answer in the OpenAPI schema, but no model object is
+    built per value, which halved the requests/s of a one-entity read.
+    """
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return pydantic_core.to_json(content)

@@ -14,18 +14,14 @@ noisy machine moved each point.
 
 from __future__ import annotations
 
+from fslib.lab.plots.event_time import held_after_each_event
+from fslib.lab.plots.latency import batch_read_latency, hgetall_vs_hmget, latency_ecdf, profile_breakdown
+from fslib.lab.plots.throughput import bulk_load_throughput, sweep
 from fslib.lab.plots.ttl import (
-    batch_read_latency,
-    bulk_load_throughput,
     feature_statuses_over_time,
     field_ttl_heatmap,
     field_ttl_over_time,
-    held_after_each_event,
-    hgetall_vs_hmget,
-    latency_ecdf,
     live_fields_over_time,
-    profile_breakdown,
-    sweep,
 )
 
 __all__ = [

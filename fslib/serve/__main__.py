@@ -7,12 +7,16 @@ fslib feature server on http://127.0.0.1:8090 (docs: /docs), no token (loopback 
 from __future__ import annotations
 
 import argparse
+import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import redis
 import uvicorn
+from fastapi import FastAPI
 
 from fslib.checks import check_count, check_seconds, check_ttl
 from fslib.cli import exit_on_sigterm, option_type, secret_in_url_option
@@ -28,10 +32,11 @@ from fslib.serve.limits import (
     uvicorn_options,
 )
 from fslib.serve.security import TOKEN_VARIABLE, host_names
+from fslib.store import FeatureStore
 from fslib.urls import mask_url
-from fslib.worker import DEFAULT_USERS_PER_TICK
+from fslib.worker import DEFAULT_USERS_PER_TICK, StreamingWorker
 
-__all__ = ["main", "parser"]
+__all__ = ["SETTINGS_VARIABLE", "main", "parser", "worker_app"]
 
 
 _COUNT = option_type(int, check_count, "the number")
@@ -110,7 +115,17 @@ def parser() -> argparse.ArgumentParser:
     cli.add_argument(
         "--no-worker",
         action="store_true",
-        help="start with the streaming worker stopped; POST /worker/toggle starts it (default: it runs)",
+        help="start with the streaming worker stopped; POST /worker/toggle starts it, with one process; with "
+        "--workers N there is no worker (default: it runs)",
+    )
+    cli.add_argument(
+        "--workers",
+        type=_COUNT,
+        default=1,
+        metavar="N",
+        help="processes serving the port, each with its own store and connection pool, for more cores; beyond "
+        "1 each is the model server alone (/health, /get-online-features, /push, docs) and the streaming "
+        "worker runs once, in the parent; the demo endpoints and page need 1 (default: %(default)s)",
     )
     cli.add_argument(
         "--transport",
@@ -168,6 +183,18 @@ def _token(token_file: Path | None) -> str | None:
     return text.strip() if text is not None else None
 
 
+def _settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The options :func:`create_app` takes, but the URL, the token and the worker's: what every process serves."""
+    return {
+        "key_prefix": args.key_prefix,
+        "batch_ttl_seconds": args.batch_ttl_seconds,
+        "streaming_ttl_seconds": args.streaming_ttl_seconds,
+        "transport": args.transport,
+        "host": args.host,
+        "allowed_hosts": args.allowed_host,
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Check the options, say where the server listens and who may call it, and run it until Ctrl+C or SIGTERM."""
     exit_on_sigterm()  # then exit handlers run: they stop the embedded Redis
@@ -176,19 +203,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     secret = secret_in_url_option(args.redis_url)
     if secret is not None:
         cli.exit(2, f"error: {secret}\n")
+    pace = {"tick_seconds": args.tick_seconds, "users_per_tick": args.users_per_tick}
     try:
         token = _token(args.token_file)
-        app = create_app(
+        app = create_app(  # checks every setting before anything connects; the app served by one process
             args.redis_url,  # resolved at the app's start to the same URL as below (one embedded server a process)
-            key_prefix=args.key_prefix,
-            batch_ttl_seconds=args.batch_ttl_seconds,
-            streaming_ttl_seconds=args.streaming_ttl_seconds,
-            tick_seconds=args.tick_seconds,
-            users_per_tick=args.users_per_tick,
+            **_settings(args),
+            **pace,
             start_worker=not args.no_worker,
-            transport=args.transport,
-            host=args.host,
-            allowed_hosts=args.allowed_host,
             token=token,
         )
         options = uvicorn_options(
@@ -205,13 +227,59 @@ def main(argv: Sequence[str] | None = None) -> None:
     except (redis.ConnectionError, redis.TimeoutError, RedisVersionError) as exc:
         cli.exit(1, f"error: cannot serve from Redis at {mask_url(url)}: {exc}\n")
     who = "token required" if token is not None else "no token (loopback only)"
+    processes = "" if args.workers == 1 else f"; {args.workers} processes, the model server alone (no demo or page)"
     print(
         f"fslib feature server on http://{args.host}:{args.port} (docs: /docs), {who}, "
         f"answers Host {', '.join(host_names(args.host, args.allowed_host))}; "
-        f"Redis at {mask_url(url)}, entities under {args.key_prefix}*",
+        f"Redis at {mask_url(url)}, entities under {args.key_prefix}*{processes}",
         flush=True,
     )
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=args.access_log, **options)
+    run = {"host": args.host, "port": args.port, "log_level": args.log_level, "access_log": args.access_log}
+    if args.workers == 1:
+        uvicorn.run(app, **run, **options)
+    else:
+        with _streaming_worker(url, _settings(args), **pace, start=not args.no_worker):
+            _hand_over(url, token, _settings(args))
+            uvicorn.run("fslib.serve.__main__:worker_app", factory=True, workers=args.workers, **run, **options)
+
+
+SETTINGS_VARIABLE = "FSLIB_SERVE_SETTINGS"
+"""How the parent of ``--workers N`` hands each process its settings (JSON); the URL and the token go in
+``REDIS_URL`` and ``FSLIB_SERVE_TOKEN``: the environment, never a command line."""
+
+
+def _hand_over(url: str, token: str | None, settings: dict[str, Any]) -> None:
+    """Put what :func:`worker_app` needs in this process's environment, which uvicorn's processes inherit."""
+    os.environ.update({"REDIS_URL": url, SETTINGS_VARIABLE: json.dumps(settings)})
+    os.environ.pop(TOKEN_VARIABLE, None)
+    if token is not None:
+        os.environ[TOKEN_VARIABLE] = token
+
+
+def worker_app() -> FastAPI:
+    """The app of each of ``--workers N`` processes: the model server alone, with its own store and pool."""
+    settings = json.loads(os.environ[SETTINGS_VARIABLE])
+    return create_app(None, **settings, demo=False, start_worker=False, token=os.environ.get(TOKEN_VARIABLE))
+
+
+@contextmanager
+def _streaming_worker(
+    url: str, settings: dict[str, Any], *, tick_seconds: float, users_per_tick: int, start: bool
+) -> Iterator[StreamingWorker]:
+    """The one streaming worker of ``--workers N``, in the parent, so each user is written once a round, not N
+    times; stopped, and its client closed, when the server stops."""
+    client = connect(url, cluster=False)
+    store = FeatureStore(
+        client, settings["key_prefix"], settings["batch_ttl_seconds"], settings["streaming_ttl_seconds"]
+    )
+    worker = StreamingWorker(store, tick_seconds, users_per_tick)
+    try:
+        if start:
+            worker.start()
+        yield worker
+    finally:
+        worker.stop()
+        client.close()
 
 
 if __name__ == "__main__":

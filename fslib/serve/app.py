@@ -9,11 +9,12 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 import redis
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 
 from fslib.checks import check_prefix, check_ttl
 from fslib.connection import connect, connect_async, resolve_url
@@ -44,6 +45,7 @@ def create_app(
     tick_seconds: float = 1.0,
     users_per_tick: int = DEFAULT_USERS_PER_TICK,
     start_worker: bool = True,
+    demo: bool = True,
     transport: Transport = "pipeline",
     entity_key: str = "user_id",
     schema: Schema = DEFAULT_SCHEMA,
@@ -65,6 +67,10 @@ def create_app(
         streaming_ttl_seconds: Field TTL of the worker's streaming writes.
         tick_seconds, users_per_tick: The worker's pace.
         start_worker: Start the worker with the app (else ``/worker/toggle`` starts it).
+        demo: Serve the demo endpoints and the web page, with the demo's streaming worker. False: the model
+            server alone (``/health``, ``/get-online-features``, ``/push``, docs), each of several processes
+            on one port (``python -m fslib.serve --workers N``, whose parent runs the one worker); the demo's
+            paths answer a 404 that says so.
         transport: The request-path reads' transport (``"pipeline"`` or ``"packed"``).
         entity_key: The join key of ``/get-online-features`` requests.
         schema: Feature names, kinds, types and defaults.
@@ -76,8 +82,10 @@ def create_app(
 
     Raises:
         ValueError, TypeError: A TTL, the prefix, ``max_body_bytes``, an allowed host or the token
-            is out of range, or no token for a ``host`` beyond loopback.
+            is out of range, or no token for a ``host`` beyond loopback, or ``start_worker`` without ``demo``.
     """
+    if start_worker and not demo:
+        raise ValueError("start_worker needs the demo: without it the server runs no streaming worker")
     check_token(token, host)
     names = host_names(host, allowed_hosts)
     check_prefix(key_prefix)
@@ -117,9 +125,9 @@ def create_app(
         redoc_url=None,
     )
     app.include_router(model_server.router)
-    app.include_router(demo_api.router)
     app.include_router(docs.router)
-    app.include_router(page.router)
+    for router in (demo_api.router, page.router):
+        app.include_router(router if demo else _served_by_one_process(router))
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     app.add_middleware(RequestGuard, host_names=names, token=token)  # added last: runs first
     app.add_exception_handler(RequestValidationError, _invalid)
@@ -129,6 +137,24 @@ def create_app(
     app.add_exception_handler(LoadInterruptedError, _unavailable)
     app.add_exception_handler(StoredDataError, _unreadable)
     return app
+
+
+def _served_by_one_process(router: APIRouter) -> APIRouter:
+    """The paths of ``router``, each answering a 404 that says why: the demo needs its worker and state in one
+    process, and this server is one of several."""
+    detail = (
+        "the demo endpoints and page are served by a single process (python -m fslib.serve --workers 1); this "
+        "server runs several, each the model server alone: /health, /get-online-features, /push, /docs"
+    )
+
+    async def elsewhere() -> None:
+        raise HTTPException(status_code=404, detail=detail)
+
+    refusals = APIRouter(include_in_schema=False)
+    for route in router.routes:
+        assert isinstance(route, APIRoute)
+        refusals.add_api_route(route.path, elsewhere, methods=sorted(route.methods or ()))
+    return refusals
 
 
 async def _unreadable(request: Request, exc: Exception) -> JSONResponse:

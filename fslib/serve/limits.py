@@ -11,7 +11,8 @@ headers a byte at a time, holds it forever. :func:`uvicorn_options` adds one
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Literal, Protocol
+import copyreg
+from typing import Any, Literal, Protocol, cast
 
 from uvicorn.config import HTTP_PROTOCOLS
 from uvicorn.importer import import_from_string
@@ -100,6 +101,25 @@ class HeaderDeadline(asyncio.Protocol):
             self._transport.close()
 
 
+class _DeadlineProtocolType(type):
+    """The type of :func:`header_deadline_protocol`'s classes, which exist only once it ran.
+
+    ``--workers N`` hands uvicorn's processes their settings pickled, a
+    class by its module and name, which a new process would not find: so
+    such a class is pickled as the call that makes it (see ``copyreg`` below).
+    """
+
+    parser: HttpParser
+    header_timeout: float
+
+
+def _remake(cls: _DeadlineProtocolType) -> tuple[Any, tuple[HttpParser, float]]:
+    return header_deadline_protocol, (cls.parser, cls.header_timeout)
+
+
+copyreg.pickle(_DeadlineProtocolType, _remake)
+
+
 def header_deadline_protocol(parser: HttpParser, header_timeout: float) -> type[asyncio.Protocol]:
     """uvicorn's protocol class for ``parser`` with :class:`HeaderDeadline` mixed in.
 
@@ -110,7 +130,9 @@ def header_deadline_protocol(parser: HttpParser, header_timeout: float) -> type[
     if not header_timeout > 0:
         raise ValueError(f"header_timeout must be > 0 seconds, got {header_timeout!r}")
     base: type[asyncio.Protocol] = import_from_string(HTTP_PROTOCOLS[parser])
-    return type(f"{base.__name__}WithHeaderDeadline", (HeaderDeadline, base), {"header_timeout": header_timeout})
+    settings = {"parser": parser, "header_timeout": header_timeout}
+    protocol = _DeadlineProtocolType(f"{base.__name__}WithHeaderDeadline", (HeaderDeadline, base), settings)
+    return cast("type[asyncio.Protocol]", protocol)  # a subclass of base: its metaclass is not what mypy sees
 
 
 def uvicorn_options(

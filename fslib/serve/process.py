@@ -80,6 +80,11 @@ class ServerProcess(Background):
         return [sys.executable, "-m", "fslib.serve", "--port", str(self.port), *self.options]
 
     @property
+    def pid(self) -> int | None:
+        """The child's process id; None before it started."""
+        return None if self._process is None else self._process.pid
+
+    @property
     def exit_code(self) -> int | None:
         """The child's exit code once it ended (0 after a clean shutdown); None while it runs or before it started."""
         return None if self._process is None else self._process.poll()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import time
@@ -43,6 +44,7 @@ __all__ = [
     "CONNECTIONS",
     "ENTITIES",
     "FSLIB",
+    "FSLIB_2",
     "BareRouteProcess",
     "LoadRun",
     "closed_loop",
@@ -58,6 +60,7 @@ CONNECTIONS = (1, 8, 32)
 ENTITIES = (1, 100)
 """Entities per ``POST /get-online-features``, one case each."""
 FSLIB = "fslib.serve"
+FSLIB_2 = "fslib.serve --workers 2"
 BARE = "bare ASGI route"
 ROOT = Path(__file__).resolve().parents[1]
 """Where ``python -m benchmarks...`` children start, so the package imports."""
@@ -177,11 +180,13 @@ def _http_matrix(cfg: Config, report: Report, prefix: str, ids: list[str]) -> No
     bare_args = ("--key-prefix", prefix)
     fslib_args = ("--key-prefix", prefix, "--no-worker", "--log-level", "warning")
     total = errors = 0
+    scaling: list[str] = []
     with (
         ServerProcess(*fslib_args, redis_url=cfg.url) as served,
+        ServerProcess(*fslib_args, "--workers", "2", redis_url=cfg.url) as served_2,
         BareRouteProcess(*bare_args, redis_url=cfg.url) as bare,
     ):
-        targets = {FSLIB: served.url, BARE: bare.url}
+        targets = {FSLIB: served.url, BARE: bare.url, FSLIB_2: served_2.url}
         for entities in ENTITIES:
             bodies = [
                 json.dumps(
@@ -207,7 +212,14 @@ def _http_matrix(cfg: Config, report: Report, prefix: str, ids: list[str]) -> No
                     total += sum(run["requests"] + run["errors"] for run in runs)
                     errors += sum(run["errors"] for run in runs)
                 _http_compare(report, case, results)
-    report.target("HTTP: failed requests under load", errors, 0, detail=f"of {total}, both servers, every case")
+                gain = _ratios(results[FSLIB_2], results[FSLIB])
+                scaling.append(f"{case}: {gain.median:.2f}x (rounds {gain.low:.2f}-{gain.high:.2f})")
+    report.target("HTTP: failed requests under load", errors, 0, detail=f"of {total}, every server, every case")
+    report.note(
+        f"HTTP: {FSLIB_2} / {FSLIB} requests/s, round by round (the streaming worker off in both; one CPU "
+        f"per process at most, and this machine has {os.cpu_count()} for the generator, the servers and Redis): "
+        + "; ".join(scaling)
+    )
     report.note(
         f"HTTP: {FSLIB} against a {BARE} (the same AsyncFeatureStore read and Feast layout, json.dumps of "
         "plain dicts, no framework), both on uvicorn with the same options, driven from a separate process "
@@ -256,15 +268,18 @@ def _http_row(name: str, case: str, runs: list[dict[str, Any]]) -> dict[str, Any
     }
 
 
+def _ratios(runs: list[dict[str, Any]], floors: list[dict[str, Any]]) -> Spread:
+    """Requests/s of ``runs`` over ``floors``, paired round by round."""
+    rate = [run["requests"] / run["seconds"] for run in runs]
+    floor = [run["requests"] / run["seconds"] for run in floors]
+    return Spread.of([ours / theirs if theirs else 0.0 for ours, theirs in zip(rate, floor, strict=True)])
+
+
 def _http_compare(report: Report, case: str, results: dict[str, list[dict[str, Any]]]) -> None:
     """The >= 0.8x target of one case: fslib.serve's requests/s over the bare route's, round by round."""
-    ratios = [
-        (ours["requests"] / ours["seconds"]) / (floor["requests"] / floor["seconds"]) if floor["requests"] else 0.0
-        for ours, floor in zip(results[FSLIB], results[BARE])
-    ]
     report.target_spread(
         f"HTTP: {FSLIB} requests/s / {BARE} requests/s ({case})",
-        Spread.of(ratios),
+        _ratios(results[FSLIB], results[BARE]),
         0.8,
         higher_is_better=True,
         across="rounds",

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks.serving import BARE, CONNECTIONS, ENTITIES, FSLIB, closed_loop
+from benchmarks.serving import BARE, CONNECTIONS, ENTITIES, FSLIB, FSLIB_2, closed_loop
 from fslib.local import EmbeddedRedis
 from fslib.serve import ServerProcess
 
@@ -157,7 +157,7 @@ def test_quick_asyncio_and_serving_sections_run(redis_server: EmbeddedRedis, tmp
     assert direct == {"direct AsyncFeatureStore.get_features", "direct AsyncFeatureStore.get_feature_vector"}
     http = {(r["case"], r["variant"]): r for r in rows if not r["variant"].startswith("direct")}
     cases = [f"{c} connections, {e} entities" for e in ENTITIES for c in CONNECTIONS]
-    servers = [f"{name} POST /get-online-features" for name in (FSLIB, BARE)]
+    servers = [f"{name} POST /get-online-features" for name in (FSLIB, BARE, FSLIB_2)]
     assert set(http) == {(case, server) for case in cases for server in servers}
     for row in rows:  # an HTTP error is a non-200 or a value not present: a bug, not a slow run
         assert row["requests"] > 0 and row["errors"] == 0 and row["p99_us"] >= row["p50_us"]
@@ -169,6 +169,8 @@ def test_quick_asyncio_and_serving_sections_run(redis_server: EmbeddedRedis, tmp
     [failed] = [t for t in results["targets"] if t["name"] == "HTTP: failed requests under load"]
     assert (failed["measured"], failed["limit"], failed["verdict"]) == (0, 0, "PASS")
     assert any(n.startswith(f"HTTP: {FSLIB} against a {BARE}") for n in results["notes"])
+    [scaling] = [n for n in results["notes"] if n.startswith(f"HTTP: {FSLIB_2} / {FSLIB} requests/s")]
+    assert all(f"{case}: " in scaling for case in cases) and "x (rounds " in scaling
     check_verdicts(results, stdout)
 
 

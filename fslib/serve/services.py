@@ -34,7 +34,9 @@ class Services:
         return self.demo.store.schema
 
 
-def _services(request: Request) -> Services:
+async def _services(request: Request) -> Services:
+    """The app's services. ``async``, as FastAPI runs a plain ``def`` dependency in its threadpool: a thread
+    hop on every request, for an attribute lookup."""
     services: Services = request.app.state.services  # set by the app's lifespan
     return services
 

@@ -41,6 +41,7 @@ from fslib.store import FeatureStore
 from fslib.synth import streaming_features
 
 __all__ = [
+    "DEFAULT_TICK_SECONDS",
     "DEFAULT_USERS_PER_TICK",
     "StreamingWorker",
     "WorkerStats",
@@ -50,6 +51,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+DEFAULT_TICK_SECONDS = 1.0
+"""A worker's period by default: the Redis docs demo's one tick a second."""
 
 DEFAULT_USERS_PER_TICK = 50
 """Entities a worker writes per tick by default: at one tick a second, a load of 200 users is
@@ -133,7 +137,7 @@ class StreamingWorker(BackgroundThread):
     def __init__(
         self,
         store: FeatureStore,
-        tick_seconds: float = 1.0,
+        tick_seconds: float = DEFAULT_TICK_SECONDS,
         users_per_tick: int = DEFAULT_USERS_PER_TICK,
         seed: int | None = 1337,
         streaming_ttl_seconds: int | None = None,

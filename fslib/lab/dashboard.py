@@ -39,7 +39,7 @@ from fslib.lab.dashboard_view import DashboardView, describe_error, register_htm
 from fslib.lab.widgets import Refresher
 from fslib.store import FeatureStore
 from fslib.urls import mask_url
-from fslib.worker import DEFAULT_USERS_PER_TICK, StreamingWorker
+from fslib.worker import DEFAULT_TICK_SECONDS, DEFAULT_USERS_PER_TICK, StreamingWorker
 
 __all__ = ["Dashboard", "clamp", "describe_error"]
 
@@ -91,7 +91,7 @@ class Dashboard:
         initial_users: int = 200,
         batch_ttl_seconds: int = DEFAULT_BATCH_TTL_SECONDS,
         streaming_ttl_seconds: int = DEFAULT_STREAMING_TTL_SECONDS,
-        tick_seconds: float = 1.0,
+        tick_seconds: float = DEFAULT_TICK_SECONDS,
         users_per_tick: int = DEFAULT_USERS_PER_TICK,
         start_worker: bool = True,
         refresh_seconds: float = 1.5,

@@ -34,7 +34,7 @@ from fslib.serve.limits import (
 from fslib.serve.security import TOKEN_VARIABLE, host_names
 from fslib.store import FeatureStore
 from fslib.urls import mask_url
-from fslib.worker import DEFAULT_USERS_PER_TICK, StreamingWorker
+from fslib.worker import DEFAULT_TICK_SECONDS, DEFAULT_USERS_PER_TICK, StreamingWorker
 
 __all__ = ["SETTINGS_VARIABLE", "main", "parser", "worker_app"]
 
@@ -100,7 +100,7 @@ def parser() -> argparse.ArgumentParser:
     cli.add_argument(
         "--tick-seconds",
         type=_SECONDS,
-        default=1.0,
+        default=DEFAULT_TICK_SECONDS,
         metavar="SECONDS",
         help="the streaming worker's period (default: %(default)g)",
     )

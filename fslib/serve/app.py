@@ -28,7 +28,7 @@ from fslib.serve.models import MAX_BODY_BYTES
 from fslib.serve.security import ASGIApp, Message, Receive, RequestGuard, Scope, Send, check_token, host_names
 from fslib.serve.services import Services
 from fslib.store import FeatureStore
-from fslib.worker import DEFAULT_USERS_PER_TICK, StreamingWorker
+from fslib.worker import DEFAULT_TICK_SECONDS, DEFAULT_USERS_PER_TICK, StreamingWorker
 
 __all__ = ["MAX_ECHO_CHARS", "BodyLimit", "create_app"]
 
@@ -42,7 +42,7 @@ def create_app(
     key_prefix: str = DEFAULT_KEY_PREFIX,
     batch_ttl_seconds: int = DEFAULT_BATCH_TTL_SECONDS,
     streaming_ttl_seconds: int = DEFAULT_STREAMING_TTL_SECONDS,
-    tick_seconds: float = 1.0,
+    tick_seconds: float = DEFAULT_TICK_SECONDS,
     users_per_tick: int = DEFAULT_USERS_PER_TICK,
     start_worker: bool = True,
     demo: bool = True,

@@ -195,6 +195,11 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _pace(args: argparse.Namespace) -> dict[str, Any]:
+    """The streaming worker's options."""
+    return {"tick_seconds": args.tick_seconds, "users_per_tick": args.users_per_tick}
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Check the options, say where the server listens and who may call it, and run it until Ctrl+C or SIGTERM."""
     exit_on_sigterm()  # then exit handlers run: they stop the embedded Redis
@@ -203,13 +208,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     secret = secret_in_url_option(args.redis_url)
     if secret is not None:
         cli.exit(2, f"error: {secret}\n")
-    pace = {"tick_seconds": args.tick_seconds, "users_per_tick": args.users_per_tick}
     try:
         token = _token(args.token_file)
         app = create_app(  # checks every setting before anything connects; the app served by one process
             args.redis_url,  # resolved at the app's start to the same URL as below (one embedded server a process)
             **_settings(args),
-            **pace,
+            **_pace(args),
             start_worker=not args.no_worker,
             token=token,
         )
@@ -226,6 +230,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         connect(url, cluster=False, retry_attempts=1).close()
     except (redis.ConnectionError, redis.TimeoutError, RedisVersionError) as exc:
         cli.exit(1, f"error: cannot serve from Redis at {mask_url(url)}: {exc}\n")
+    _serve(args, app, url, token, options)
+
+
+def _serve(args: argparse.Namespace, app: FastAPI, url: str, token: str | None, options: dict[str, Any]) -> None:
+    """Say where the server listens and who may call it, then serve ``app`` (or, with ``--workers N``, the
+    processes' apps) until Ctrl+C or SIGTERM."""
     who = "token required" if token is not None else "no token (loopback only)"
     processes = "" if args.workers == 1 else f"; {args.workers} processes, the model server alone (no demo or page)"
     print(
@@ -237,10 +247,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     run = {"host": args.host, "port": args.port, "log_level": args.log_level, "access_log": args.access_log}
     if args.workers == 1:
         uvicorn.run(app, **run, **options)
-    else:
-        with _streaming_worker(url, _settings(args), **pace, start=not args.no_worker):
-            _hand_over(url, token, _settings(args))
-            uvicorn.run("fslib.serve.__main__:worker_app", factory=True, workers=args.workers, **run, **options)
+        return
+    with _streaming_worker(url, _settings(args), **_pace(args), start=not args.no_worker):
+        _hand_over(url, token, _settings(args))
+        uvicorn.run("fslib.serve.__main__:worker_app", factory=True, workers=args.workers, **run, **options)
 
 
 SETTINGS_VARIABLE = "FSLIB_SERVE_SETTINGS"

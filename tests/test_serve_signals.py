@@ -76,12 +76,21 @@ def started(command: list[str], log: Path) -> Iterator[tuple[subprocess.Popen[by
         child.wait(BOUND)
 
 
-@pytest.mark.parametrize(("signum", "exit_code"), [(signal.SIGTERM, SIGTERM_EXIT_CODE), (signal.SIGINT, 0)])
+@pytest.mark.parametrize(
+    ("workers", "signum", "exit_code"),
+    [
+        ("1", signal.SIGTERM, SIGTERM_EXIT_CODE),
+        ("1", signal.SIGINT, 0),
+        # uvicorn's parent of several processes takes both signals over, stops them and returns: exit code 0
+        ("2", signal.SIGTERM, 0),
+        ("2", signal.SIGINT, 0),
+    ],
+)
 def test_python_m_fslib_serve_stops_its_embedded_redis_when_told_to_stop(
-    tmp_path: Path, signum: signal.Signals, exit_code: int
+    tmp_path: Path, workers: str, signum: signal.Signals, exit_code: int
 ) -> None:
     port = free_port()
-    command = [sys.executable, "-m", "fslib.serve", "--port", str(port), "--no-worker", "--key-prefix", "sig:"]
+    command = [sys.executable, "-m", "fslib.serve", "--port", str(port), "--key-prefix", "sig:", "--workers", workers]
     with started(command, tmp_path / "serve.log") as (server, embedded_redis):
         redis_pid = embedded_redis()
 

@@ -64,6 +64,15 @@ def test_two_processes_serve_the_model_server_with_one_worker_in_the_parent(
                 assert refused.status_code == 404 and "--workers 1" in refused.json()["detail"], path
             listed = http.get("/openapi.json", headers=BEARER).json()["paths"]
             assert set(listed) == {"/health", ONLINE, "/push"}
+            # Every process keeps the security rules: a rebinding host name, another site, a form post.
+            for _ in range(8):
+                assert http.post(ONLINE, json=batch, headers={**BEARER, "host": "evil.example"}).status_code == 400
+                cross_site = {**BEARER, "origin": "http://evil.example"}
+                assert http.post(ONLINE, json=batch, headers=cross_site).status_code == 403
+                push = http.post(
+                    "/push", content="push_source_name=x", headers={**BEARER, "content-type": "text/plain"}
+                )
+                assert push.status_code == 415
     finally:
         assert server.stop()
     assert server.exit_code == 0, server.output()
@@ -74,7 +83,9 @@ def test_two_processes_serve_the_model_server_with_one_worker_in_the_parent(
 def test_an_app_without_the_demo_cannot_run_a_worker() -> None:
     with pytest.raises(ValueError, match="start_worker needs the demo"):
         create_app(demo=False, start_worker=True)
-    create_app(demo=False, start_worker=False)  # nothing connects until it starts
+    model_server = create_app(demo=False, start_worker=False)  # nothing connects until it starts
+    assert set(model_server.openapi()["paths"]) == {"/health", ONLINE, "/push"}
+    assert {"/state", "/bulk-load"} <= set(create_app(start_worker=False).openapi()["paths"])
 
 
 def test_workers_must_be_a_positive_count(redis_server: EmbeddedRedis) -> None:

@@ -248,8 +248,9 @@ def _serve(args: argparse.Namespace, app: FastAPI, url: str, token: str | None, 
     if args.workers == 1:
         uvicorn.run(app, **run, **options)
         return
-    with _streaming_worker(url, _settings(args), **_pace(args), start=not args.no_worker):
-        _hand_over(url, token, _settings(args))
+    settings = _settings(args)
+    with _streaming_worker(url, settings, **_pace(args), start=not args.no_worker):
+        _hand_over(url, token, settings)
         uvicorn.run("fslib.serve.__main__:worker_app", factory=True, workers=args.workers, **run, **options)
 
 

@@ -25,7 +25,7 @@ from fslib.freshness import FeatureStatus, FeatureVectors
 from fslib.rows import EVENT_TIME_COLUMN
 from fslib.schema import FeatureValue
 from fslib.serve.models import MAX_ENTITIES, MAX_FEATURES, EntityId, FeatureName, JSONBytes, StrictBody, Value
-from fslib.serve.services import Svc, known_names
+from fslib.serve.services import JSONBodyRoute, Svc, known_names
 from fslib.stats import WriteResult
 
 __all__ = [
@@ -42,6 +42,7 @@ __all__ = [
 ]
 
 router = APIRouter(tags=["model server"])
+hot_router = APIRouter(tags=["model server"], route_class=JSONBodyRoute)
 
 PushSourceName = Literal["streaming_features"]
 PUSH_SOURCE: str = get_args(PushSourceName)[0]
@@ -124,7 +125,7 @@ async def health(svc: Svc) -> Health:
     return Health()
 
 
-@router.post("/get-online-features", response_model=OnlineFeaturesResponse)
+@hot_router.post("/get-online-features", response_model=OnlineFeaturesResponse)
 async def get_online_features(body: OnlineFeaturesRequest, svc: Svc) -> Response:
     """Features of many entities with a status and event time each, in one atomic Redis read.
 

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, ValidationError
 
 from fslib.demo import Demo
 from fslib.fast import AsyncFeatureStore
 from fslib.schema import Schema
 from fslib.serve.models import EntityId
 
-__all__ = ["IdQuery", "Services", "Svc", "known_names"]
+__all__ = ["IdQuery", "JSONBodyRoute", "Services", "Svc", "known_names"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,35 @@ async def _services(request: Request) -> Services:
 
 
 Svc = Annotated[Services, Depends(_services)]
+
+
+class JSONBodyRoute(APIRoute):
+    """The route of a hot endpoint, ``async def endpoint(body: SomeModel, svc: Svc) -> Response``.
+
+    Its path, OpenAPI schema and error answers are FastAPI's; its per-request
+    handler is not. FastAPI's parses the body with ``json.loads``, validates the
+    dict, then solves the endpoint's dependencies: about a fifth of a one-entity
+    read's time in this process. This one validates the body's bytes in one
+    pydantic-core call (``SomeModel.model_validate_json``) and hands the endpoint
+    the app's services itself. A refused body gets FastAPI's 422, its error
+    locations under ``body`` as FastAPI gives them.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        assert self.body_field is not None, f"{self.path}: a JSONBodyRoute endpoint takes a body model"
+        body_model: type[BaseModel] = self.body_field.field_info.annotation
+        endpoint = self.endpoint
+
+        async def handler(request: Request) -> Response:
+            try:
+                body = body_model.model_validate_json(await request.body())
+            except ValidationError as exc:
+                errors = [{**error, "loc": ("body", *error["loc"])} for error in exc.errors(include_url=False)]
+                raise RequestValidationError(errors) from None
+            response: Response = await endpoint(body, await _services(request))
+            return response
+
+        return handler
 
 
 IdQuery = Annotated[EntityId, Query(alias="id", description="The entity id, e.g. u0001.")]

@@ -62,7 +62,8 @@ class JSONBodyRoute(APIRoute):
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         assert self.body_field is not None, f"{self.path}: a JSONBodyRoute endpoint takes a body model"
-        body_model: type[BaseModel] = self.body_field.field_info.annotation
+        body_model = self.body_field.field_info.annotation
+        assert isinstance(body_model, type) and issubclass(body_model, BaseModel), f"{self.path}: {body_model!r}"
         endpoint = self.endpoint
 
         async def handler(request: Request) -> Response:

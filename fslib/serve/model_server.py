@@ -4,6 +4,8 @@ Reads are ``async`` on the event loop, through :class:`~fslib.fast.AsyncFeatureS
 Their answer is built as plain lists and serialized once by pydantic-core
 (:class:`~fslib.serve.models.JSONBytes`): the response models below describe it in the OpenAPI
 schema, but no model object is built per value, which halved the requests/s.
+``/get-online-features`` is on :data:`hot_router`, whose :class:`~fslib.serve.services.JSONBodyRoute`
+validates the body in one ``model_validate_json`` call (FastAPI answers every body it refuses).
 Pushes run in the threadpool through the sync store's guarded write (newer
 events only).
 """
@@ -37,6 +39,7 @@ __all__ = [
     "OnlineFeaturesRequest",
     "OnlineFeaturesResponse",
     "PushRequest",
+    "hot_router",
     "online_features",
     "router",
 ]

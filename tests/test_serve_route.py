@@ -13,11 +13,16 @@ import json
 import httpx
 import pytest
 from fastapi import APIRouter, FastAPI
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
 
+from fslib.serve import create_app
 from fslib.serve.model_server import OnlineFeaturesRequest
 from fslib.serve.services import JSONBodyRoute, Svc
+
+SERVERS_422 = create_app().exception_handlers[RequestValidationError]
+"""The feature server's own 422 handler (JSON-safe echoes): building the app connects nothing."""
 
 
 def app_with(route_class: type) -> FastAPI:
@@ -29,6 +34,7 @@ def app_with(route_class: type) -> FastAPI:
 
     app = FastAPI()
     app.include_router(router)
+    app.add_exception_handler(RequestValidationError, SERVERS_422)
     app.state.services = "the app's services"  # what the lifespan sets; the route must hand it to the endpoint
     return app
 
@@ -43,6 +49,18 @@ BAD_BODIES = [
     json.dumps(GOOD | {"surprise": 1}).encode(),  # a field the model forbids
     json.dumps(GOOD | {"max_age_seconds": 0}).encode(),
     json.dumps(GOOD | {"entities": {"user_id": "u1"}}).encode(),
+]
+BORDERLINE_BODIES = [  # where a JSON parser and a dict validator could part ways; each is accepted or refused
+    json.dumps(GOOD | {"max_age_seconds": "60"}).encode(),
+    json.dumps(GOOD | {"max_age_seconds": True}).encode(),
+    json.dumps(GOOD | {"max_age_seconds": None}).encode(),
+    json.dumps(GOOD)[:-1].encode() + b', "max_age_seconds": 1e400}',  # infinity once parsed
+    b'{"features": ["a"], ' + json.dumps(GOOD)[1:].encode(),  # a repeated key: the last one counts
+    json.dumps(GOOD | {"entities": {"user_id": [1, 2]}}).encode(),
+    json.dumps(GOOD | {"entities": {"user_id": ["u\ud800"]}}, ensure_ascii=False).encode("utf-8", "surrogatepass"),
+    json.dumps(GOOD).encode() + b"  \n",
+    json.dumps(GOOD).encode() + b"x",
+    "\ufeff".encode() + json.dumps(GOOD).encode(),  # a byte-order mark
 ]
 
 
@@ -61,6 +79,13 @@ def test_a_refused_body_gets_fastapis_422(content: bytes) -> None:
     lean_answer = post(app_with(JSONBodyRoute), content)
     assert fastapi_answer.status_code == 422, fastapi_answer.text
     assert (lean_answer.status_code, lean_answer.json()) == (fastapi_answer.status_code, fastapi_answer.json())
+
+
+@pytest.mark.parametrize("content", BORDERLINE_BODIES, ids=[repr(body[:48]) for body in BORDERLINE_BODIES])
+def test_a_borderline_body_gets_the_same_answer_from_both_routes(content: bytes) -> None:
+    fastapi_answer = post(app_with(APIRoute), content)
+    lean_answer = post(app_with(JSONBodyRoute), content)
+    assert (lean_answer.status_code, lean_answer.text) == (fastapi_answer.status_code, fastapi_answer.text)
 
 
 def test_a_good_body_reaches_the_endpoint_as_the_same_model_with_the_apps_services() -> None:

@@ -76,7 +76,7 @@ NOT_JSON: dict[str, dict[str, Any]] = {
 }
 
 
-@pytest.mark.parametrize("path", ["/reset", "/worker/toggle", "/push"])
+@pytest.mark.parametrize("path", ["/reset", "/worker/toggle", "/push", ONLINE])  # ONLINE: its own route class
 @pytest.mark.parametrize("body", list(NOT_JSON))
 def test_a_state_change_that_is_not_json_gets_a_415(
     http: httpx.Client, direct: FeatureStore, path: str, body: str
@@ -100,7 +100,13 @@ def test_a_cross_origin_request_gets_a_403_and_changes_nothing(
     http: httpx.Client, direct: FeatureStore, headers: dict[str, str]
 ) -> None:
     headers = {name: value.format(port=port_of(http)) for name, value in headers.items()}
-    for method, path in [("POST", "/reset"), ("POST", "/worker/toggle"), ("GET", "/state"), ("OPTIONS", "/reset")]:
+    for method, path in [
+        ("POST", "/reset"),
+        ("POST", "/worker/toggle"),
+        ("POST", ONLINE),
+        ("GET", "/state"),
+        ("OPTIONS", "/reset"),
+    ]:
         response = http.request(method, path, json={} if method == "POST" else None, headers=headers)
         assert_refused(response, 403, "refused")
         assert not [name for name in response.headers if name.startswith("access-control-")]

@@ -132,8 +132,10 @@ def add_hot_route(app: FastAPI) -> None:
     """Serve ``POST /get-online-features`` on ``app``, as the first route it matches.
 
     On the app itself, not through ``include_router``: FastAPI matches an
-    included router's routes through a nested lookup, which cost about 15 us of
-    a 280 us one-entity request (``benchmarks/README.md``).
+    included router's routes through a nested lookup, 10-20 us of a ~280 us
+    one-entity request in-process (over HTTP, within the noise; see
+    ``benchmarks/README.md``). The app's middleware (Host, Origin, JSON only,
+    token, body size) guards it as every other route.
     """
     app.router.add_api_route(
         "/get-online-features",

@@ -124,7 +124,7 @@ def create_app(
         docs_url=None,  # fslib.serve.docs serves them offline
         redoc_url=None,
     )
-    model_server.add_hot_route(app)  # first: the route most requests take is matched first
+    model_server.add_hot_route(app)  # before the routers: the route most requests take is matched early
     app.include_router(model_server.router)
     app.include_router(docs.router)
     for router in (demo_api.router, page.router):

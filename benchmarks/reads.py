@@ -182,7 +182,7 @@ def freshness_read(cfg: Config, client: redis.Redis, report: Report) -> None:
     n = 100 if not cfg.quick else 10
     with bench_stores(client, n) as stores:
         ids = synthesize_users(n).ids
-        stores["pipeline"].update_streaming_many({e: {"tx_count_5m": 1} for e in ids}, event_time=1_800_000_000_000)
+        stores["pipeline"].update_streaming_many({e: {"tx_count_5m": 1} for e in ids}, event_time=1_750_000_000_000)
         plain = partial(stores["pipeline"].batch_get_features, ids, ALL)
         fns: dict[str, Callable[[], object]] = {"batch_get_features (pipeline)": plain}
         for transport, store in stores.items():

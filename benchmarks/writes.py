@@ -618,7 +618,7 @@ def _entity_memory(cfg: Config, client: redis.Redis, report: Report, event_times
     try:
         before = int(client.info("memory")["used_memory"])
         store.bulk_load(synthesize_users(users))
-        store.update_streaming_many(events, event_time=1_800_000_000_000 if event_times else None)
+        store.update_streaming_many(events, event_time=1_750_000_000_000 if event_times else None)
         after = int(client.info("memory")["used_memory"])
         pipe = client.pipeline(transaction=False)
         for entity_id in list(events)[:1000]:

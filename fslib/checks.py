@@ -10,12 +10,14 @@ from __future__ import annotations
 import datetime
 import math
 import numbers
+import time
 from collections.abc import Sequence
 
 from fslib.errors import InvariantError
 
 __all__ = [
     "EVENT_TIME_SUFFIX",
+    "MAX_CLOCK_AHEAD_SECONDS",
     "MAX_TTL_SECONDS",
     "SEPARATOR",
     "check_chunk_size",
@@ -45,9 +47,12 @@ EVENT_TIME_SUFFIX = "@event_time"
 """``name + EVENT_TIME_SUFFIX`` is the hash field holding the event time of feature ``name``'s value
 (epoch milliseconds), written beside it by event-time writes; no feature name may end with it."""
 
+MAX_CLOCK_AHEAD_SECONDS = 60
+"""How far past this machine's clock an event time may be: the clock skew of a producer. A later
+one is refused: the event-time guard would keep its value and drop every real update before that
+moment as late, while ``max_age_seconds`` could never call it old."""
+
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
-_MAX_EVENT_MS = 2**53
-"""Event times stay exact in Lua, whose numbers are doubles (2**53 ms is about the year 287,000)."""
 
 
 def check_ttl(ttl_seconds: object, what: str = "ttl_seconds") -> int:
@@ -160,7 +165,7 @@ def check_event_time(event_time: object, what: str = "event_time") -> int:
 
     Raises:
         TypeError: Neither (a float, text, a naive datetime: its moment is ambiguous).
-        ValueError: Not after 1970, or too far out for Lua to compare exactly.
+        ValueError: Not after 1970, or more than :data:`MAX_CLOCK_AHEAD_SECONDS` past this machine's clock.
     """
     if isinstance(event_time, datetime.datetime):
         if event_time.utcoffset() is None:
@@ -173,8 +178,14 @@ def check_event_time(event_time: object, what: str = "event_time") -> int:
             f"{what} must be epoch milliseconds (int) or a timezone-aware datetime, got {type(event_time).__name__}: "
             f"{event_time!r}"
         )
-    if not 0 < milliseconds < _MAX_EVENT_MS:
-        raise ValueError(f"{what} must be after 1970 and before {_MAX_EVENT_MS} ms, got {milliseconds}")
+    if milliseconds <= 0:
+        raise ValueError(f"{what} must be after 1970, got {milliseconds} ms")
+    ahead_seconds = milliseconds / 1000 - time.time()
+    if ahead_seconds > MAX_CLOCK_AHEAD_SECONDS:
+        raise ValueError(
+            f"{what} {milliseconds} ms is {ahead_seconds:.0f} s past this machine's clock (at most "
+            f"{MAX_CLOCK_AHEAD_SECONDS} s): a future-dated value would make every real update before it read as late"
+        )
     return milliseconds
 
 

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import UTC
 from typing import Any
 
 import pandas as pd
@@ -22,13 +23,13 @@ import pytest
 
 import fslib
 from fslib import FeatureStatus, FeatureStore, WriteResult
-from fslib.checks import EVENT_TIME_SUFFIX
+from fslib.checks import EVENT_TIME_SUFFIX, MAX_CLOCK_AHEAD_SECONDS
 from fslib.fast import AsyncFeatureStore
 
 from conftest import MakeStore
 
-T0 = 1_800_000_000_000
-"""An event time in epoch ms (2027-01-15): fixed, so the tests say which event is newer."""
+T0 = 1_750_000_000_000
+"""An event time in epoch ms (2025-06-15): fixed and past, so the tests say which event is newer."""
 FIELDS = ["tx_count_5m", "last_device_id"]
 
 
@@ -126,8 +127,20 @@ def test_a_bad_event_time_writes_nothing(events: FeatureStore, event_time: Any, 
     assert events.count_entities() == 0
 
 
+def test_an_event_time_past_the_clock_skew_writes_nothing(events: FeatureStore) -> None:
+    soon = int(time.time() * 1000) + (MAX_CLOCK_AHEAD_SECONDS - 10) * 1000  # a producer's clock a little ahead
+    events.update_streaming("u1", {"tx_count_5m": 1}, 60, event_time=soon)
+    too_far = soon + 60_000
+    rows = {"u2": {"tx_count_5m": 2}, "u3": {"tx_count_5m": 3}}
+    with pytest.raises(ValueError, match=r"s past this machine's clock \(at most 60 s\)"):
+        events.update_streaming_many(rows, 60, event_time={"u2": T0, "u3": too_far})  # the bad one last
+    with pytest.raises(ValueError, match="past this machine's clock"):
+        events.update_streaming("u1", {"tx_count_5m": 9}, 60, event_time=datetime.datetime(2099, 1, 1, tzinfo=UTC))
+    assert events.count_entities() == 1 and stored(events, "u1")["tx_count_5m"] == "1"
+
+
 def test_a_datetime_is_its_epoch_milliseconds(events: FeatureStore) -> None:
-    when = datetime.datetime(2027, 1, 15, 8, 0, 0, 123000, tzinfo=datetime.timezone(datetime.timedelta(hours=2)))
+    when = datetime.datetime(2025, 1, 15, 8, 0, 0, 123000, tzinfo=datetime.timezone(datetime.timedelta(hours=2)))
     events.update_streaming("u1", {"tx_count_5m": 1}, 60, event_time=when)
     assert int(stored(events, "u1")[f"tx_count_5m{EVENT_TIME_SUFFIX}"]) == int(when.timestamp() * 1000)
 
@@ -219,7 +232,7 @@ RACER = """
 import random, sys, fslib
 url, cluster, prefix, mode, seed = sys.argv[1], sys.argv[2] == "1", sys.argv[3], sys.argv[4], int(sys.argv[5])
 store = fslib.FeatureStore(fslib.connect(url, cluster=cluster), key_prefix=prefix, streaming_write=mode)
-T0, EVENTS, ids = 1_800_000_000_000, 200, [f"r{i}" for i in range(10)]
+T0, EVENTS, ids = 1_750_000_000_000, 200, [f"r{i}" for i in range(10)]
 stream = [(e, T0 + n) for e in ids for n in range(EVENTS)]
 random.Random(seed).shuffle(stream)
 for start in range(0, len(stream), 50):  # many rows per round trip, events of the same entity in one chunk

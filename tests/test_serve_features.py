@@ -194,6 +194,7 @@ BAD_PUSHES: dict[str, tuple[dict[str, Any], str]] = {
     "not a time": ({"df": GOOD | {"event_timestamp": ["2026-12-02T10:00:00Z", "soon"]}}, "row 1: event_timestamp"),
     "epoch number": ({"df": GOOD | {"event_timestamp": [1764669600000] * 2}}, "row 0: event_timestamp"),
     "before 1970": ({"df": GOOD | {"event_timestamp": ["1969-12-31T23:59:59Z"] * 2}}, "after 1970"),
+    "from the future": ({"df": GOOD | {"event_timestamp": ["2099-01-01T00:00:00Z"] * 2}}, "past this machine's clock"),
     "batch feature": ({"df": GOOD | {"country_iso": ["US", "DE"]}}, "country_iso"),
     "unknown feature": ({"df": GOOD | {"created": ["x", "y"]}}, "unknown columns ['created']"),
     "no feature": ({"df": {k: v for k, v in GOOD.items() if k != "tx_count_5m"}}, "no features to write"),

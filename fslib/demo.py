@@ -152,6 +152,10 @@ class FeatureReading:
     status: FeatureStatus
     field_ttl_seconds: int
     """``HTTL``: seconds left, -1 key TTL only, -2 absent or unreadable."""
+    event_time: int | None = None
+    """Epoch milliseconds of the value's event, where it was written with one (the worker's are)."""
+    event_age_seconds: float | None = None
+    """How old that event was when read, by the reader's clock: what ``max_age_seconds`` judges."""
     error: str | None = None
     """What Redis holds that could not be read (status ``invalid``)."""
 
@@ -186,18 +190,23 @@ class ReadResult:
             field_ttls = dict.fromkeys(vector.values, -2)
         elif isinstance(field_ttls, BaseException):
             raise field_ttls
-        readings = tuple(
-            FeatureReading(
-                name=name,
-                kind=kind_of(schema, name),
-                value=value,
-                status=vector.statuses[name],
-                field_ttl_seconds=field_ttls.get(name, -2),
-                error=vector.errors.get(name),
+        now_ms = time.time() * 1000
+        readings = []
+        for name, value in vector.values.items():
+            event_ms = vector.event_times.get(name)
+            readings.append(
+                FeatureReading(
+                    name=name,
+                    kind=kind_of(schema, name),
+                    value=value,
+                    status=vector.statuses[name],
+                    field_ttl_seconds=field_ttls.get(name, -2),
+                    event_time=event_ms,
+                    event_age_seconds=None if event_ms is None else round((now_ms - event_ms) / 1000, 3),
+                    error=vector.errors.get(name),
+                )
             )
-            for name, value in vector.values.items()
-        )
-        return cls(vector.entity_id, int(key_ttl), latency_seconds, readings)
+        return cls(vector.entity_id, int(key_ttl), latency_seconds, tuple(readings))
 
     @property
     def values(self) -> dict[str, FeatureValue | None]:
@@ -206,11 +215,15 @@ class ReadResult:
 
     @property
     def frame(self) -> pd.DataFrame:
-        """One row per feature: ``feature``, ``kind``, ``value``, ``status``, ``field_ttl_seconds``, ``error``."""
+        """One row per feature: ``feature``, ``kind``, ``value``, ``status``, ``field_ttl_seconds``,
+        ``event_age_seconds``, ``error``."""
         import pandas as pd
 
-        rows = [(f.name, f.kind, f.value, f.status.value, f.field_ttl_seconds, f.error) for f in self.features]
-        columns = ["feature", "kind", "value", "status", "field_ttl_seconds", "error"]
+        rows = [
+            (f.name, f.kind, f.value, f.status.value, f.field_ttl_seconds, f.event_age_seconds, f.error)
+            for f in self.features
+        ]
+        columns = ["feature", "kind", "value", "status", "field_ttl_seconds", "event_age_seconds", "error"]
         return pd.DataFrame(rows, columns=columns, dtype=object)
 
 
@@ -331,15 +344,23 @@ class Demo:
             raise ValueError("pick at least one feature to read")
         return wanted
 
-    def read(self, entity_id: str, names: Sequence[str] | None = None) -> ReadResult:
+    def read(
+        self, entity_id: str, names: Sequence[str] | None = None, *, max_age_seconds: float | None = None
+    ) -> ReadResult:
         """An inference read with freshness (one atomic ``EXISTS`` + ``HMGET``), then ``HTTL`` and ``TTL``.
 
+        Args:
+            entity_id: The user.
+            names: Features to read; default every feature.
+            max_age_seconds: A value whose event is older than this reads ``stale``; default no limit
+                (each reading still carries its event's age).
+
         Raises:
-            TypeError, ValueError: A bad id or name, or no feature picked.
+            TypeError, ValueError: A bad id, name or ``max_age_seconds``, or no feature picked.
         """
         wanted = self.feature_names(names)
         started = time.perf_counter()
-        vector = self.store.get_feature_vector(entity_id, wanted)
+        vector = self.store.get_feature_vector(entity_id, wanted, max_age_seconds=max_age_seconds)
         latency = time.perf_counter() - started
         ttls: Mapping[str, int] | BaseException
         try:
@@ -348,20 +369,23 @@ class Demo:
             ttls = exc
         return ReadResult.of(self.store.schema, vector, ttls, self.store.key_ttl_seconds(entity_id), latency)
 
-    def batch_read(self, count: int = 100, names: Sequence[str] | None = None) -> BatchReadResult:
+    def batch_read(
+        self, count: int = 100, names: Sequence[str] | None = None, *, max_age_seconds: float | None = None
+    ) -> BatchReadResult:
         """Users ``u0001``..``u{count}`` with freshness in one pipelined round trip, as batch scoring reads them.
 
         Args:
             count: Users to read, at least 1; above :data:`BATCH_READ_RANGE` clamped with a note.
             names: Features to read; default every feature.
+            max_age_seconds: A value whose event is older than this reads ``stale``; default no limit.
 
         Raises:
-            TypeError, ValueError: ``count`` is not a whole number >= 1, or a name is bad.
+            TypeError, ValueError: ``count`` is not a whole number >= 1, or a bad name or ``max_age_seconds``.
         """
         count, note = clamp(count, BATCH_READ_RANGE, "count", refuse_below="nothing was read")
         wanted = self.feature_names(names)
         started = time.perf_counter()
-        vectors = self.store.batch_get_feature_vectors(batch_ids(count), wanted)
+        vectors = self.store.batch_get_feature_vectors(batch_ids(count), wanted, max_age_seconds=max_age_seconds)
         return BatchReadResult.of(vectors, time.perf_counter() - started, (note,) if note else ())
 
     def inspect(self, entity_id: str) -> EntityInspection:

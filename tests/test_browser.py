@@ -287,9 +287,10 @@ def test_dashboard_notebook_in_a_real_browser(jupyterlab: tuple[str, subprocess.
         expect(table.locator("tr.fslib-streaming")).to_have_count(2)
         expect(table.locator("tr.fslib-batch").first).to_contain_text("risk_segment")
         expect(table.locator("tr.fslib-batch").first).to_contain_text("- (key TTL only)")
-        # The worker reaches every user within the streaming TTL: u0001's streaming fields are there.
+        # The worker reaches every user within the streaming TTL: u0001's streaming fields are there,
+        # each with its field TTL and the age of its event (the worker writes with event times).
         for row in table.locator("tr.fslib-streaming").all():
-            expect(row).to_contain_text(re.compile(r"\d+ s$"))
+            expect(row).to_contain_text(re.compile(r"\d+ s-?\d+\.\d s ago$"))
         expect(dashboard.locator(".fslib-summary", has_text="HMGET latency")).to_contain_text("u0001: key TTL")
         expect(dashboard.locator(".fslib-summary", has_text="HMGET latency")).to_contain_text("5/5 features present")
         read_user = dashboard.locator(".fslib-read-user input")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import math
 import threading
+import time
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from typing import Any
@@ -257,13 +258,27 @@ def test_read_features_shows_values_kinds_and_ttls(dash: Dashboard) -> None:
     assert result.latency_seconds > 0
 
 
+def test_a_read_shows_each_event_age_and_a_max_age_calls_an_old_one_stale(dash: Dashboard) -> None:
+    ten_minutes_ago = int(time.time() * 1000) - 600_000
+    dash.store.update_streaming("u0001", {"tx_count_5m": 7}, event_time=ten_minutes_ago)
+    result = dash.read_features("u0001", ["risk_segment", "tx_count_5m"])
+    by_name = result.frame.set_index("feature")
+    assert 600 <= by_name.loc["tx_count_5m", "event_age_seconds"] < 660 and result.values["tx_count_5m"] == 7
+    assert by_name.loc["risk_segment", "event_age_seconds"] is None  # a batch value has no event time
+    assert table_rows(to_html(result))["tx_count_5m"][1][-1] == "10 min ago"
+    aged = dash.read_features("u0001", ["risk_segment", "tx_count_5m"], max_age_seconds=60)
+    assert [f.status for f in aged.features] == [FeatureStatus.PRESENT, FeatureStatus.STALE]
+    scored = dash.batch_score(2, ["tx_count_5m"], max_age_seconds=60)
+    assert scored.vectors["u0001"].statuses["tx_count_5m"] is FeatureStatus.STALE
+
+
 def test_an_expired_streaming_field_reads_as_expired_while_batch_fields_stay(dash: Dashboard) -> None:
     dash.store.update_streaming("u0002", {"tx_count_5m": 1}, ttl_seconds=1)
     assert wait_until(lambda: "tx_count_5m" not in dash.read_features("u0002", ["tx_count_5m"]).values, timeout=5)
     result = dash.read_features("u0002", ["risk_segment", "tx_count_5m"])
     assert list(result.frame["field_ttl_seconds"]) == [-1, -2]
     assert [f.status for f in result.features] == [FeatureStatus.PRESENT, FeatureStatus.EXPIRED]
-    assert table_rows(to_html(result))["tx_count_5m"][1][3:] == ["expired", "- (no field)"]
+    assert table_rows(to_html(result))["tx_count_5m"][1][3:] == ["expired", "- (no field)", ""]  # no event age
 
 
 def test_a_key_that_holds_no_hash_reads_invalid_with_its_error(dash: Dashboard, client: redis.Redis) -> None:
@@ -432,14 +447,15 @@ def test_read_features_button_marks_batch_and_streaming(dash: Dashboard) -> None
     out = view.read_out.value
     rows = table_rows(out)
     risk = dict(synthesize_users(USERS))["u0002"]["risk_segment"]
-    assert rows["risk_segment"] == ("fslib-batch", ["risk_segment", "batch", risk, "present", "- (key TTL only)"])
-    css, (_, kind, value, status, ttl) = rows["tx_count_5m"]
+    assert rows["risk_segment"] == ("fslib-batch", ["risk_segment", "batch", risk, "present", "- (key TTL only)", ""])
+    css, (_, kind, value, status, ttl, age) = rows["tx_count_5m"]
+    assert age == ""  # written without an event time
     assert (css, kind, value, status) == ("fslib-streaming", "streaming", "9", "present")  # not "9.0"
     assert 0 < int(ttl.removesuffix(" s")) <= 30
     # The freshness statuses, as GET /read answers them: a streaming field the worker never wrote is expired.
     assert rows["session_country"] == (
         "fslib-streaming",
-        ["session_country", "streaming", "-", "expired", "- (no field)"],
+        ["session_country", "streaming", "-", "expired", "- (no field)", ""],
     )
     assert list(rows) == ["risk_segment", "tx_count_5m", "session_country"]
     assert "u0002: key TTL" in out and "EXISTS + HMGET latency" in out and "2/3 features present" in out

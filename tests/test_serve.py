@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
@@ -211,13 +212,37 @@ def test_read_reports_statuses_field_ttls_and_the_key_ttl(http: httpx.Client, di
     assert by_name["tx_count_5m"]["value"] == 2 and 0 < by_name["tx_count_5m"]["field_ttl_seconds"] <= 60
     assert by_name["last_device_id"] | {"name": "x"} == {
         "name": "x", "kind": "streaming", "value": None, "status": "expired", "field_ttl_seconds": -2,
-        "error": None,
+        "event_time": None, "event_age_seconds": None, "error": None,
     }  # fmt: skip
 
     everything = http.get("/read", params={"id": "u0002"}).json()
     assert [f["name"] for f in everything["features"]] == direct.schema.names
     missing = http.get("/read", params={"id": "nobody", "features": ["risk_segment"]}).json()
     assert missing["key_ttl_seconds"] == -2 and missing["features"][0]["status"] == "entity_missing"
+
+
+def test_read_and_batch_read_give_event_ages_and_judge_max_age(http: httpx.Client, direct: FeatureStore) -> None:
+    # The page's inference read and batch scoring: an old event is never shown as simply present.
+    now = int(time.time() * 1000)
+    direct.bulk_load(synthesize_users(2), ttl_seconds=600)
+    direct.update_streaming("u0001", {"tx_count_5m": 4}, 60, event_time=now - 600_000)  # ten minutes old
+    direct.update_streaming("u0002", {"tx_count_5m": 5}, 60, event_time=now)
+    names = ["risk_segment", "tx_count_5m"]
+    read = {f["name"]: f for f in http.get("/read", params={"id": "u0001", "features": names}).json()["features"]}
+    assert (read["tx_count_5m"]["status"], read["tx_count_5m"]["value"]) == ("present", 4)
+    assert read["tx_count_5m"]["event_time"] == now - 600_000 and 600 <= read["tx_count_5m"]["event_age_seconds"] < 660
+    assert read["risk_segment"]["event_time"] is None and read["risk_segment"]["event_age_seconds"] is None
+
+    params = {"id": "u0001", "features": names, "max_age_seconds": 60}
+    aged = {f["name"]: f for f in http.get("/read", params=params).json()["features"]}
+    assert (aged["tx_count_5m"]["status"], aged["tx_count_5m"]["value"]) == ("stale", 0)  # the default, told why
+    assert aged["risk_segment"]["status"] == "present"  # a batch value: the key TTL bounds its age
+    batch = http.post("/batch-read", json={"count": 2, "features": ["tx_count_5m"], "max_age_seconds": 60}).json()
+    assert [v["statuses"]["tx_count_5m"] for v in batch["vectors"]] == ["stale", "present"]
+    assert batch["fields_present"] == 1
+    for bad in (0, -1, "soon"):
+        assert http.get("/read", params=params | {"max_age_seconds": bad}).status_code == 422
+        assert http.post("/batch-read", json={"count": 2, "max_age_seconds": bad}).status_code == 422
 
 
 def test_batch_read_scores_users_in_one_round_trip(http: httpx.Client, direct: FeatureStore) -> None:
@@ -275,7 +300,9 @@ def test_the_demo_endpoints_keep_their_json_shapes(http: httpx.Client, direct: F
     assert set(state["store_stats"]) >= {"batch_writes", "streaming_writes", "reads", "fields_read"}
     read = http.get("/read", params={"id": "u0001", "features": ["risk_segment"]}).json()
     assert set(read) == {"entity_id", "key_ttl_seconds", "latency_seconds", "features"}
-    assert set(read["features"][0]) == {"name", "kind", "value", "status", "field_ttl_seconds", "error"}
+    assert set(read["features"][0]) == {
+        "name", "kind", "value", "status", "field_ttl_seconds", "event_time", "event_age_seconds", "error"
+    }  # fmt: skip
     [stray] = http.get("/read", params={"id": "stray", "features": ["risk_segment"]}).json()["features"]
     assert (stray["status"], stray["field_ttl_seconds"]) == ("invalid", -2) and "no feature hash" in stray["error"]
     batch = http.post("/batch-read", json={"count": 3}).json()

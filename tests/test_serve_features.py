@@ -89,7 +89,7 @@ def test_read_and_inspect_name_a_stray_key_or_an_unparsable_value_in_json(
     by_name = {f["name"]: f for f in unparsable["features"]}
     assert by_name["country_iso"] | {"field_ttl_seconds": 0} == {
         "name": "country_iso", "kind": "batch", "value": "DE", "status": "present", "field_ttl_seconds": 0,
-        "error": None,
+        "event_time": None, "event_age_seconds": None, "error": None,
     }  # fmt: skip
     assert by_name["account_age_days"]["status"] == "invalid"
     assert (

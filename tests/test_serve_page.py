@@ -183,6 +183,7 @@ def test_every_demo_action_works_from_the_page(make_client: MakeClient, direct: 
     expect(batch.locator("dd[data-key='requested']")).to_have_text("5")
     expect(batch.locator("dd[data-key='found']")).to_have_text("3")
     expect(batch.locator("dd[data-key='fields present']")).to_have_text("3")  # risk_segment only
+    expect(batch.locator("dd[data-key='fields stale']")).to_have_text("0")
     assert LATENCY.fullmatch(batch.locator("dd[data-key='latency']").inner_text())
 
     # An inference read: each picked feature's value, status and field TTL, and the latency.
@@ -207,6 +208,16 @@ def test_every_demo_action_works_from_the_page(make_client: MakeClient, direct: 
     assert read_until(page, "tx_count_5m", "present"), status_of(page, "tx_count_5m")
     ttl_shown = page.locator("#read-result tr[data-feature='tx_count_5m'] td.ttl").inner_text()
     assert ttl_shown in {f"{seconds} s" for seconds in range(STREAMING_TTL_S + 1)}, ttl_shown
+    age_shown = page.locator("#read-result tr[data-feature='tx_count_5m'] td.age").inner_text()
+    assert re.fullmatch(r"-?\d+\.\d s ago", age_shown), age_shown  # the worker writes with event times
+    expect(page.locator("#read-result tr[data-feature='risk_segment'] td.age")).to_have_text("")  # a batch value
+
+    # A max age the worker's values cannot meet: the read and batch scoring call them stale, not present.
+    page.fill("#max-age", "0.001")
+    assert read_until(page, "tx_count_5m", "stale"), status_of(page, "tx_count_5m")
+    batch = run_action(page, "batch-result", lambda: page.click("#batch-form button[type=submit]"))
+    assert int(batch.locator("dd[data-key='fields stale']").inner_text()) >= 1
+    page.fill("#max-age", "")
 
     # Pause it: its fields expire within the streaming TTL, and the page says so (present -> expired).
     toggled = run_action(page, "worker-result", lambda: page.click("#worker-toggle"))

@@ -168,21 +168,25 @@ class Dashboard:
         """
         return self._live.materialize(count, ttl_seconds)
 
-    def read_features(self, entity_id: str, names: Sequence[str]) -> ReadResult:
-        """An inference read of any subset of features, with their statuses and TTLs (:meth:`fslib.demo.Demo.read`).
+    def read_features(
+        self, entity_id: str, names: Sequence[str], *, max_age_seconds: float | None = None
+    ) -> ReadResult:
+        """An inference read of any subset of features, statuses, TTLs and event ages (:meth:`fslib.demo.Demo.read`).
 
         Raises:
-            TypeError, ValueError: Bad id or names, or no feature picked.
+            TypeError, ValueError: Bad id, names or ``max_age_seconds``, or no feature picked.
         """
-        return self._live.read(entity_id, names)
+        return self._live.read(entity_id, names, max_age_seconds=max_age_seconds)
 
-    def batch_score(self, count: int = 100, names: Sequence[str] | None = None) -> BatchReadResult:
+    def batch_score(
+        self, count: int = 100, names: Sequence[str] | None = None, *, max_age_seconds: float | None = None
+    ) -> BatchReadResult:
         """Read users ``u0001``..``u{count}`` in one pipelined round trip (:meth:`fslib.demo.Demo.batch_read`).
 
         Raises:
-            TypeError, ValueError: ``count`` is not a whole number >= 1, or a name is bad.
+            TypeError, ValueError: ``count`` is not a whole number >= 1, or a bad name or ``max_age_seconds``.
         """
-        return self._live.batch_read(count, names)
+        return self._live.batch_read(count, names, max_age_seconds=max_age_seconds)
 
     def inspect(self, entity_id: str) -> EntityInspection:
         """The whole hash of one user, field TTLs and key TTL (``HGETALL`` + ``TTL`` + ``HTTL``; debugging only)."""

@@ -68,6 +68,16 @@ def format_duration(seconds: float) -> str:
     return f"{seconds * 1e6:.0f} µs" if seconds < 1e-3 else f"{seconds * 1e3:.1f} ms"
 
 
+def age_text(seconds: float | None) -> str:
+    """An event's age as words: seconds up to 100, then the largest whole unit; empty when no event time."""
+    if seconds is None:
+        return ""
+    for unit, size in (("d", 86_400), ("h", 3_600), ("min", 60)):
+        if seconds >= max(size, 100):
+            return f"{seconds / size:,.0f} {unit} ago"
+    return f"{seconds:.1f} s ago"
+
+
 def ttl_text(seconds: int, none: str = "- (key TTL only)") -> str:
     """A TTL reply as words: -2 is "- (no field)", -1 is ``none``."""
     return {-2: "- (no field)", -1: none}.get(seconds, f"{seconds} s")
@@ -133,7 +143,7 @@ def materialize_html(result: MaterializeResult) -> str:
 
 
 def read_html(result: ReadResult) -> str:
-    """One row per feature: kind, value served, status (with the error of an ``invalid`` one), field TTL."""
+    """One row per feature: kind, value served, status (with the error of an ``invalid`` one), field TTL, event age."""
     latency = f"EXISTS + HMGET latency {format_duration(result.latency_seconds)}"
     if result.key_ttl_seconds == -2:  # what the Redis docs demo's model handler detects
         summary = f"{result.entity_id}: entity missing: fall back to defaults ({latency})"
@@ -142,12 +152,19 @@ def read_html(result: ReadResult) -> str:
         summary = f"{result.entity_id}: key TTL {ttl_text(result.key_ttl_seconds, 'none')}, {latency}, {present}"
     rows = [
         (
-            [f.name, f.kind, f.value, f"{f.status}: {f.error}" if f.error else f.status, ttl_text(f.field_ttl_seconds)],
+            [
+                f.name,
+                f.kind,
+                f.value,
+                f"{f.status}: {f.error}" if f.error else f.status,
+                ttl_text(f.field_ttl_seconds),
+                age_text(f.event_age_seconds),
+            ],
             f.kind,
         )
         for f in result.features
     ]
-    headers = ["feature", "kind", "value", "status", "field TTL"]
+    headers = ["feature", "kind", "value", "status", "field TTL", "event age"]
     return html_line("summary", summary) + html_table(headers, rows, "fslib-read-table")
 
 

@@ -34,8 +34,8 @@ from fslib.demo import (
 from fslib.freshness import FeatureStatus
 from fslib.inspection import EntityInspection
 from fslib.schema import Schema
-from fslib.serve.models import MAX_FEATURES, FeatureName, JSONBytes, StrictBody, Value
-from fslib.serve.services import IdQuery, Svc, known_names
+from fslib.serve.models import MAX_FEATURES, FeatureName, JSONBytes, MaxAge, StrictBody, Value
+from fslib.serve.services import IdQuery, MaxAgeQuery, Svc, known_names
 from fslib.stats import StoreStats
 from fslib.worker import WorkerStats, WorkerStatus
 
@@ -81,6 +81,7 @@ class BatchReadRequest(StrictBody):
     features: list[FeatureName] | None = Field(
         None, min_length=1, max_length=MAX_FEATURES, description="Features to read; every feature when omitted."
     )
+    max_age_seconds: MaxAge = None
 
 
 class WorkerState(BaseModel):
@@ -148,6 +149,10 @@ class FeatureReading(BaseModel):
     value: Value
     status: FeatureStatus
     field_ttl_seconds: int = Field(description="``HTTL``: seconds left, -1 key TTL only, -2 absent or unreadable.")
+    event_time: int | None = Field(description="Epoch milliseconds of the value's event; null where none is stored.")
+    event_age_seconds: float | None = Field(
+        description="How old that event was when read, by the server's clock: what ``max_age_seconds`` judges."
+    )
     error: str | None = Field(None, description="What Redis holds that could not be read (status ``invalid``).")
 
 
@@ -232,11 +237,15 @@ async def read(
     svc: Svc,
     entity_id: IdQuery,
     features: Annotated[list[FeatureName] | None, Query(max_length=MAX_FEATURES)] = None,
+    max_age_seconds: MaxAgeQuery = None,
 ) -> Response:
-    """One entity's features with statuses, field TTLs and the key TTL (``?id=u0001&features=tx_count_5m``)."""
+    """One entity's features with statuses, event ages, field TTLs and the key TTL (``?id=u0001&features=tx_count_5m``).
+
+    With ``max_age_seconds``, a value whose event is older reads ``stale`` (served as its default).
+    """
     names = known_names(svc.schema, features)
     started = time.perf_counter()
-    vector = await svc.reads.get_feature_vector(entity_id, names)
+    vector = await svc.reads.get_feature_vector(entity_id, names, max_age_seconds=max_age_seconds)
     latency = time.perf_counter() - started
     ttls, key_ttl = await asyncio.gather(
         svc.reads.field_ttls_seconds(entity_id, names), svc.reads.key_ttl_seconds(entity_id), return_exceptions=True
@@ -251,7 +260,9 @@ async def batch_read(body: BatchReadRequest, svc: Svc) -> Response:
     """Users ``u0001``..``u{count}`` in one pipelined round trip, as batch scoring reads them."""
     names = known_names(svc.schema, body.features)
     started = time.perf_counter()
-    vectors = await svc.reads.batch_get_feature_vectors(batch_ids(body.count), names)
+    vectors = await svc.reads.batch_get_feature_vectors(
+        batch_ids(body.count), names, max_age_seconds=body.max_age_seconds
+    )
     return JSONBytes(batch_read_answer(BatchReadResult.of(vectors, time.perf_counter() - started)))
 
 

@@ -27,7 +27,7 @@ from pydantic import BaseModel, Field
 from fslib.freshness import FeatureStatus, FeatureVectors
 from fslib.rows import EVENT_TIME_COLUMN
 from fslib.schema import FeatureValue
-from fslib.serve.models import MAX_ENTITIES, MAX_FEATURES, EntityId, FeatureName, JSONBytes, StrictBody, Value
+from fslib.serve.models import MAX_ENTITIES, MAX_FEATURES, EntityId, FeatureName, JSONBytes, MaxAge, StrictBody, Value
 from fslib.serve.services import JSONBodyRoute, Svc, known_names
 from fslib.stats import WriteResult
 
@@ -64,9 +64,7 @@ class OnlineFeaturesRequest(StrictBody):
         description="One join key (the server's entity key, ``user_id`` by default) -> the ids to read."
     )
     features: list[FeatureName] = Field(min_length=1, max_length=MAX_FEATURES, description="Feature names to read.")
-    max_age_seconds: float | None = Field(
-        None, gt=0, allow_inf_nan=False, description="A value whose event is older is ``stale`` (served as default)."
-    )
+    max_age_seconds: MaxAge = None
 
 
 class PushRequest(StrictBody):

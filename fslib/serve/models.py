@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import pydantic_core
 from fastapi.responses import Response
-from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from fslib.checks import check_entity_id
 from fslib.schema import FeatureValue
@@ -23,6 +23,7 @@ __all__ = [
     "EntityId",
     "FeatureName",
     "JSONBytes",
+    "MaxAge",
     "StrictBody",
     "Value",
 ]
@@ -51,6 +52,13 @@ EntityId = Annotated[str, BeforeValidator(_entity_id, json_schema_input_type=str
 
 
 FeatureName = Annotated[str, StringConstraints(min_length=1)]
+
+
+MaxAge = Annotated[
+    float | None,
+    Field(gt=0, allow_inf_nan=False, description="A value whose event is older is ``stale`` (served as default)."),
+]
+"""``max_age_seconds`` of a read request: no limit when omitted."""
 
 
 Value = FeatureValue | None

@@ -16,7 +16,7 @@ from fslib.fast import AsyncFeatureStore
 from fslib.schema import Schema
 from fslib.serve.models import EntityId
 
-__all__ = ["IdQuery", "JSONBodyRoute", "Services", "Svc", "known_names"]
+__all__ = ["IdQuery", "JSONBodyRoute", "MaxAgeQuery", "Services", "Svc", "known_names"]
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,12 @@ class JSONBodyRoute(APIRoute):
 
 
 IdQuery = Annotated[EntityId, Query(alias="id", description="The entity id, e.g. u0001.")]
+
+MaxAgeQuery = Annotated[
+    float | None,
+    Query(gt=0, allow_inf_nan=False, description="A value whose event is older is ``stale`` (served as default)."),
+]
+"""``?max_age_seconds=`` of a read: no limit when omitted."""
 
 
 def known_names(schema: Schema, names: Sequence[str] | None) -> list[str]:

@@ -70,6 +70,21 @@ function table(headings, rows) {
 const ms = (seconds) => `${(seconds * 1000).toFixed(2)} ms`;
 const shown = (value) => (value === null || value === undefined ? "null" : JSON.stringify(value));
 
+/** An event's age as words, as the dashboard says it: seconds up to 100, then the largest whole unit. */
+function age(seconds) {
+  if (seconds === null || seconds === undefined) return "";
+  for (const [unit, size] of [["d", 86400], ["h", 3600], ["min", 60]]) {
+    if (seconds >= Math.max(size, 100)) return `${Math.round(seconds / size).toLocaleString("en")} ${unit} ago`;
+  }
+  return `${seconds.toFixed(1)} s ago`;
+}
+
+/** The max-age field (shared by the read and batch scoring) as a request value, or null for no limit. */
+function maxAge() {
+  const text = $("max-age").value.trim();
+  return text ? Number(text) : null;
+}
+
 function ttl(seconds) {
   if (seconds === -1) return "-1 (no own TTL)";
   if (seconds === -2) return "-2 (none)";
@@ -180,6 +195,7 @@ async function toggleWorker() {
 async function readFeatures() {
   const query = new URLSearchParams({ id: $("read-id").value });
   for (const name of pickedFeatures()) query.append("features", name);
+  if (maxAge() !== null) query.set("max_age_seconds", String(maxAge()));
   const done = await api("GET", `/read?${query}`);
   const rows = done.features.map((f) =>
     el(
@@ -190,6 +206,7 @@ async function readFeatures() {
       el("td", { class: "value" }, shown(f.value)),
       el("td", { class: `status status-${f.status}` }, f.status),
       el("td", { class: "ttl" }, ttl(f.field_ttl_seconds)),
+      el("td", { class: "age" }, age(f.event_age_seconds)),
       el("td", { class: "error-text" }, f.error || ""),
     ),
   );
@@ -198,7 +215,7 @@ async function readFeatures() {
     {},
     el("p", {}, `${done.entity_id}: key TTL ${ttl(done.key_ttl_seconds)}, read in `,
       el("span", { class: "latency" }, ms(done.latency_seconds))),
-    table(["feature", "kind", "value", "status", "field TTL", "error"], rows),
+    table(["feature", "kind", "value", "status", "field TTL", "event age", "error"], rows),
   );
 }
 
@@ -206,7 +223,10 @@ async function batchRead() {
   const body = { count: Number($("batch-count").value) };
   const features = pickedFeatures();
   if (features.length) body.features = features;
+  if (maxAge() !== null) body.max_age_seconds = maxAge();
   const done = await api("POST", "/batch-read", body);
+  const stale = done.vectors.reduce(
+    (count, vector) => count + Object.values(vector.statuses).filter((status) => status === "stale").length, 0);
   return el(
     "dl",
     { class: "inline" },
@@ -214,6 +234,7 @@ async function batchRead() {
       ["requested", done.requested],
       ["found", done.found],
       ["fields present", done.fields_present],
+      ["fields stale", stale],
       ["latency", ms(done.latency_seconds)],
     ].flatMap(([name, value]) => [el("dt", {}, name), el("dd", { "data-key": name }, value)]),
   );

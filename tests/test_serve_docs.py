@@ -37,6 +37,7 @@ def test_the_docs_pages_name_only_files_the_server_serves(http: httpx.Client) ->
         page = http.get(path)
         assert page.status_code == 200, page.text
         assert "http://" not in page.text and "https://" not in page.text, page.text  # no CDN, no Google Fonts
+        assert "frame-ancestors 'none'" in page.headers["content-security-policy"]  # no clickjacking of "Execute"
         for name in files:
             assert f'"{ASSETS_PATH}/{name}"' in page.text, (path, name)
             served = http.get(f"{ASSETS_PATH}/{name}")

@@ -8,6 +8,7 @@ test drives a real browser through a cross-site form and fetch.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -222,6 +223,39 @@ def test_a_foreign_host_header_gets_a_400_on_every_endpoint(
     for method, path, request in HOSTILE_REQUESTS:
         response = http.request(method, path, **request, headers={"host": host})
         assert_refused(response, 400, f"Host {host!r} is not one of this server's names")
+    assert_untouched(http, direct)
+
+
+@pytest.mark.parametrize(
+    ("name", "hostile"),
+    [
+        ("host", "evil.example"),
+        ("origin", "https://evil.example"),
+        ("content-type", "text/plain"),
+        ("sec-fetch-site", "cross-site"),
+    ],
+)
+def test_a_checked_header_sent_twice_gets_a_400(
+    http: httpx.Client, direct: FeatureStore, name: str, hostile: str
+) -> None:
+    # The guard must not judge one copy while a proxy or the app reads the other: the hostile one goes first.
+    # Raw bytes: httpx will not send two Host headers.
+    port = port_of(http)
+    own = {
+        "host": f"127.0.0.1:{port}",
+        "origin": f"http://127.0.0.1:{port}",
+        "content-type": "application/json",
+        "sec-fetch-site": "same-origin",
+    }
+    for path in ("/reset", "/worker/toggle"):
+        lines = [f"POST {path} HTTP/1.1", f"{name}: {hostile}", *(f"{h}: {v}" for h, v in own.items())]
+        request = ("\r\n".join([*lines, "content-length: 2", "connection: close", "", ""]) + "{}").encode()
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+            sock.sendall(request)
+            answer = b"".join(iter(lambda: sock.recv(65536), b""))
+        assert answer.startswith(b"HTTP/1.1 400 "), answer
+        if name != "host":  # two Host headers may be refused by uvicorn's parser before the guard sees them
+            assert f"repeated header {name}: send each once".encode() in answer, answer
     assert_untouched(http, direct)
 
 

@@ -25,8 +25,9 @@ __all__ = ["ASSETS_PATH", "OFFLINE_POLICY", "router"]
 ASSETS_PATH = "/docs/assets"
 """Where the Swagger UI and ReDoc files are served."""
 
-OFFLINE_POLICY = "img-src 'self' data:; connect-src 'self'"
-"""The pages' ``Content-Security-Policy``: no image or fetch beyond this server (scripts, styles: inline)."""
+OFFLINE_POLICY = "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'"
+"""The pages' ``Content-Security-Policy``: no image or fetch beyond this server (scripts, styles: inline),
+and no framing by another page (Swagger UI's "Execute" buttons under someone else's clicks)."""
 
 _MEDIA_TYPES = {
     "swagger-ui-bundle.js": "text/javascript",

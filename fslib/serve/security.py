@@ -57,6 +57,9 @@ MIN_TOKEN_LENGTH = 16
 """Shorter bearer tokens are refused: they could be guessed."""
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 """Methods that change nothing: they may come without a JSON body."""
+_CHECKED_HEADERS = ("authorization", "content-type", "host", "origin", "sec-fetch-site")
+"""Headers the guard judges; each may come once (with two, which one would a proxy or the app read?)."""
+
 PUBLIC_PATHS = frozenset({"/health", "/", "/page/page.js", "/page/page.css"})
 """Paths served without the token: a load balancer's liveness probe, and the demo's web page and its files,
 which hold no data (:data:`fslib.serve.page.PAGE_FILES`; each call the page makes needs the token)."""
@@ -164,6 +167,11 @@ class RequestGuard:
     def _refusal(self, scope: Scope) -> JSONResponse | None:
         """The error answer for this request, or None when it passes every check."""
         headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+        if len(headers) < len(scope["headers"]):  # a header came twice: the checks below would see one copy only
+            names = [name.decode("latin-1") for name, _ in scope["headers"]]
+            repeated = sorted({name for name in _CHECKED_HEADERS if names.count(name) > 1})
+            if repeated:
+                return _error(400, f"repeated header {', '.join(repeated)}: send each once")
         host = headers.get("host", "").lower()
         if not self._host_allowed(host, scope.get("server")):
             shown = repr(host[:100]) if host else "missing"

@@ -438,6 +438,26 @@ def test_the_worker_status_is_shown_once(dash: Dashboard) -> None:
     )
 
 
+def test_the_max_age_box_makes_the_read_and_batch_scoring_call_an_old_event_stale(dash: Dashboard) -> None:
+    view = view_of(dash)
+    dash.store.update_streaming("u0001", {"tx_count_5m": 7}, event_time=int(time.time() * 1000) - 600_000)
+    view.read_user.value, view.read_names.value, view.score_count.value = "u0001", ("tx_count_5m",), 1
+    view.read_button.click()
+    cells = table_rows(view.read_out.value)["tx_count_5m"][1]
+    assert (cells[2], cells[3], cells[-1]) == ("7", "present", "10 min ago")  # no max age: present, its age shown
+    view.score_button.click()
+    assert "stale" not in view.score_out.value
+
+    view.max_age.value = 60
+    view.read_button.click()
+    assert table_rows(view.read_out.value)["tx_count_5m"][1][2:4] == ["0", "stale"]  # the default, told why
+    view.score_button.click()
+    assert "<td style='padding:2px 8px'>stale</td>" in view.score_out.value
+    view.max_age.value = -1
+    view.read_button.click()
+    assert "max_age_seconds must be a finite number &gt; 0" in view.read_out.value
+
+
 def test_read_features_button_marks_batch_and_streaming(dash: Dashboard) -> None:
     view = view_of(dash)
     dash.store.update_streaming("u0002", {"tx_count_5m": 9})

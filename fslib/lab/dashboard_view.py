@@ -246,13 +246,14 @@ class DashboardView:
             layout={"width": "340px"},
         )
         self.score_count = w.IntText(value=100, description="users", _dom_classes=["fslib-score-count"], **narrow)
+        self.max_age = w.FloatText(  # the read's and batch scoring's, as on the web page
+            value=0, description="max age (s), 0: none", _dom_classes=["fslib-max-age"], **narrow
+        )
         self.load_out, self.read_out, self.inspect_out, self.reset_out = (w.HTML() for _ in range(4))
         self.score_out = w.HTML(layout={"overflow": "auto"})  # 11 columns may not fit
         self.load_button = self._button("Bulk-load", "fslib-materialize", self._materialize, self.load_out)
         self.read_button = self._button("Read features", "fslib-read", self._read, self.read_out)
-        self.score_button = self._button(
-            "Read in one pipeline", "fslib-score", lambda: dash.batch_score(self.score_count.value), self.score_out
-        )
+        self.score_button = self._button("Read in one pipeline", "fslib-score", self._score, self.score_out)
         self.inspect_button = self._button("Inspect", "fslib-inspect", self._inspect, self.inspect_out, "info")
         self.reset_button = self._button("Reset…", "fslib-reset", lambda: self._ask(True), self.reset_out, "danger")
         self.confirm_button = self._button(
@@ -267,7 +268,7 @@ class DashboardView:
             self._panel("Materialize (batch path)", w.HBox([self.count, self.ttl]), self.load_button, self.load_out),
             self._panel("Reset", self.reset_button, self.confirm_box, self.reset_out),
         ]
-        read_form = w.VBox([self.read_user, self.read_names, self.read_button])
+        read_form = w.VBox([self.read_user, self.read_names, self.max_age, self.read_button])
         score_form, inspect_form = (
             w.HBox([self.score_count, self.score_button]),
             w.HBox([self.inspect_user, self.inspect_button]),
@@ -317,8 +318,16 @@ class DashboardView:
         self._fill_pickers()
         return result
 
+    def _max_age_seconds(self) -> float | None:
+        return None if self.max_age.value == 0 else self.max_age.value  # a negative one: the read says why not
+
     def _read(self) -> ReadResult:
-        return self.dash.read_features(self.read_user.value.strip(), self.read_names.value)
+        return self.dash.read_features(
+            self.read_user.value.strip(), self.read_names.value, max_age_seconds=self._max_age_seconds()
+        )
+
+    def _score(self) -> BatchReadResult:
+        return self.dash.batch_score(self.score_count.value, max_age_seconds=self._max_age_seconds())
 
     def _inspect(self) -> str:
         found = self.dash.inspect(self.inspect_user.value.strip())

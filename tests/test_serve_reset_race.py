@@ -49,7 +49,7 @@ def toggle_while_resetting(http: httpx.Client, reset_client: httpx.Client) -> tu
 def test_a_toggle_during_a_reset_leaves_no_entity_behind(make_client: MakeClient, direct: FeatureStore) -> None:
     http = make_client(start_worker=True, tick_seconds=0.005, users_per_tick=1_000, streaming_ttl_seconds=300)
     with httpx.Client(base_url=http.base_url, timeout=60) as reset_client:
-        started = time.monotonic()
+        started, answered = time.monotonic(), []  # every toggle's status, over the rounds
         for round_ in range(ROUNDS):
             if round_ and time.monotonic() - started > TIME_BUDGET:
                 break
@@ -61,8 +61,13 @@ def test_a_toggle_during_a_reset_leaves_no_entity_behind(make_client: MakeClient
 
             deleted, toggles = toggle_while_resetting(http, reset_client)
             left = sum(1 for _ in direct.client.scan_iter(match=direct.key_prefix + "*", count=1_000))
+            assert toggles, f"round {round_}: no toggle was sent while the reset ran"
             assert set(toggles) <= {200, 409}, toggles
+            answered += toggles
             assert left == 0, (
                 f"round {round_}: {left} keys survived /reset (deleted {deleted}) "
                 f"while {len(toggles)} toggles ran ({toggles.count(200)} answered 200)"
             )
+    assert 200 in answered, (
+        f"no toggle got through in {len(answered)}: the race was never run"
+    )  # all 409 proves nothing

@@ -160,6 +160,7 @@ def test_without_a_url_connect_starts_one_embedded_server_and_reuses_it(monkeypa
     finally:
         first.close()
         second.close()
+        fslib.local.embedded_server().stop()  # the test started it; a later use starts it again
 
 
 def test_embedded_server_is_loopback_only_without_persistence_and_restarts_on_its_port() -> None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 from typing import Any
@@ -291,7 +292,27 @@ def test_count_list_delete_and_reset_stay_under_the_prefix(store_client: redis.R
         neighbour.reset()
 
 
-def test_stats_are_thread_safe_and_resettable(store: FeatureStore) -> None:
+def test_every_counter_update_waits_for_the_lock() -> None:
+    # Threads cannot be made to interleave inside `totals[k] += n` on CPython (no switch point there), so
+    # the lock is checked itself: while it is held, no update gets through.
+    counters = fslib.stats.Counters()
+    updates = [
+        lambda: counters.read(1, 1),
+        lambda: counters.wrote("batch", 1),
+        lambda: counters.streamed(fslib.WriteResult(entities=1, applied=1)),
+    ]
+    for update in updates:
+        before = counters.snapshot()
+        with counters._lock:
+            thread = threading.Thread(target=update)
+            thread.start()
+            thread.join(0.05)
+            assert thread.is_alive() and counters._totals == dataclasses.asdict(before)  # still waiting
+        thread.join()
+        assert counters.snapshot() != before
+
+
+def test_stats_count_reads_across_threads_and_reset(store: FeatureStore) -> None:
     store.bulk_load(synthesize_users(10))
     store.reset_stats()
 

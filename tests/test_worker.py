@@ -430,7 +430,7 @@ def test_survives_an_outage_and_logs_one_warning_when_it_starts_and_one_when_it_
     assert server.password not in began + ended
 
 
-def test_the_outage_warning_names_a_cluster_by_a_node(
+def test_client_address_names_a_cluster_by_a_node_for_the_outage_warning(
     cluster_client: RedisCluster, local_cluster: LocalCluster
 ) -> None:
     described = client_address(cluster_client)

@@ -1,7 +1,7 @@
 """Run every notebook once with nbclient, as a reader would, and record when and on which Redis.
 
-Each notebook runs in its own folder (as nbmake and JupyterLab run it) in a kernel of its own, with
-:data:`KERNEL_ENV` on top of this process's environment. After its last cell, one more cell in the same
+Each notebook runs in its own folder (as nbmake and JupyterLab run it) in a kernel of its own, in this
+process's environment. After its last cell, one more cell in the same
 kernel asks the Redis the notebook used (the embedded server unless ``REDIS_URL`` is set) for its version;
 that cell is removed again, and a note saying when and on which Redis the notebook ran goes under its title.
 """
@@ -9,7 +9,6 @@ that cell is removed again, and a note saying when and on which Redis the notebo
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from dataclasses import asdict, dataclass
@@ -25,7 +24,6 @@ from book.widgets import add_snapshots
 
 __all__ = [
     "CELL_TIMEOUT_S",
-    "KERNEL_ENV",
     "METADATA_KEY",
     "NOTE_CLASS",
     "NotebookFailedError",
@@ -40,13 +38,6 @@ METADATA_KEY = "fslib_book"
 """Where an executed notebook keeps its :class:`Run` (notebook metadata)."""
 NOTE_CLASS = "fslib-executed"
 """The CSS class of the executed-on note on every notebook page."""
-KERNEL_ENV = {
-    # Nobody is at the keyboard: the notebooks that keep a worker, a dashboard or a server running for a
-    # reader stop it in their last code cell (as under make test, see conftest.py).
-    "FSLIB_UNATTENDED": "1",
-}
-"""Set in every kernel the book runs."""
-
 _COLOUR = re.compile(r"\x1b\[[0-9;]*m")
 """IPython's colours in a traceback: noise in a log."""
 
@@ -120,7 +111,7 @@ def execute_notebook(source: Path, target: Path) -> Run:
     log_path = target.with_suffix(".kernel.log")
     try:
         with log_path.open("wb") as log:
-            client.execute(env={**os.environ, **KERNEL_ENV}, stdout=log, stderr=log)
+            client.execute(stdout=log, stderr=log)
     except (CellExecutionError, CellTimeoutError, DeadKernelError) as exc:
         nbformat.write(nb, target)
         raise NotebookFailedError(

@@ -267,7 +267,7 @@ def test_dashboard_notebook_in_a_real_browser(jupyterlab: tuple[str, subprocess.
         dashboard.locator("button.fslib-materialize").click()
         expect(dashboard.locator(".fslib-ok", has_text="Bulk-loaded 250 users")).to_be_visible()
         expect(dashboard.locator(".fslib-state-table")).to_contain_text("entities300")
-        expect(dashboard.locator(".fslib-state-table")).to_contain_text("batch TTL (key, last load)86,400 s")
+        expect(dashboard.locator(".fslib-state-table")).to_contain_text("batch TTL (key, last load)3,600 s")
 
         # Pause / Resume: one button, the badge follows.
         toggle = dashboard.locator("button.fslib-toggle")

@@ -85,6 +85,14 @@ def _code(cell: dict[str, Any]) -> str:
     return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
 
 
+def _shows_private_source(node: ast.AST) -> bool:
+    """``lab.show_source(x._y)``: the lesson is the public methods (dunders, such as ``__iter__``, are public)."""
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "show_source"):
+        return False
+    names = [part for arg in node.args for part in ast.unparse(arg).split(".")]
+    return any(name.startswith("_") and not name.startswith("__") for name in names)
+
+
 def series_problems(nb: dict[str, Any]) -> list[str]:
     """Where a notebook departs from the series' shape; empty when it follows it."""
     problems = []
@@ -110,6 +118,8 @@ def series_problems(nb: dict[str, Any]) -> list[str]:
                 2,
             )
         for node in ast.walk(tree):
+            if _shows_private_source(node):
+                problems.append(f"cell {number}: show_source of a private name: show the public method a reader calls")
             if isinstance(node, ast.Assert) and node.msg is None:
                 line = node.lineno - first_line + 1
                 problems.append(f"cell {number}, line {line}: an assert without a message for the reader")
@@ -148,9 +158,10 @@ def test_a_notebook_off_the_series_shape_is_caught() -> None:
     nb["cells"] += [
         {**code, "source": "%matplotlib inline\nfrom fslib.lab import plots\nimport fslib.fast\nassert 1 == 1"},
         {**code, "source": "x = await thing()\nassert x\nclient.flushall()"},
+        {**code, "source": "lab.show_source(fslib.StreamingWorker._tick)\nlab.show_source(fslib.rows.X.__iter__)"},
     ]
     nb["cells"].append({"cell_type": "markdown", "metadata": {}, "source": "## An appendix after the exercises"})
-    first, second = len(nb["cells"]) - 3, len(nb["cells"]) - 2
+    first, second, third = len(nb["cells"]) - 4, len(nb["cells"]) - 3, len(nb["cells"]) - 2
     assert series_problems(nb) == [
         "the first cell lacks '**Goal.**' or 'What you will learn'",
         "the last section is not '## Try it yourself' with 2-4 numbered exercises",
@@ -159,6 +170,7 @@ def test_a_notebook_off_the_series_shape_is_caught() -> None:
         f"cell {first}, line 4: an assert without a message for the reader",
         f"cell {second} flushes the database: delete the notebook's own prefix instead",
         f"cell {second}, line 2: an assert without a message for the reader",
+        f"cell {third}: show_source of a private name: show the public method a reader calls",
     ]
 
 

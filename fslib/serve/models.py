@@ -17,6 +17,7 @@ from fslib.checks import check_entity_id
 from fslib.schema import FeatureValue
 
 __all__ = [
+    "MAX_AGE_DESCRIPTION",
     "MAX_BODY_BYTES",
     "MAX_ENTITIES",
     "MAX_FEATURES",
@@ -54,11 +55,11 @@ EntityId = Annotated[str, BeforeValidator(_entity_id, json_schema_input_type=str
 FeatureName = Annotated[str, StringConstraints(min_length=1)]
 
 
-MaxAge = Annotated[
-    float | None,
-    Field(gt=0, allow_inf_nan=False, description="A value whose event is older is ``stale`` (served as default)."),
-]
-"""``max_age_seconds`` of a read request: no limit when omitted."""
+MAX_AGE_DESCRIPTION = "A value whose event is older is ``stale`` (served as default)."
+"""What ``max_age_seconds`` means, in the OpenAPI schema of every read that takes it (body or query)."""
+
+MaxAge = Annotated[float | None, Field(gt=0, allow_inf_nan=False, description=MAX_AGE_DESCRIPTION)]
+"""``max_age_seconds`` of a read request's body: no limit when omitted."""
 
 
 Value = FeatureValue | None

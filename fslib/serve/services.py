@@ -14,7 +14,7 @@ from pydantic import BaseModel, ValidationError
 from fslib.demo import Demo
 from fslib.fast import AsyncFeatureStore
 from fslib.schema import Schema
-from fslib.serve.models import EntityId
+from fslib.serve.models import MAX_AGE_DESCRIPTION, EntityId
 
 __all__ = ["IdQuery", "JSONBodyRoute", "MaxAgeQuery", "Services", "Svc", "known_names"]
 
@@ -79,10 +79,7 @@ class JSONBodyRoute(APIRoute):
 
 IdQuery = Annotated[EntityId, Query(alias="id", description="The entity id, e.g. u0001.")]
 
-MaxAgeQuery = Annotated[
-    float | None,
-    Query(gt=0, allow_inf_nan=False, description="A value whose event is older is ``stale`` (served as default)."),
-]
+MaxAgeQuery = Annotated[float | None, Query(gt=0, allow_inf_nan=False, description=MAX_AGE_DESCRIPTION)]
 """``?max_age_seconds=`` of a read: no limit when omitted."""
 
 

@@ -195,7 +195,8 @@ async function toggleWorker() {
 async function readFeatures() {
   const query = new URLSearchParams({ id: $("read-id").value });
   for (const name of pickedFeatures()) query.append("features", name);
-  if (maxAge() !== null) query.set("max_age_seconds", String(maxAge()));
+  const limit = maxAge();
+  if (limit !== null) query.set("max_age_seconds", String(limit));
   const done = await api("GET", `/read?${query}`);
   const rows = done.features.map((f) =>
     el(
@@ -223,7 +224,8 @@ async function batchRead() {
   const body = { count: Number($("batch-count").value) };
   const features = pickedFeatures();
   if (features.length) body.features = features;
-  if (maxAge() !== null) body.max_age_seconds = maxAge();
+  const limit = maxAge();
+  if (limit !== null) body.max_age_seconds = limit;
   const done = await api("POST", "/batch-read", body);
   const stale = done.vectors.reduce(
     (count, vector) => count + Object.values(vector.statuses).filter((status) => status === "stale").length, 0);
